@@ -1,0 +1,427 @@
+"""The HTTP service: ingest, `/metrics`, health, and the OpenAPI document.
+
+`create_app(settings)` builds a FastAPI application whose lifespan opens the store (migrating an
+empty database), starts the writer thread, and closes both on shutdown after in-flight requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__, migrations
+from .config import Settings
+from .ingest import Ingest, Writer
+from .metrics import Metrics
+from .pricing import PriceBook
+from .record import RunRecord
+from .store import Store, StoreError, StoreSettings, describe_url
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS: Final = 5
+JSON_TYPES: Final = ("application/json",)
+
+
+class ORJSONResponse(JSONResponse):
+    """JSON responses rendered by orjson (several times faster than the standard library)."""
+
+    def render(self, content: Any) -> bytes:
+        """Serialise `content`."""
+        return orjson.dumps(content)
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> ORJSONResponse:
+    """The one shape of request-level errors: `{"error": {"code": ..., "message": ...}}`."""
+    return ORJSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+class SchemaOutdatedError(RuntimeError):
+    """The database is behind this version's migrations; `agent-exporter db upgrade` fixes it."""
+
+
+@dataclass
+class Service:
+    """Everything a request handler needs, built once per application."""
+
+    settings: Settings
+    store: Store
+    registry: CollectorRegistry
+    metrics: Metrics
+    prices: PriceBook
+    writer: Writer
+    ingest: Ingest
+
+    @classmethod
+    def start(cls, settings: Settings, registry: CollectorRegistry | None = None) -> Service:
+        """Open the store (migrating an empty one), build the metrics and start the writer."""
+        prices = PriceBook.from_file(settings.price_file)
+        store = Store(StoreSettings(settings.database_url, settings.sqlite_synchronous))
+        try:
+            prepare_schema(store)
+        except Exception:
+            store.close()
+            raise
+        registry = registry or CollectorRegistry(auto_describe=True)
+        metrics = Metrics(registry, settings.metrics.label_config(), version=__version__)
+        writer = Writer(store, metrics)
+        ingest = Ingest(writer, metrics, prices, max_future_skew=settings.limits.max_future_skew_seconds)
+        return cls(settings, store, registry, metrics, prices, writer, ingest)
+
+    def stop(self) -> None:
+        """Store what is queued and release the database."""
+        self.writer.close()
+        self.store.close()
+
+
+def prepare_schema(store: Store) -> None:
+    """Migrate an empty database; refuse one that is behind (replicas must not race to migrate)."""
+    if store.is_empty():
+        log.info("empty database at %s: creating the schema", describe_url(store.url))
+        migrations.upgrade(store)
+        return
+    current, head = migrations.current_revision(store), migrations.head_revision()
+    if current != head:
+        raise SchemaOutdatedError(
+            f"the database at {describe_url(store.url)} is at migration {current or 'none'}, this version "
+            f"needs {head}: run `agent-exporter db upgrade` first"
+        )
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+class HTTPMetricsMiddleware:
+    """Times every request by route template (never the raw path: ids would explode the labels)."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        """ASGI entry point."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            service: Service | None = getattr(scope["app"].state, "service", None)
+            if service is not None:
+                route = scope.get("route")
+                handler = getattr(route, "path", None) or "unmatched"
+                service.metrics.http_duration.labels(handler, scope["method"], str(status)).observe(
+                    time.perf_counter() - start
+                )
+
+
+class BodyTooLargeError(Exception):
+    """The request body is over the configured limit."""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (before reading it all) one over `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLargeError
+    return bytes(body)
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def post_runs(request: Request) -> Response:
+    """Store one run record, or a batch `{"runs": [...]}`; each record is judged on its own.
+
+    A single record answers 201 (accepted), 200 (duplicate), 409 (conflict) or 422 (rejected);
+    a batch answers 200 with an outcome per record. 503 with Retry-After means nothing was stored.
+    """
+    service = _service(request)
+    limits = service.settings.limits
+    received_at = time.time()
+    metrics = service.metrics
+    if not _is_json(request.headers.get("content-type")):
+        metrics.observe_rejection("unsupported_media_type")
+        return error_response(415, "unsupported_media_type", "Content-Type must be application/json")
+    try:
+        body = await read_body(request, limits.max_body_bytes)
+    except BodyTooLargeError:
+        metrics.observe_rejection("body_too_large")
+        return error_response(
+            413,
+            "body_too_large",
+            f"the body is over the limit of {limits.max_body_bytes} bytes; send smaller batches",
+        )
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        metrics.observe_rejection("malformed_json")
+        return error_response(400, "malformed_json", f"the body is not valid JSON: {exc}")
+
+    batch = isinstance(payload, list) or (isinstance(payload, dict) and "runs" in payload)
+    records: Any = payload.get("runs") if isinstance(payload, dict) and batch else payload
+    if not batch:
+        records = [payload]
+    elif not isinstance(records, list):
+        metrics.observe_rejection("array")
+        return error_response(422, "invalid_batch", "runs: must be an array of run records")
+    if len(records) > limits.max_batch_records:
+        metrics.observe_rejection("batch_too_large", len(records))
+        return error_response(
+            413,
+            "batch_too_large",
+            f"runs: {len(records)} records is over the limit of {limits.max_batch_records} per request",
+        )
+    try:
+        result = await service.ingest.handle(records, received_at=received_at, batch=batch)
+    except StoreError as exc:
+        return error_response(
+            503,
+            "store_unavailable",
+            f"nothing was stored: {exc}; retry later",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    body_out = result.as_dict()
+    if batch:
+        return ORJSONResponse(body_out, status_code=200)
+    outcome = result.results[0].outcome
+    status = {"accepted": 201, "duplicate": 200, "conflict": 409, "rejected": 422}[outcome]
+    return ORJSONResponse(body_out, status_code=status)
+
+
+async def get_metrics(request: Request) -> Response:
+    """Prometheus text exposition, or OpenMetrics (with exemplars) when the scraper asks for it."""
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    payload = await run_in_threadpool(encoder, _service(request).registry)
+    return Response(payload, media_type=content_type)
+
+
+async def healthz() -> Response:
+    """The process is alive."""
+    return ORJSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """The store answers and the writer runs: ready for traffic."""
+    service = _service(request)
+    if not service.writer.alive:
+        return ORJSONResponse({"status": "unavailable", "reason": "the writer has stopped"}, status_code=503)
+    try:
+        await run_in_threadpool(service.store.ping)
+    except StoreError as exc:
+        service.metrics.store_errors.labels("ping").inc()
+        return ORJSONResponse(
+            {"status": "unavailable", "reason": str(exc)},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    return ORJSONResponse({"status": "ready"})
+
+
+_INGEST_RESPONSE_SCHEMA: Final = {
+    "type": "object",
+    "required": ["accepted", "duplicates", "conflicts", "rejected", "results"],
+    "properties": {
+        "accepted": {"type": "integer"},
+        "duplicates": {"type": "integer"},
+        "conflicts": {"type": "integer"},
+        "rejected": {"type": "integer"},
+        "results": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["index", "outcome"],
+                "properties": {
+                    "index": {"type": "integer"},
+                    "outcome": {"enum": ["accepted", "duplicate", "conflict", "rejected"]},
+                    "run_id": {"type": "string"},
+                    "errors": {"type": "array", "items": {"$ref": "#/components/schemas/FieldError"}},
+                    "warnings": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+_ERROR_SCHEMA: Final = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+
+
+def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title="agent-exporter",
+        version=__version__,
+        description=(
+            "Prometheus exporter for AI-agent executions. Agents POST one record per completed run; "
+            "the service stores it and counts it on /metrics."
+        ),
+        routes=app.routes,
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    record_schema = RunRecord.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(record_schema.pop("$defs", {}))
+    components["RunRecord"] = record_schema
+    components["FieldError"] = {
+        "type": "object",
+        "required": ["field", "rule", "message"],
+        "properties": {
+            "field": {"type": "string"},
+            "rule": {"type": "string"},
+            "message": {"type": "string"},
+        },
+    }
+    components["IngestResponse"] = _INGEST_RESPONSE_SCHEMA
+    components["Error"] = _ERROR_SCHEMA
+    ingest = {"application/json": {"schema": {"$ref": "#/components/schemas/IngestResponse"}}}
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    schema["paths"]["/api/v1/runs"]["post"].update(
+        {
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                {"$ref": "#/components/schemas/RunRecord"},
+                                {
+                                    "type": "object",
+                                    "required": ["runs"],
+                                    "properties": {
+                                        "runs": {
+                                            "type": "array",
+                                            "maxItems": settings.limits.max_batch_records,
+                                            "items": {"$ref": "#/components/schemas/RunRecord"},
+                                        }
+                                    },
+                                },
+                            ]
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "a batch was judged, or a single record was a duplicate",
+                    "content": ingest,
+                },
+                "201": {"description": "the record was stored", "content": ingest},
+                "400": {"description": "the body is not JSON", "content": error},
+                "409": {"description": "the run_id is stored with a different body", "content": ingest},
+                "413": {"description": "the body or the batch is over the limit", "content": error},
+                "415": {"description": "the Content-Type is not JSON", "content": error},
+                "422": {
+                    "description": "the record was rejected; errors name field and rule",
+                    "content": ingest,
+                },
+                "503": {"description": "the store is unavailable; nothing was stored", "content": error},
+            },
+        }
+    )
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> FastAPI:
+    """The application; its lifespan starts and stops the service."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = await run_in_threadpool(Service.start, settings, registry)
+        app.state.service = service
+        log.info("agent-exporter %s ready, store %s", __version__, describe_url(settings.database_url))
+        try:
+            yield
+        finally:
+            await run_in_threadpool(service.stop)
+
+    app = FastAPI(
+        title="agent-exporter",
+        version=__version__,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    app.add_middleware(HTTPMetricsMiddleware)
+    app.add_api_route(
+        "/api/v1/runs",
+        post_runs,
+        methods=["POST"],
+        tags=["ingest"],
+        summary="Record completed runs",
+        status_code=201,
+    )
+    app.add_api_route("/metrics", get_metrics, methods=["GET"], tags=["operations"], include_in_schema=True)
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="Liveness")
+    app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Readiness")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'] if p not in ('query', 'path', 'body'))}: {e['msg']}"
+            for e in exc.errors()
+        )
+        return error_response(422, "invalid_request", problems)
+
+    @app.exception_handler(Exception)
+    async def _bug(_request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(
+            500, "internal_error", "an unexpected error; the exporter's log has the details"
+        )
+
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,133 @@
+"""The `agent-exporter` command: serve, migrate, and (with more subcommands) read the run history."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from . import __version__, migrations
+from .config import ConfigError, Settings, load_settings
+from .store import Store, StoreError, StoreSettings, describe_url
+
+app = typer.Typer(
+    name="agent-exporter",
+    help="Prometheus exporter for AI-agent executions.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar="AGENT_EXPORTER_CONFIG", help="YAML configuration file."),
+]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="sqlite:///path.db or postgresql://user@host/db [env: AGENT_EXPORTER_DATABASE_URL]",
+        show_default=False,
+    ),
+]
+
+
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind [env: AGENT_EXPORTER_HOST] (default 127.0.0.1)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env: AGENT_EXPORTER_PORT] (default 9477)")] = None,
+    database_url: DatabaseOption = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error")] = None,
+) -> None:
+    """Serve the ingest API and /metrics (migrates an empty database first)."""
+    import uvicorn
+
+    from .app import SchemaOutdatedError, create_app, prepare_schema
+
+    settings = _settings(config, host=host, port=port, database_url=database_url, log_level=log_level)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        # fail here, with a plain message, rather than inside the server's start-up
+        store = Store(StoreSettings(settings.database_url, settings.sqlite_synchronous))
+        try:
+            prepare_schema(store)
+        finally:
+            store.close()
+    except (SchemaOutdatedError, StoreError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
+    """Apply every pending migration."""
+    settings = _settings(config, database_url=database_url)
+    store = Store(StoreSettings(settings.database_url, settings.sqlite_synchronous))
+    try:
+        before = migrations.current_revision(store)
+        migrations.upgrade(store)
+        after = migrations.current_revision(store)
+    finally:
+        store.close()
+    where = describe_url(settings.database_url)
+    if before == after:
+        typer.echo(f"{where}: already at migration {after}")
+    else:
+        typer.echo(f"{where}: migrated from {before or 'empty'} to {after}")
+
+
+@db_app.command("current")
+def db_current(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
+    """Show the database's migration and the newest this version ships."""
+    settings = _settings(config, database_url=database_url)
+    store = Store(StoreSettings(settings.database_url, settings.sqlite_synchronous))
+    try:
+        current = migrations.current_revision(store)
+    finally:
+        store.close()
+    head = migrations.head_revision()
+    state = "up to date" if current == head else "behind: run `agent-exporter db upgrade`"
+    typer.echo(f"{describe_url(settings.database_url)}: at {current or 'none'}, newest {head} ({state})")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point of the `agent-exporter` command."""
+    app()

@@ -1,0 +1,172 @@
+"""Configuration: defaults that run, a YAML file, `AGENT_EXPORTER_*` environment variables, CLI flags.
+
+Later sources win: CLI flags over the environment over the file over the defaults. Nested keys
+use `__` in the environment (`AGENT_EXPORTER_LIMITS__MAX_BATCH_RECORDS=500`). Everything is validated
+once, at start-up; an unknown key or a bad value stops the process with a message naming it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from .metrics import DROPPABLE, PROMOTABLE, LabelConfig
+
+DEFAULT_PORT = 9477
+ENV_PREFIX = "AGENT_EXPORTER_"
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_RESERVED_LABELS = frozenset(
+    {
+        "agent",
+        "model",
+        "issue_type",
+        "status",
+        "token_type",
+        "cost_source",
+        "tool",
+        "phase",
+        "job",
+        "instance",
+        "le",
+    }
+)
+
+
+class LimitSettings(BaseModel):
+    """Bounds on what one request may carry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
+    max_batch_records: int = Field(default=1000, ge=1, le=100_000)
+    max_future_skew_seconds: float = Field(default=300.0, ge=0, le=86_400)
+
+
+class MetricSettings(BaseModel):
+    """Which labels the agent metrics carry, and their caps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    extra_labels: list[str] = Field(
+        default_factory=list,
+        description="run fields (project, team, environment, provider, agent_version) or labels.<key>",
+    )
+    drop_labels: list[str] = Field(default_factory=list, description="model and/or issue_type")
+    label_limits: dict[str, int] = Field(
+        default_factory=lambda: {"agent": 50, "model": 30, "issue_type": 30, "tool": 100, "phase": 30}
+    )
+    default_label_limit: int = Field(default=50, ge=1, le=100_000)
+
+    @field_validator("extra_labels")
+    @classmethod
+    def _extra(cls, value: list[str]) -> list[str]:
+        names = set()
+        for source in value:
+            name = source.removeprefix("labels.")
+            if source not in PROMOTABLE and not source.startswith("labels."):
+                raise ValueError(
+                    f"{source!r}: extra labels are {', '.join(sorted(PROMOTABLE))} or labels.<key>"
+                )
+            if not _LABEL_NAME.match(name) or name.startswith("__"):
+                raise ValueError(f"{source!r}: {name!r} is not a valid Prometheus label name")
+            if name in _RESERVED_LABELS or name in names:
+                raise ValueError(f"{source!r}: label {name!r} is already used")
+            names.add(name)
+        return value
+
+    @field_validator("drop_labels")
+    @classmethod
+    def _drop(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in DROPPABLE:
+                raise ValueError(f"{name!r}: only {', '.join(sorted(DROPPABLE))} can be dropped")
+        return value
+
+    @field_validator("label_limits")
+    @classmethod
+    def _limits(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, limit in value.items():
+            if limit < 1:
+                raise ValueError(f"label_limits.{name}: must be at least 1")
+        return value
+
+    def label_config(self) -> LabelConfig:
+        """The metrics module's view of these settings."""
+        return LabelConfig(
+            extra=tuple(self.extra_labels),
+            drop=tuple(self.drop_labels),
+            limits=dict(self.label_limits),
+            default_limit=self.default_label_limit,
+        )
+
+
+class Settings(BaseSettings):
+    """Everything the service reads at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", yaml_file=None
+    )
+
+    host: str = Field(default="127.0.0.1", description="address to bind; 127.0.0.1 unless told otherwise")
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    database_url: str = Field(
+        default="sqlite:///agent-exporter.db",
+        description="sqlite:///path/to/file.db (WAL) or postgresql://user@host/db",
+    )
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
+        default="FULL", description="FULL: a 2xx means the record survived a power cut"
+    )
+    price_file: Path | None = Field(default=None, description="YAML price overrides (see pricing.py)")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    metrics: MetricSettings = Field(default_factory=MetricSettings)
+
+    @model_validator(mode="after")
+    def _price_file_exists(self) -> Settings:
+        if self.price_file is not None and not self.price_file.is_file():
+            raise ValueError(f"price_file {self.price_file} does not exist")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """CLI flags (init), then the environment, then the YAML file."""
+        return init_settings, env_settings, YamlConfigSettingsSource(settings_cls)
+
+
+class ConfigError(ValueError):
+    """The configuration does not validate; the message names every offending key."""
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from `config_file` (YAML), the environment and `overrides` (CLI flags; None is unset)."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(yaml_file=config_file)
+
+    try:
+        return _FromFile(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        lines = [
+            f"  {'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        ]
+        source = f" ({config_file})" if config_file else ""
+        raise ConfigError("invalid configuration" + source + ":\n" + "\n".join(lines)) from exc

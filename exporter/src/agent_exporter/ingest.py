@@ -1,0 +1,221 @@
+"""From a request body to stored and counted runs.
+
+`Ingest.handle` judges each record of a body on its own (one bad record never drops the good ones),
+prices the valid ones and hands them to the `Writer`. The writer is one thread that commits whatever
+runs arrived together in one transaction (group commit) and only then counts them: a run is stored
+and counted once, in that order, and a 2xx means its transaction committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from .metrics import Metrics
+from .pricing import PriceBook
+from .record import FieldError, Run, parse_record, unknown_fields
+from .store import InsertOutcome, Store, StoreError
+
+log = logging.getLogger(__name__)
+
+MAX_GROUP_RUNS: Final = 5000  # runs committed in one transaction at most
+
+
+@dataclass(slots=True)
+class _Job:
+    runs: Sequence[Run]
+    future: concurrent.futures.Future[list[InsertOutcome]]
+
+
+class Writer:
+    """One thread that stores runs, a transaction per group of requests that arrived together."""
+
+    def __init__(self, store: Store, metrics: Metrics) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="agent-exporter-writer", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the writer thread is running."""
+        return self._thread.is_alive() and not self._closed
+
+    def submit(self, runs: Sequence[Run]) -> concurrent.futures.Future[list[InsertOutcome]]:
+        """Queue runs for storing; the future gives one outcome per run, or raises `StoreError`."""
+        future: concurrent.futures.Future[list[InsertOutcome]] = concurrent.futures.Future()
+        if self._closed:
+            future.set_exception(StoreError("the exporter is shutting down"))
+        else:
+            self._queue.put(_Job(runs, future))
+        return future
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Store what is queued, then stop the thread."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        stopping = False
+        while not stopping:
+            job = self._queue.get()
+            if job is None:
+                break
+            jobs = [job]
+            count = len(job.runs)
+            while count < MAX_GROUP_RUNS:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                jobs.append(more)
+                count += len(more.runs)
+            self._commit(jobs)
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        runs = [run for job in jobs for run in job.runs]
+        try:
+            outcomes = self._store.insert_runs(runs)
+        except StoreError as exc:
+            self._metrics.store_errors.labels("write").inc()
+            if len(jobs) > 1 and not exc.retryable:
+                # something in one request may be what the database refuses: do not fail the others
+                for job in jobs:
+                    self._commit([job])
+                return
+            log.error("storing %d runs failed: %s", len(runs), exc)
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
+        except Exception as exc:  # a bug must fail the requests, not kill the writer thread
+            log.exception("storing %d runs failed unexpectedly", len(runs))
+            self._metrics.store_errors.labels("write").inc()
+            for job in jobs:
+                job.future.set_exception(StoreError(f"internal error: {exc!r}", retryable=True))
+            return
+        for run, outcome in zip(runs, outcomes, strict=True):
+            if outcome is InsertOutcome.ACCEPTED:
+                self._metrics.observe_run(run)
+        start = 0
+        for job in jobs:
+            job.future.set_result(outcomes[start : start + len(job.runs)])
+            start += len(job.runs)
+
+
+@dataclass(slots=True)
+class RecordResult:
+    """What happened to one record of a request."""
+
+    index: int
+    outcome: str
+    run_id: str | None = None
+    errors: list[FieldError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of the result."""
+        out: dict[str, Any] = {"index": self.index, "outcome": self.outcome}
+        if self.run_id is not None:
+            out["run_id"] = self.run_id
+        if self.errors:
+            out["errors"] = [e.as_dict() for e in self.errors]
+        if self.warnings:
+            out["warnings"] = self.warnings
+        return out
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What happened to every record of a request."""
+
+    results: list[RecordResult]
+    batch: bool
+
+    def count(self, outcome: str) -> int:
+        """How many records had `outcome`."""
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON response body."""
+        return {
+            "accepted": self.count("accepted"),
+            "duplicates": self.count("duplicate"),
+            "conflicts": self.count("conflict"),
+            "rejected": self.count("rejected"),
+            "results": [r.as_dict() for r in self.results],
+        }
+
+
+class Ingest:
+    """Validates, prices, stores and counts the records of one request body."""
+
+    def __init__(
+        self, writer: Writer, metrics: Metrics, prices: PriceBook, *, max_future_skew: float
+    ) -> None:
+        self.writer = writer
+        self.metrics = metrics
+        self.prices = prices
+        self.max_future_skew = max_future_skew
+
+    def prepare(
+        self, records: Sequence[Any], *, received_at: float, batch: bool
+    ) -> tuple[IngestResult, list[Run]]:
+        """Validate and price each record; return the results so far and the runs to store."""
+        results: list[RecordResult] = []
+        runs: list[Run] = []
+        for index, obj in enumerate(records):
+            prefix = f"runs[{index}]." if batch else ""
+            parsed = parse_record(obj, now=received_at, max_future_skew=self.max_future_skew, prefix=prefix)
+            run_id = obj.get("run_id") if isinstance(obj, dict) else None
+            if isinstance(parsed, list):
+                results.append(
+                    RecordResult(index, "rejected", run_id if isinstance(run_id, str) else None, parsed)
+                )
+                continue
+            assert isinstance(obj, dict)
+            warnings = [f"unknown field {name!r} ignored" for name in unknown_fields(obj)]
+            run = parsed.resolve(received_at)
+            self.prices.price(run)
+            runs.append(run)
+            results.append(RecordResult(index, "pending", run.run_id, warnings=warnings))
+        return IngestResult(results, batch), runs
+
+    async def handle(self, records: Sequence[Any], *, received_at: float, batch: bool) -> IngestResult:
+        """Judge, store and count the records; raises `StoreError` (nothing counted) if the store fails."""
+        result, runs = self.prepare(records, received_at=received_at, batch=batch)
+        outcomes: list[InsertOutcome] = []
+        if runs:
+            outcomes = await asyncio.wrap_future(self.writer.submit(runs))
+        pending = iter(outcomes)
+        for r in result.results:
+            if r.outcome == "pending":
+                r.outcome = next(pending).value
+                if r.outcome == "conflict":
+                    r.errors.append(
+                        FieldError(
+                            "run_id",
+                            "conflict",
+                            f"run_id {r.run_id!r} is stored already with a different body; "
+                            "it was not overwritten",
+                        )
+                    )
+        # counted only now: a request the store failed is retried, and must not count twice
+        for r in result.results:
+            if r.outcome == "rejected":
+                self.metrics.observe_rejection(r.errors[0].rule if r.errors else "invalid")
+            else:
+                self.metrics.records.labels(r.outcome).inc()
+        return result

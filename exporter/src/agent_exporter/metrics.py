@@ -1,0 +1,429 @@
+"""Every metric the exporter exposes, defined in one place against an injected registry.
+
+Names follow one rule: `agent_` for what the agents did, `agent_exporter_` for the service itself,
+base units in the name (`_seconds`, `_usd`, `_tokens`), `_total` on counters. Runs are counted when
+they are stored (the time Prometheus sees), never with explicit sample timestamps.
+
+Label values come from bounded sets. Every label has a cap on distinct values (configurable); past
+it, values become `other` and the overflow is counted in `agent_exporter_label_overflow_total`.
+`run_id` is never a label: it travels as an exemplar on the histograms (OpenMetrics exposition),
+so a dashboard can jump from an outlier to the run.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from .record import CostSource, Run, Status
+
+# `_created` series double the exposition and Prometheus does not use them in the text format.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+UNKNOWN: Final = "unknown"  # label value of a dimension the run did not report
+OTHER: Final = "other"  # label value past a label's cap
+
+# Durations of agent runs: seconds to two hours (OpenTelemetry's GenAI boundaries, extended).
+DURATION_BUCKETS: Final = (1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200)
+# Phases are steps of a run: sub-second to an hour.
+PHASE_BUCKETS: Final = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+# Tokens per run by powers of 4 up to 64M (runs reach several million input tokens).
+TOKEN_BUCKETS: Final = tuple(4**k for k in range(4, 14))  # 256 .. 67,108,864
+# Cost per run, USD: a cent to a hundred dollars.
+COST_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100)
+# LLM and tool calls per run: 1 to 512.
+CALL_BUCKETS: Final = tuple(2**k for k in range(10))  # 1 .. 512
+# Receipt time minus ended_at: agents post on completion, clients retry for minutes, backfills run late.
+LAG_BUCKETS: Final = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 21600, 86400)
+# The exporter's own HTTP handlers.
+HTTP_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+EXEMPLAR_MAX_RUNES: Final = 128  # OpenMetrics limit on an exemplar's label names and values together
+
+OUTCOMES: Final = ("accepted", "duplicate", "conflict", "rejected")
+
+#: labels an operator may drop from the agent metrics (agent and status carry the alerts)
+DROPPABLE: Final = frozenset({"model", "issue_type"})
+#: run fields an operator may add as labels, besides `labels.<key>`
+PROMOTABLE: Final = frozenset({"project", "team", "environment", "provider", "agent_version"})
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """Which labels the agent metrics carry, and how many distinct values each may take."""
+
+    extra: Sequence[str] = ()  # run fields (PROMOTABLE) or `labels.<key>`
+    drop: Sequence[str] = ()  # members of DROPPABLE
+    limits: Mapping[str, int] = field(default_factory=dict)
+    default_limit: int = 100
+
+    def label_name(self, source: str) -> str:
+        """The Prometheus label name for an extra label source (`labels.tier` becomes `tier`)."""
+        return source.removeprefix("labels.")
+
+
+class LabelLimiter:
+    """Caps the distinct values of each label; values past the cap become `other`."""
+
+    def __init__(self, limits: Mapping[str, int], default_limit: int, overflow: Counter) -> None:
+        self._limits = dict(limits)
+        self._default = default_limit
+        self._seen: dict[str, set[str]] = {}
+        self._overflow = overflow
+        self._lock = threading.Lock()
+
+    def __call__(self, label: str, value: str | None) -> str:
+        """The label value to use for `value` of `label`."""
+        if value is None or value == "":
+            return UNKNOWN
+        seen = self._seen.get(label)
+        if seen is not None and value in seen:  # the common case, without the lock
+            return value
+        with self._lock:
+            seen = self._seen.setdefault(label, set())
+            if value in seen:
+                return value
+            if len(seen) >= self._limits.get(label, self._default):
+                self._overflow.labels(label).inc()
+                return OTHER
+            seen.add(value)
+            return value
+
+
+class Metrics:
+    """The exporter's metrics on one registry (tests build their own)."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        labels: LabelConfig | None = None,
+        *,
+        version: str = "0.0.0",
+        process_collectors: bool = True,
+    ) -> None:
+        self.registry = registry
+        self.config = labels or LabelConfig()
+        cfg = self.config
+        self._extra_sources = list(cfg.extra)
+        extra = [cfg.label_name(s) for s in cfg.extra]
+
+        self._run_base = [n for n in ("agent", "model", "issue_type") if n not in cfg.drop]
+        self._model_base = [n for n in ("agent", "model") if n not in cfg.drop]
+        self._run_dims = self._run_base + extra
+        self._model_dims = self._model_base + extra
+        self._last_run: dict[str, float] = {}
+
+        r = registry
+        self.label_overflow = Counter(
+            "agent_exporter_label_overflow",
+            "Label values replaced by 'other' because the label reached its cap of distinct values.",
+            ["label"],
+            registry=r,
+        )
+        self.limit = LabelLimiter(cfg.limits, cfg.default_limit, self.label_overflow)
+
+        self.runs = Counter(
+            "agent_runs", "Completed agent runs, by outcome.", [*self._run_dims, "status"], registry=r
+        )
+        self.unpriced_runs = Counter(
+            "agent_runs_unpriced",
+            "Runs without a reported cost whose model has no known price "
+            "(their cost is not in agent_cost_usd_total).",
+            self._model_dims,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "agent_tokens",
+            "Tokens used by runs; input includes cache reads and writes, output includes reasoning.",
+            [*self._model_dims, "token_type"],
+            registry=r,
+        )
+        self.cache_read_tokens = Counter(
+            "agent_cache_read_tokens",
+            "Input tokens read from the prompt cache.",
+            self._model_dims,
+            registry=r,
+        )
+        self.cache_write_tokens = Counter(
+            "agent_cache_write_tokens",
+            "Input tokens written to the prompt cache.",
+            self._model_dims,
+            registry=r,
+        )
+        self.reasoning_tokens = Counter(
+            "agent_reasoning_tokens", "Output tokens spent on reasoning.", self._model_dims, registry=r
+        )
+        self.cost = Counter(
+            "agent_cost_usd",
+            "Cost of runs in US dollars, reported by the agent or estimated from tokens.",
+            [*self._model_dims, "cost_source"],
+            registry=r,
+        )
+        self.llm_calls = Counter("agent_llm_calls", "LLM calls made by runs.", self._model_dims, registry=r)
+        self.tool_calls = Counter(
+            "agent_tool_calls", "Tool calls made by runs.", ["agent", "tool"], registry=r
+        )
+        self.tool_errors = Counter(
+            "agent_tool_errors", "Tool calls that failed.", ["agent", "tool"], registry=r
+        )
+        self.run_duration = Histogram(
+            "agent_run_duration_seconds",
+            "Wall-clock duration of runs.",
+            [*self._model_dims, "status"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.run_tokens = Histogram(
+            "agent_run_tokens",
+            "Tokens (input plus output) per run.",
+            self._model_dims,
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.run_cost = Histogram(
+            "agent_run_cost_usd",
+            "Cost per run in US dollars (runs with a known cost).",
+            self._model_dims,
+            buckets=COST_BUCKETS,
+            registry=r,
+        )
+        self.run_llm_calls = Histogram(
+            "agent_run_llm_calls", "LLM calls per run.", self._model_dims, buckets=CALL_BUCKETS, registry=r
+        )
+        self.run_tool_calls = Histogram(
+            "agent_run_tool_calls", "Tool calls per run.", self._model_dims, buckets=CALL_BUCKETS, registry=r
+        )
+        self.phase_duration = Histogram(
+            "agent_phase_duration_seconds",
+            "Duration of run phases (plan, edit, test, review, pipeline attempts, ...).",
+            ["agent", "phase"],
+            buckets=PHASE_BUCKETS,
+            registry=r,
+        )
+        self.last_run = Gauge(
+            "agent_last_run_timestamp_seconds",
+            "End time (Unix seconds) of the newest run stored for the agent.",
+            ["agent"],
+            registry=r,
+        )
+
+        self.records = Counter(
+            "agent_exporter_records",
+            "Records received, by outcome: accepted, duplicate (stored already, counted once), "
+            "conflict (stored already with a different body), rejected (invalid).",
+            ["outcome"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "agent_exporter_records_rejected",
+            "Records (or whole requests that could not be split into records) rejected, by rule.",
+            ["reason"],
+            registry=r,
+        )
+        self.ingest_lag = Histogram(
+            "agent_exporter_ingest_lag_seconds",
+            "Receipt time minus the run's reported ended_at.",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "agent_exporter_store_errors",
+            "Store operations that failed, by operation (write, read, ping).",
+            ["operation"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "agent_exporter_http_request_duration_seconds",
+            "Time to answer HTTP requests, by route template, method and status code.",
+            ["handler", "method", "code"],
+            buckets=HTTP_BUCKETS,
+            registry=r,
+        )
+        self.build_info = Gauge(
+            "agent_exporter_build_info",
+            "Always 1; the labels say which version is running.",
+            ["version", "python_version"],
+            registry=r,
+        )
+        self.build_info.labels(version, platform.python_version()).set(1)
+        for outcome in OUTCOMES:
+            self.records.labels(outcome)
+        for operation in ("write", "read", "ping"):
+            self.store_errors.labels(operation)
+
+        if process_collectors:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+            GCCollector(registry=r)
+        self._seen_run_keys: set[tuple[str, ...]] = set()
+
+    # -- counting runs -------------------------------------------------------------------------
+
+    def _extra_values(self, run: Run) -> list[str]:
+        values = []
+        for source in self._extra_sources:
+            raw = (
+                run.labels.get(source[len("labels.") :])
+                if source.startswith("labels.")
+                else getattr(run, source)
+            )
+            values.append(self.limit(self.config.label_name(source), raw))
+        return values
+
+    def _key(self, names: Sequence[str], run: Run, model: str | None, extra: list[str]) -> list[str]:
+        base = {"agent": run.agent, "model": model, "issue_type": run.issue_type}
+        return [self.limit(n, base[n]) for n in names] + extra
+
+    def observe_run(self, run: Run) -> None:
+        """Count one run that the store has just committed."""
+        extra = self._extra_values(run)
+        run_key = self._key(self._run_base, run, run.model, extra)
+        if tuple(run_key) not in self._seen_run_keys:
+            # failure series exist before the first failure, so ratios and alerts see a zero
+            self._seen_run_keys.add(tuple(run_key))
+            for status in Status:
+                self.runs.labels(*run_key, status.value)
+        self.runs.labels(*run_key, run.status.value).inc()
+
+        primary = self._key(self._model_base, run, run.model, extra)
+        for model, part in _per_model_parts(run).items():
+            key = primary if model == run.model else self._key(self._model_base, run, model, extra)
+            if part.input_tokens:
+                self.tokens.labels(*key, "input").inc(part.input_tokens)
+            if part.output_tokens:
+                self.tokens.labels(*key, "output").inc(part.output_tokens)
+            if part.cache_read_tokens:
+                self.cache_read_tokens.labels(*key).inc(part.cache_read_tokens)
+            if part.cache_write_tokens:
+                self.cache_write_tokens.labels(*key).inc(part.cache_write_tokens)
+            if part.reasoning_tokens:
+                self.reasoning_tokens.labels(*key).inc(part.reasoning_tokens)
+            if part.llm_calls:
+                self.llm_calls.labels(*key).inc(part.llm_calls)
+            if part.unpriced:
+                self.unpriced_runs.labels(*key).inc()
+            if part.cost_usd is not None and part.cost_source is not None:
+                self.cost.labels(*key, part.cost_source.value).inc(part.cost_usd)
+
+        exemplar = _exemplar(run.run_id)
+        self.run_duration.labels(*primary, run.status.value).observe(run.duration_seconds, exemplar)
+        if (tokens := run.total_tokens) is not None:
+            self.run_tokens.labels(*primary).observe(tokens, exemplar)
+        if run.cost_usd is not None:
+            self.run_cost.labels(*primary).observe(run.cost_usd, exemplar)
+        if run.llm_calls is not None:
+            self.run_llm_calls.labels(*primary).observe(run.llm_calls, exemplar)
+        if run.tool_calls is not None:
+            self.run_tool_calls.labels(*primary).observe(run.tool_calls, exemplar)
+
+        agent = self.limit("agent", run.agent)
+        for tool in run.tools:
+            name = self.limit("tool", tool.name)
+            if tool.calls:
+                self.tool_calls.labels(agent, name).inc(tool.calls)
+            if tool.errors:
+                self.tool_errors.labels(agent, name).inc(tool.errors)
+        for phase in run.phases:
+            self.phase_duration.labels(agent, self.limit("phase", phase.name)).observe(
+                phase.duration_seconds, exemplar
+            )
+        if run.ended_at > self._last_run.get(agent, 0.0):
+            # late records must not move an agent's last-seen time backwards
+            self._last_run[agent] = run.ended_at
+            self.last_run.labels(agent).set(run.ended_at)
+        if run.ended_at_reported:
+            self.ingest_lag.observe(max(0.0, run.received_at - run.ended_at))
+
+    def observe_rejection(self, reason: str, count: int = 1) -> None:
+        """Count `count` rejected records (or requests) for `reason` (a closed set of rule names)."""
+        self.records.labels("rejected").inc(count)
+        self.rejected.labels(reason).inc(count)
+
+
+@dataclass(slots=True)
+class _Part:
+    """What one model contributed to a run's counters."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    llm_calls: int = 0
+    cost_usd: float | None = None
+    cost_source: CostSource | None = None
+    unpriced: bool = False
+
+
+_SPLIT_FIELDS: Final = (
+    ("input_tokens", "input_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("cache_read_tokens", "cache_read_tokens"),
+    ("cache_write_tokens", "cache_write_tokens"),
+    ("reasoning_tokens", "reasoning_tokens"),
+    ("llm_calls", "calls"),
+)
+
+
+def _per_model_parts(run: Run) -> dict[str | None, _Part]:
+    """Split a run's counts by model.
+
+    A total that is the sum of the run's per-model breakdown is counted per model; a total the
+    agent reported on its own (one the breakdown does not add up to) goes to the run's model.
+    """
+    parts: dict[str | None, _Part] = {}
+    lines = run.usage
+
+    def part(model: str | None) -> _Part:
+        return parts.setdefault(model, _Part())
+
+    for run_field, line_field in _SPLIT_FIELDS:
+        total: int | None = getattr(run, run_field)
+        if total is None:
+            continue
+        if lines and total == sum(getattr(u, line_field) or 0 for u in lines):
+            for u in lines:
+                p = part(u.model)
+                setattr(p, run_field, getattr(p, run_field) + (getattr(u, line_field) or 0))
+        else:
+            p = part(run.model)
+            setattr(p, run_field, getattr(p, run_field) + total)
+
+    if run.cost_usd is None:
+        part(run.model).unpriced = True
+    elif (
+        lines
+        and all(u.cost_usd is not None for u in lines)
+        and math.isclose(run.cost_usd, sum(u.cost_usd or 0.0 for u in lines), rel_tol=1e-9, abs_tol=1e-12)
+    ):
+        for u in lines:
+            p = part(u.model)
+            p.cost_usd = (p.cost_usd or 0.0) + (u.cost_usd or 0.0)
+            if p.cost_source is not CostSource.ESTIMATED:
+                p.cost_source = u.cost_source
+    else:
+        p = part(run.model)
+        p.cost_usd, p.cost_source = run.cost_usd, run.cost_source
+    return parts
+
+
+def _exemplar(run_id: str) -> dict[str, str] | None:
+    # prometheus_client raises on an exemplar over the OpenMetrics limit; a very long id goes without
+    if len("run_id") + len(run_id) > EXEMPLAR_MAX_RUNES:
+        return None
+    return {"run_id": run_id}

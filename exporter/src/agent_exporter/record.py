@@ -1,0 +1,652 @@
+"""The run record: one completed agent run, as an agent sends it.
+
+A record is validated once, here, at the edge. `parse_record` turns a decoded JSON object into
+either a `RunRecord` or a list of `FieldError`s that name the field and the rule; `RunRecord.resolve`
+then derives what the client left out (duration, timestamps, totals from the per-model breakdown)
+and returns a `Run`, the typed object the rest of the service trusts.
+
+Token counts are inclusive, as in the OpenTelemetry GenAI conventions: `input_tokens` includes
+cache reads and cache writes, `output_tokens` includes reasoning. The cache and reasoning counts
+are subsets, and a subset larger than its total is a validation error.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+
+import orjson
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
+
+
+class Status(enum.StrEnum):
+    """How a run ended."""
+
+    SUCCESS = "success"  # achieved its goal
+    FAILURE = "failure"  # ran to the end, did not achieve the goal
+    ERROR = "error"  # crashed
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+
+
+class CostSource(enum.StrEnum):
+    """Where a run's cost comes from."""
+
+    REPORTED = "reported"  # the agent sent cost_usd
+    ESTIMATED = "estimated"  # computed from tokens and a price table
+    UNKNOWN = "unknown"  # no cost sent and no price known: never counted as zero
+
+
+MAX_ID_LENGTH: Final = 128
+MAX_NAME_LENGTH: Final = 128
+MAX_VERSION_LENGTH: Final = 64
+MAX_ERROR_TYPE_LENGTH: Final = 64
+MAX_ERROR_SUMMARY_LENGTH: Final = 4096
+MAX_LABELS: Final = 32
+MAX_LABEL_KEY_LENGTH: Final = 64
+MAX_LABEL_VALUE_LENGTH: Final = 256
+MAX_BREAKDOWN_ITEMS: Final = 256
+MAX_TOKENS: Final = 10**12  # a trillion tokens in one run is a unit error, not a run
+MAX_CALLS: Final = 10**7
+MAX_COST_USD: Final = 1_000_000.0
+MAX_DURATION_SECONDS: Final = 7 * 24 * 3600  # a week: longer is almost always milliseconds sent as seconds
+EARLIEST_TIMESTAMP: Final = datetime(2000, 1, 1, tzinfo=UTC)
+DURATION_TOLERANCE_SECONDS: Final = 1.0  # slack between duration_seconds and ended_at - started_at
+
+# C0 controls, DEL and C1 controls. Free text may keep tab, newline and carriage return.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_EXCEPT_WHITESPACE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LABEL_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _no_control(value: Any) -> Any:
+    if isinstance(value, str) and _CONTROL.search(value):
+        raise PydanticCustomError("control_characters", "must not contain control characters")
+    return value
+
+
+def _no_control_but_whitespace(value: Any) -> Any:
+    if isinstance(value, str) and _CONTROL_EXCEPT_WHITESPACE.search(value):
+        raise PydanticCustomError(
+            "control_characters", "must not contain control characters other than tab and newline"
+        )
+    return value
+
+
+def _json_number(value: Any) -> Any:
+    # Pydantic's lax mode would take "12" and true as numbers; a client sending them has a bug.
+    if isinstance(value, bool | str):
+        raise PydanticCustomError(
+            "number_type", "must be a JSON number, not a {kind}", {"kind": _kind(value)}
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("finite_number", "must be a finite number")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return "boolean" if isinstance(value, bool) else "string"
+
+
+def _not_blank(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError("blank", "must not be empty or blank")
+    return value
+
+
+Id = Annotated[
+    str,
+    BeforeValidator(_no_control),
+    BeforeValidator(_not_blank),
+    Field(min_length=1, max_length=MAX_ID_LENGTH),
+]
+Name = Annotated[
+    str,
+    BeforeValidator(_no_control),
+    BeforeValidator(_not_blank),
+    Field(min_length=1, max_length=MAX_NAME_LENGTH),
+]
+Version = Annotated[str, BeforeValidator(_no_control), Field(min_length=1, max_length=MAX_VERSION_LENGTH)]
+ErrorType = Annotated[
+    str, BeforeValidator(_no_control), Field(min_length=1, max_length=MAX_ERROR_TYPE_LENGTH)
+]
+Text = Annotated[str, BeforeValidator(_no_control_but_whitespace), Field(max_length=MAX_ERROR_SUMMARY_LENGTH)]
+Tokens = Annotated[int, BeforeValidator(_json_number), Field(ge=0, le=MAX_TOKENS)]
+Calls = Annotated[int, BeforeValidator(_json_number), Field(ge=0, le=MAX_CALLS)]
+Seconds = Annotated[
+    float, BeforeValidator(_json_number), Field(ge=0, le=MAX_DURATION_SECONDS, allow_inf_nan=False)
+]
+Usd = Annotated[float, BeforeValidator(_json_number), Field(ge=0, le=MAX_COST_USD, allow_inf_nan=False)]
+Fraction = Annotated[float, BeforeValidator(_json_number), Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+class _Model(BaseModel):
+    # Unknown fields are ignored (and reported back to the client), so that a newer client never
+    # loses a run against an older server.
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
+
+
+class UsageEntry(_Model):
+    """One model's share of a run that used several."""
+
+    model: Name
+    provider: Name | None = None
+    input_tokens: Tokens | None = None
+    output_tokens: Tokens | None = None
+    cache_read_tokens: Tokens | None = None
+    cache_write_tokens: Tokens | None = None
+    reasoning_tokens: Tokens | None = None
+    cost_usd: Usd | None = None
+    calls: Calls | None = None
+
+
+class ToolUsage(_Model):
+    """Calls to one tool during a run."""
+
+    name: Name
+    calls: Calls = 0
+    errors: Calls = 0
+    duration_seconds: Seconds | None = None
+
+
+class Phase(_Model):
+    """A step of a run: plan, edit, test, review, a pipeline attempt, ..."""
+
+    name: Name
+    duration_seconds: Seconds
+    status: Status | None = None
+
+
+class RunRecord(_Model):
+    """One completed agent run as the agent reports it (the wire format)."""
+
+    run_id: Id
+    agent: Name
+    status: Status
+    agent_version: Version | None = None
+    model: Name | None = None
+    provider: Name | None = None
+    issue_type: Name | None = None
+    project: Name | None = None
+    team: Name | None = None
+    environment: Name | None = None
+    started_at: AwareDatetime | None = None
+    ended_at: AwareDatetime | None = None
+    duration_seconds: Seconds | None = None
+    input_tokens: Tokens | None = None
+    output_tokens: Tokens | None = None
+    cache_read_tokens: Tokens | None = None
+    cache_write_tokens: Tokens | None = None
+    reasoning_tokens: Tokens | None = None
+    cost_usd: Usd | None = None
+    llm_calls: Calls | None = None
+    tool_calls: Calls | None = None
+    retries: Calls | None = None
+    usage: list[UsageEntry] = Field(default_factory=list, max_length=MAX_BREAKDOWN_ITEMS)
+    tools: list[ToolUsage] = Field(default_factory=list, max_length=MAX_BREAKDOWN_ITEMS)
+    phases: list[Phase] = Field(default_factory=list, max_length=MAX_BREAKDOWN_ITEMS)
+    quality_score: Fraction | None = None
+    confidence: Fraction | None = None
+    error_type: ErrorType | None = None
+    error_summary: Text | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    def body_hash(self) -> str:
+        """A digest of what the client sent, normalised: the same run sent twice hashes the same.
+
+        Absent and null fields are equivalent, and so are 5 and 5.0 or two spellings of one instant.
+        """
+        body = self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+    def resolve(self, received_at: float) -> Run:
+        """Derive what the client left out and return the typed run the service stores and counts.
+
+        `received_at` is the receipt time (Unix seconds); it is the default `ended_at`.
+        Cost is left as reported; `pricing.PriceBook.price` fills in estimates.
+        """
+        ended = self.ended_at.timestamp() if self.ended_at else None
+        started = self.started_at.timestamp() if self.started_at else None
+        if self.duration_seconds is not None:
+            duration = self.duration_seconds
+            if ended is None:
+                ended = started + duration if started is not None else received_at
+            if started is None:
+                started = ended - duration
+        else:
+            # parse_record guarantees both timestamps when duration_seconds is absent
+            assert started is not None
+            assert ended is not None
+            duration = ended - started
+
+        usage = [
+            UsageLine(
+                model=u.model,
+                provider=u.provider,
+                input_tokens=u.input_tokens,
+                output_tokens=u.output_tokens,
+                cache_read_tokens=u.cache_read_tokens,
+                cache_write_tokens=u.cache_write_tokens,
+                reasoning_tokens=u.reasoning_tokens,
+                cost_usd=u.cost_usd,
+                cost_source=CostSource.REPORTED if u.cost_usd is not None else CostSource.UNKNOWN,
+                calls=u.calls,
+            )
+            for u in self.usage
+        ]
+
+        def total(name: str) -> int | None:
+            own: int | None = getattr(self, name)
+            return own if own is not None else _sum_present(getattr(u, name) for u in self.usage)
+
+        model = self.model or _primary_model(self.usage)
+        provider = self.provider
+        if provider is None and self.model is None and self.usage:
+            provider = next((u.provider for u in self.usage if u.model == model), None)
+        tool_calls = self.tool_calls
+        if tool_calls is None and self.tools:
+            tool_calls = sum(t.calls for t in self.tools)
+        llm_calls = self.llm_calls
+        if llm_calls is None:
+            llm_calls = _sum_present(u.calls for u in self.usage)
+
+        return Run(
+            run_id=self.run_id,
+            agent=self.agent,
+            agent_version=self.agent_version,
+            model=model,
+            provider=provider,
+            issue_type=self.issue_type,
+            project=self.project,
+            team=self.team,
+            environment=self.environment,
+            status=self.status,
+            started_at=started,
+            ended_at=ended,
+            ended_at_reported=self.ended_at is not None,
+            duration_seconds=duration,
+            input_tokens=total("input_tokens"),
+            output_tokens=total("output_tokens"),
+            cache_read_tokens=total("cache_read_tokens"),
+            cache_write_tokens=total("cache_write_tokens"),
+            reasoning_tokens=total("reasoning_tokens"),
+            cost_usd=self.cost_usd,
+            cost_source=CostSource.REPORTED if self.cost_usd is not None else CostSource.UNKNOWN,
+            llm_calls=llm_calls,
+            tool_calls=tool_calls,
+            retries=self.retries,
+            quality_score=self.quality_score,
+            confidence=self.confidence,
+            error_type=self.error_type,
+            error_summary=self.error_summary,
+            labels=dict(self.labels),
+            usage=usage,
+            tools=[ToolLine(t.name, t.calls, t.errors, t.duration_seconds) for t in self.tools],
+            phases=[PhaseLine(p.name, p.duration_seconds, p.status) for p in self.phases],
+            received_at=received_at,
+            body_hash=self.body_hash(),
+        )
+
+
+def _sum_present(values: Iterable[int | None]) -> int | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def _primary_model(usage: Sequence[UsageEntry]) -> str | None:
+    """The model that carried most tokens; the first listed wins a tie."""
+    best: str | None = None
+    best_tokens = -1
+    for u in usage:
+        tokens = (u.input_tokens or 0) + (u.output_tokens or 0)
+        if tokens > best_tokens:
+            best, best_tokens = u.model, tokens
+    return best
+
+
+@dataclass(slots=True)
+class UsageLine:
+    """One model's share of a run, resolved."""
+
+    model: str
+    provider: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_read_tokens: int | None
+    cache_write_tokens: int | None
+    reasoning_tokens: int | None
+    cost_usd: float | None
+    cost_source: CostSource
+    calls: int | None
+
+
+@dataclass(slots=True)
+class ToolLine:
+    """One tool's calls during a run."""
+
+    name: str
+    calls: int
+    errors: int
+    duration_seconds: float | None
+
+
+@dataclass(slots=True)
+class PhaseLine:
+    """One phase of a run."""
+
+    name: str
+    duration_seconds: float
+    status: Status | None
+
+
+@dataclass(slots=True)
+class Run:
+    """A validated run with everything derived: what the store keeps and the metrics count.
+
+    Timestamps are Unix seconds (UTC).
+    """
+
+    run_id: str
+    agent: str
+    status: Status
+    started_at: float
+    ended_at: float
+    duration_seconds: float
+    received_at: float
+    body_hash: str
+    agent_version: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    issue_type: str | None = None
+    project: str | None = None
+    team: str | None = None
+    environment: str | None = None
+    ended_at_reported: bool = True
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cost_usd: float | None = None
+    cost_source: CostSource = CostSource.UNKNOWN
+    llm_calls: int | None = None
+    tool_calls: int | None = None
+    retries: int | None = None
+    quality_score: float | None = None
+    confidence: float | None = None
+    error_type: str | None = None
+    error_summary: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    usage: list[UsageLine] = field(default_factory=list)
+    tools: list[ToolLine] = field(default_factory=list)
+    phases: list[PhaseLine] = field(default_factory=list)
+
+    @property
+    def total_tokens(self) -> int | None:
+        """Input plus output tokens, or None when neither was reported."""
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        return (self.input_tokens or 0) + (self.output_tokens or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One reason a record was rejected: which field, which rule, and a sentence for a human."""
+
+    field: str
+    rule: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON shape of the error in API responses."""
+        return {"field": self.field, "rule": self.rule, "message": self.message}
+
+
+# Pydantic's error types, mapped to the rule names clients (and the rejected-records counter) see.
+# The set of rule names is closed, so it is safe as a metric label.
+_RULES: Final[Mapping[str, str]] = {
+    "missing": "required",
+    "string_too_short": "min_length",
+    "string_too_long": "max_length",
+    "too_long": "max_items",
+    "greater_than_equal": "minimum",
+    "greater_than": "minimum",
+    "less_than_equal": "maximum",
+    "less_than": "maximum",
+    "finite_number": "finite",
+    "int_type": "integer",
+    "int_parsing": "integer",
+    "int_from_float": "integer",
+    "number_type": "number",
+    "float_type": "number",
+    "float_parsing": "number",
+    "string_type": "string",
+    "enum": "enum",
+    "timezone_aware": "timezone_required",
+    "datetime_type": "rfc3339",
+    "datetime_parsing": "rfc3339",
+    "datetime_from_date_parsing": "rfc3339",
+    "datetime_object_invalid": "rfc3339",
+    "dict_type": "object",
+    "model_type": "object",
+    "model_attributes_type": "object",
+    "list_type": "array",
+    "control_characters": "control_characters",
+    "blank": "not_blank",
+}
+RULES: Final = frozenset(
+    {
+        *_RULES.values(),
+        "invalid",
+        "subset_exceeds_total",
+        "future_timestamp",
+        "ancient_timestamp",
+        "ended_before_started",
+        "inconsistent_duration",
+        "duration_or_timestamps",
+        "label_key",
+        "max_labels",
+    }
+)
+
+
+def _location(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "(record)"
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _field_errors(exc: ValidationError, prefix: str) -> list[FieldError]:
+    errors = []
+    for err in exc.errors(include_url=False):
+        loc = list(err["loc"])
+        # pydantic reports the failing branch of a `X | None` annotation as an extra location part
+        loc = [p for p in loc if p not in {"function-before[_no_control(), str]"}]
+        field_name = prefix + _location(loc)
+        rule = _RULES.get(err["type"], "invalid")
+        message = f"{field_name}: {err['msg'][0].lower()}{err['msg'][1:]}"
+        if err["type"] != "missing":
+            message += f" (got {_describe(err['input'])})"
+        errors.append(FieldError(field_name, rule, message))
+    return errors
+
+
+def parse_record(
+    obj: object, *, now: float, max_future_skew: float, prefix: str = ""
+) -> RunRecord | list[FieldError]:
+    """Validate one decoded JSON value as a run record.
+
+    Returns the record, or every field error found (each naming the field and the rule).
+    `now` is the receipt time in Unix seconds; timestamps later than `now + max_future_skew` are rejected.
+    """
+    if not isinstance(obj, dict):
+        where = prefix.rstrip(".") or "(record)"
+        return [FieldError(where, "object", f"{where}: must be a JSON object, not {_json_kind(obj)}")]
+    try:
+        record = RunRecord.model_validate(obj)
+    except ValidationError as exc:
+        return _field_errors(exc, prefix)
+    errors = list(_cross_field_errors(record, now=now, max_future_skew=max_future_skew, prefix=prefix))
+    return errors or record
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else type(value).__name__
+
+
+def unknown_fields(obj: Mapping[str, Any]) -> list[str]:
+    """Top-level keys that the record model ignores, reported back to the client as a warning."""
+    return sorted(k for k in obj if k not in RunRecord.model_fields)
+
+
+def _cross_field_errors(
+    record: RunRecord, *, now: float, max_future_skew: float, prefix: str
+) -> Iterable[FieldError]:
+    def err(name: str, rule: str, sentence: str) -> FieldError:
+        return FieldError(prefix + name, rule, f"{prefix + name}: {sentence}")
+
+    yield from _subset_errors(record, "", err)
+    for i, u in enumerate(record.usage):
+        yield from _subset_errors(u, f"usage[{i}].", err)
+    for i, t in enumerate(record.tools):
+        if t.errors > t.calls:
+            yield err(
+                f"tools[{i}].errors",
+                "subset_exceeds_total",
+                f"errors ({t.errors}) must not exceed calls ({t.calls})",
+            )
+
+    for key in record.labels:
+        if not _LABEL_KEY.match(key) or len(key) > MAX_LABEL_KEY_LENGTH:
+            yield err(
+                f"labels.{key[:MAX_LABEL_KEY_LENGTH]}",
+                "label_key",
+                "label keys must match [A-Za-z_][A-Za-z0-9_]* "
+                f"and be at most {MAX_LABEL_KEY_LENGTH} characters",
+            )
+    if len(record.labels) > MAX_LABELS:
+        yield err(
+            "labels", "max_labels", f"at most {MAX_LABELS} labels are allowed (got {len(record.labels)})"
+        )
+    for key, value in record.labels.items():
+        if len(value) > MAX_LABEL_VALUE_LENGTH:
+            yield err(f"labels.{key}", "max_length", f"must be at most {MAX_LABEL_VALUE_LENGTH} characters")
+        elif _CONTROL.search(value):
+            yield err(f"labels.{key}", "control_characters", "must not contain control characters")
+
+    latest = now + max_future_skew
+    for name in ("started_at", "ended_at"):
+        ts: datetime | None = getattr(record, name)
+        if ts is None:
+            continue
+        if ts.timestamp() > latest:
+            yield err(
+                name,
+                "future_timestamp",
+                f"{ts.isoformat()} is more than {max_future_skew:g} s in the future; check the agent's clock",
+            )
+        elif ts < EARLIEST_TIMESTAMP:
+            yield err(name, "ancient_timestamp", f"{ts.isoformat()} is before 2000-01-01; check the units")
+
+    started, ended, duration = record.started_at, record.ended_at, record.duration_seconds
+    if duration is None and (started is None or ended is None):
+        yield err(
+            "duration_seconds",
+            "duration_or_timestamps",
+            "send duration_seconds, or both started_at and ended_at",
+        )
+    if started is not None and ended is not None:
+        span = (ended - started).total_seconds()
+        if span < 0:
+            yield err("ended_at", "ended_before_started", f"{ended.isoformat()} is before started_at")
+        elif duration is not None and abs(span - duration) > max(DURATION_TOLERANCE_SECONDS, 0.01 * span):
+            yield err(
+                "duration_seconds",
+                "inconsistent_duration",
+                f"{duration:g} s disagrees with ended_at - started_at ({span:g} s)",
+            )
+    elif started is not None and duration is not None and started.timestamp() + duration > latest:
+        yield err(
+            "started_at",
+            "future_timestamp",
+            "started_at + duration_seconds ends in the future; check the agent's clock",
+        )
+
+
+def _subset_errors(part: RunRecord | UsageEntry, where: str, err: Any) -> Iterable[FieldError]:
+    def effective(name: str) -> int | None:
+        own: int | None = getattr(part, name)
+        if own is None and isinstance(part, RunRecord):
+            return _sum_present(getattr(u, name) for u in part.usage)
+        return own
+
+    def own(*names: str) -> bool:
+        # totals derived from the usage breakdown are checked entry by entry instead
+        return any(getattr(part, n) is not None for n in names)
+
+    input_tokens, output_tokens = effective("input_tokens"), effective("output_tokens")
+    cache_read, cache_write = effective("cache_read_tokens"), effective("cache_write_tokens")
+    reasoning = effective("reasoning_tokens")
+    cache = (cache_read or 0) + (cache_write or 0)
+    if (
+        input_tokens is not None
+        and cache > input_tokens
+        and own("input_tokens", "cache_read_tokens", "cache_write_tokens")
+    ):
+        if cache_read and cache_write:
+            yield err(
+                where + "cache_read_tokens",
+                "subset_exceeds_total",
+                f"cache_read_tokens + cache_write_tokens ({cache}) exceed input_tokens ({input_tokens}); "
+                "input_tokens is inclusive of cached tokens",
+            )
+        else:
+            name = "cache_read_tokens" if cache_read else "cache_write_tokens"
+            yield err(
+                where + name,
+                "subset_exceeds_total",
+                f"{cache} exceeds input_tokens ({input_tokens}); input_tokens is inclusive of cached tokens",
+            )
+    if (
+        output_tokens is not None
+        and reasoning is not None
+        and reasoning > output_tokens
+        and own("output_tokens", "reasoning_tokens")
+    ):
+        yield err(
+            where + "reasoning_tokens",
+            "subset_exceeds_total",
+            f"{reasoning} exceeds output_tokens ({output_tokens}); "
+            "output_tokens is inclusive of reasoning tokens",
+        )

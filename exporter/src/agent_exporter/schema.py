@@ -1,0 +1,111 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations in `migrations/` create them.
+
+Timestamps are Unix seconds in double precision: the same arithmetic buckets hours, days and weeks
+on SQLite and PostgreSQL, and Grafana's `$__unixEpochFilter` reads them directly.
+A run's breakdowns (per-model usage, tools, phases) hang off `runs.run_id` with a position, so
+inserting a run needs no generated key back from the database.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(128), primary_key=True),
+    Column("agent", String(128), nullable=False),
+    Column("agent_version", String(64)),
+    Column("model", String(128)),
+    Column("provider", String(128)),
+    Column("issue_type", String(128)),
+    Column("project", String(128)),
+    Column("team", String(128)),
+    Column("environment", String(128)),
+    Column("status", String(16), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=False),
+    Column("duration_seconds", Float, nullable=False),
+    Column("input_tokens", BigInteger),
+    Column("output_tokens", BigInteger),
+    Column("cache_read_tokens", BigInteger),
+    Column("cache_write_tokens", BigInteger),
+    Column("reasoning_tokens", BigInteger),
+    Column("cost_usd", Float),
+    Column("cost_source", String(16), nullable=False),
+    Column("llm_calls", Integer),
+    Column("tool_calls", Integer),
+    Column("retries", Integer),
+    Column("quality_score", Float),
+    Column("confidence", Float),
+    Column("error_type", String(64)),
+    Column("error_summary", Text),
+    Column("labels", JSON),
+    Column("received_at", Float, nullable=False),
+    Column("body_hash", String(64), nullable=False),
+    # newest-first listing and time-range scans; the dimension indexes serve filtered ranges
+    Index(None, "ended_at", "run_id"),
+    Index(None, "agent", "ended_at"),
+    Index(None, "model", "ended_at"),
+    Index(None, "status", "ended_at"),
+    Index(None, "issue_type", "ended_at"),
+)
+
+run_usage = Table(
+    "run_usage",
+    metadata,
+    Column("run_id", String(128), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("model", String(128), nullable=False),
+    Column("provider", String(128)),
+    Column("input_tokens", BigInteger),
+    Column("output_tokens", BigInteger),
+    Column("cache_read_tokens", BigInteger),
+    Column("cache_write_tokens", BigInteger),
+    Column("reasoning_tokens", BigInteger),
+    Column("cost_usd", Float),
+    Column("cost_source", String(16), nullable=False),
+    Column("calls", Integer),
+)
+
+run_tools = Table(
+    "run_tools",
+    metadata,
+    Column("run_id", String(128), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("calls", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("duration_seconds", Float),
+)
+
+run_phases = Table(
+    "run_phases",
+    metadata,
+    Column("run_id", String(128), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("duration_seconds", Float, nullable=False),
+    Column("status", String(16)),
+)

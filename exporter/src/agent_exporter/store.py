@@ -1,0 +1,312 @@
+"""The durable store of runs: SQLite (WAL) in a local file by default, PostgreSQL by URL.
+
+Writes go through `Store.insert_runs`, which stores a batch of runs in one transaction and says,
+for each, whether it was new, a duplicate (same `run_id`, same body) or a conflict (same `run_id`,
+different body: reported, never overwritten). The `run_id` primary key is what deduplicates across
+replicas sharing one PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from . import schema
+from .record import Run
+
+log = logging.getLogger(__name__)
+
+_IN_CHUNK = 500  # keeps `run_id IN (...)` under every backend's parameter limit
+
+
+class InsertOutcome(enum.StrEnum):
+    """What storing one run did."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+
+
+class StoreError(RuntimeError):
+    """The store could not do what was asked. `retryable` says whether trying later may help."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """How to open the store."""
+
+    url: str
+    sqlite_synchronous: str = "FULL"
+    pool_size: int = 5
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain `postgresql://` and `postgres://` URLs and use the psycopg 3 driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def describe_url(url: str) -> str:
+    """The URL with any password hidden, for logs and error messages."""
+    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+
+
+def _sqlite_engine(url: str, synchronous: str) -> Engine:
+    parsed = make_url(url)
+    database = parsed.database
+    in_memory = not database or database == ":memory:"
+    if not in_memory:
+        assert database is not None
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        parsed,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        **({"poolclass": StaticPool} if in_memory else {}),
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy emits BEGIN itself (below) so that writers can take the lock up front.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A writer takes the write lock at BEGIN: the duplicate check and the insert then see the
+        # same database, and SQLite never has to abort a transaction that read first.
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Store:
+    """Runs in a SQL database."""
+
+    def __init__(self, settings: StoreSettings) -> None:
+        url = normalize_url(settings.url)
+        self.url = url
+        self.dialect = make_url(url).get_backend_name()
+        if self.dialect == "sqlite":
+            if settings.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+                raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
+            self.engine = _sqlite_engine(url, settings.sqlite_synchronous.upper())
+        elif self.dialect == "postgresql":
+            self.engine = create_engine(
+                url, pool_size=settings.pool_size, pool_pre_ping=True, pool_recycle=1800
+            )
+        else:
+            raise ValueError(f"database URL {describe_url(url)}: only sqlite and postgresql are supported")
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        with self.engine.connect() as plain:
+            conn = plain.execution_options(sqlite_immediate=True) if self.dialect == "sqlite" else plain
+            with conn.begin():
+                yield conn
+
+    def ping(self) -> None:
+        """Raise `StoreError` unless the store answers a trivial query."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise StoreError(_explain(exc)) from exc
+
+    def is_empty(self) -> bool:
+        """True when the database has none of our tables (a fresh file or schema)."""
+        try:
+            with self.engine.connect() as conn:
+                names = set(inspect(conn).get_table_names())
+        except SQLAlchemyError as exc:
+            raise StoreError(_explain(exc)) from exc
+        return not names & set(schema.metadata.tables)
+
+    def insert_runs(self, runs: Sequence[Run]) -> list[InsertOutcome]:
+        """Store new runs in one transaction; return one outcome per run, in order.
+
+        Within the batch the first occurrence of a `run_id` counts; a later one with the same body
+        is a duplicate, with a different body a conflict. Raises `StoreError` if nothing was stored.
+        """
+        outcomes: list[InsertOutcome | None] = [None] * len(runs)
+        first: dict[str, int] = {}
+        for i, run in enumerate(runs):
+            j = first.setdefault(run.run_id, i)
+            if j != i:
+                same = runs[j].body_hash == run.body_hash
+                outcomes[i] = InsertOutcome.DUPLICATE if same else InsertOutcome.CONFLICT
+        candidates = [runs[i] for i in first.values()]
+        try:
+            with self._writing() as conn:
+                stored = self._stored_hashes(conn, [r.run_id for r in candidates])
+                new = [r for r in candidates if r.run_id not in stored]
+                inserted = self._insert(conn, new)
+                lost_race = [r.run_id for r in new if r.run_id not in inserted]
+                if lost_race:  # another replica stored them between our check and our insert
+                    stored |= self._stored_hashes(conn, lost_race)
+        except SQLAlchemyError as exc:
+            raise StoreError(_explain(exc), retryable=_retryable(exc)) from exc
+        for i in first.values():
+            run = runs[i]
+            if run.run_id in inserted:
+                outcomes[i] = InsertOutcome.ACCEPTED
+            elif stored.get(run.run_id) == run.body_hash:
+                outcomes[i] = InsertOutcome.DUPLICATE
+            else:
+                outcomes[i] = InsertOutcome.CONFLICT
+        return [o for o in outcomes if o is not None]
+
+    def _stored_hashes(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(run_ids), _IN_CHUNK):
+            chunk = run_ids[start : start + _IN_CHUNK]
+            rows = conn.execute(
+                select(schema.runs.c.run_id, schema.runs.c.body_hash).where(schema.runs.c.run_id.in_(chunk))
+            )
+            found.update({row.run_id: row.body_hash for row in rows})
+        return found
+
+    def _insert(self, conn: Connection, new: Sequence[Run]) -> set[str]:
+        if not new:
+            return set()
+        rows = [_run_row(r) for r in new]
+        if self.dialect == "postgresql":
+            stmt = (
+                pg_insert(schema.runs)
+                .on_conflict_do_nothing(index_elements=["run_id"])
+                .returning(schema.runs.c.run_id)
+            )
+            inserted = {row.run_id for row in conn.execute(stmt, rows)}
+        else:
+            # SQLite: BEGIN IMMEDIATE holds the write lock, so the check above is authoritative.
+            conn.execute(schema.runs.insert(), rows)
+            inserted = {r.run_id for r in new}
+        kept = [r for r in new if r.run_id in inserted]
+        usage = [_usage_row(r.run_id, i, u) for r in kept for i, u in enumerate(r.usage)]
+        tools = [_tool_row(r.run_id, i, t) for r in kept for i, t in enumerate(r.tools)]
+        phases = [_phase_row(r.run_id, i, p) for r in kept for i, p in enumerate(r.phases)]
+        for table, child_rows in (
+            (schema.run_usage, usage),
+            (schema.run_tools, tools),
+            (schema.run_phases, phases),
+        ):
+            if child_rows:
+                conn.execute(table.insert(), child_rows)
+        return inserted
+
+
+def _run_row(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "agent": run.agent,
+        "agent_version": run.agent_version,
+        "model": run.model,
+        "provider": run.provider,
+        "issue_type": run.issue_type,
+        "project": run.project,
+        "team": run.team,
+        "environment": run.environment,
+        "status": run.status.value,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "duration_seconds": run.duration_seconds,
+        "input_tokens": run.input_tokens,
+        "output_tokens": run.output_tokens,
+        "cache_read_tokens": run.cache_read_tokens,
+        "cache_write_tokens": run.cache_write_tokens,
+        "reasoning_tokens": run.reasoning_tokens,
+        "cost_usd": run.cost_usd,
+        "cost_source": run.cost_source.value,
+        "llm_calls": run.llm_calls,
+        "tool_calls": run.tool_calls,
+        "retries": run.retries,
+        "quality_score": run.quality_score,
+        "confidence": run.confidence,
+        "error_type": run.error_type,
+        "error_summary": run.error_summary,
+        "labels": run.labels or None,
+        "received_at": run.received_at,
+        "body_hash": run.body_hash,
+    }
+
+
+def _usage_row(run_id: str, position: int, u: Any) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "position": position,
+        "model": u.model,
+        "provider": u.provider,
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "cache_read_tokens": u.cache_read_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
+        "reasoning_tokens": u.reasoning_tokens,
+        "cost_usd": u.cost_usd,
+        "cost_source": u.cost_source.value,
+        "calls": u.calls,
+    }
+
+
+def _tool_row(run_id: str, position: int, t: Any) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "position": position,
+        "name": t.name,
+        "calls": t.calls,
+        "errors": t.errors,
+        "duration_seconds": t.duration_seconds,
+    }
+
+
+def _phase_row(run_id: str, position: int, p: Any) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "position": position,
+        "name": p.name,
+        "duration_seconds": p.duration_seconds,
+        "status": p.status.value if p.status is not None else None,
+    }
+
+
+def _explain(exc: SQLAlchemyError) -> str:
+    """A one-line description of a database error, without SQL or parameters."""
+    orig = getattr(exc, "orig", None)
+    detail = str(orig if orig is not None else exc).strip().splitlines()[0]
+    lowered = detail.lower()
+    if "readonly" in lowered or "read-only" in lowered:
+        return f"the database is read-only ({detail}); check the file's permissions and the mount"
+    if "disk is full" in lowered or "no space" in lowered:
+        return f"the disk is full ({detail}); free space or move the database"
+    return f"database error: {detail}"
+
+
+def _retryable(exc: SQLAlchemyError) -> bool:
+    message = str(getattr(exc, "orig", exc)).lower()
+    return not ("readonly" in message or "read-only" in message or "no such table" in message)

@@ -1,0 +1,92 @@
+"""Fixtures: stores on SQLite and on the machine's real PostgreSQL, and the app in-process."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from agent_exporter import migrations
+from agent_exporter.app import create_app
+from agent_exporter.config import load_settings
+from agent_exporter.store import Store, StoreSettings
+
+from .support import PG_ADMIN_URL, unavailable
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """URL of a database created for this test session on 127.0.0.1:5432, dropped afterwards."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"agent_exporter_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        unavailable(f"PostgreSQL is not reachable at {make_url(PG_ADMIN_URL).render_as_string()}: {exc.orig}")
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> str:
+    """The session's PostgreSQL database, emptied for this test."""
+    engine = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return pg_server_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a SQLite file, then the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """A migrated store on each backend."""
+    s = Store(StoreSettings(store_url))
+    migrations.upgrade(s)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    """A fresh registry per test: values read back with `get_sample_value`."""
+    return CollectorRegistry()
+
+
+def make_client(database_url: str, registry: CollectorRegistry, **settings: Any) -> TestClient:
+    """The app in-process on `database_url`, with `settings` overriding the defaults."""
+    app = create_app(load_settings(database_url=database_url, **settings), registry=registry)
+    return TestClient(app, base_url="http://127.0.0.1")
+
+
+@pytest.fixture
+def client(tmp_path: Path, registry: CollectorRegistry) -> Iterator[TestClient]:
+    """The app in-process on a SQLite file."""
+    with make_client(f"sqlite:///{tmp_path / 'app.db'}", registry) as c:
+        yield c
