@@ -11,10 +11,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -170,7 +170,16 @@ def _is_json(content_type: str | None) -> bool:
     return media in JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
 
 
-async def post_runs(request: Request) -> Response:
+async def post_runs(
+    request: Request,
+    backfill: Annotated[
+        bool,
+        Query(
+            description="history being imported: store the runs without counting them in the agent_* "
+            "metrics, where old runs would look like a spike of new ones"
+        ),
+    ] = False,
+) -> Response:
     """Store one run record, or a batch `{"runs": [...]}`; each record is judged on its own.
 
     A single record answers 201 (accepted), 200 (duplicate), 409 (conflict) or 422 (rejected);
@@ -213,7 +222,7 @@ async def post_runs(request: Request) -> Response:
             f"runs: {len(records)} records is over the limit of {limits.max_batch_records} per request",
         )
     try:
-        result = await service.ingest.handle(records, received_at=received_at, batch=batch)
+        result = await service.ingest.handle(records, received_at=received_at, batch=batch, backfill=backfill)
     except StoreError as exc:
         return error_response(
             503,

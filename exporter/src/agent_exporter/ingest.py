@@ -31,6 +31,7 @@ MAX_GROUP_RUNS: Final = 5000  # runs committed in one transaction at most
 class _Job:
     runs: Sequence[Run]
     future: concurrent.futures.Future[list[InsertOutcome]]
+    count: bool  # False for backfills: stored, not counted in the agent metrics
 
 
 class Writer:
@@ -49,13 +50,19 @@ class Writer:
         """Whether the writer thread is running."""
         return self._thread.is_alive() and not self._closed
 
-    def submit(self, runs: Sequence[Run]) -> concurrent.futures.Future[list[InsertOutcome]]:
-        """Queue runs for storing; the future gives one outcome per run, or raises `StoreError`."""
+    def submit(
+        self, runs: Sequence[Run], *, count: bool = True
+    ) -> concurrent.futures.Future[list[InsertOutcome]]:
+        """Queue runs for storing; the future gives one outcome per run, or raises `StoreError`.
+
+        With `count=False` (a backfill of history) the runs are stored but not counted in the agent
+        metrics, which would otherwise show old runs as a spike of new ones.
+        """
         future: concurrent.futures.Future[list[InsertOutcome]] = concurrent.futures.Future()
         if self._closed:
             future.set_exception(StoreError("the exporter is shutting down"))
         else:
-            self._queue.put(_Job(runs, future))
+            self._queue.put(_Job(runs, future, count))
         return future
 
     def close(self, timeout: float = 30.0) -> None:
@@ -106,13 +113,15 @@ class Writer:
             for job in jobs:
                 job.future.set_exception(StoreError(f"internal error: {exc!r}", retryable=True))
             return
-        for run, outcome in zip(runs, outcomes, strict=True):
-            if outcome is InsertOutcome.ACCEPTED:
-                self._metrics.observe_run(run)
         start = 0
         for job in jobs:
-            job.future.set_result(outcomes[start : start + len(job.runs)])
+            mine = outcomes[start : start + len(job.runs)]
             start += len(job.runs)
+            if job.count:
+                for run, outcome in zip(job.runs, mine, strict=True):
+                    if outcome is InsertOutcome.ACCEPTED:
+                        self._metrics.observe_run(run)
+            job.future.set_result(mine)
 
 
 @dataclass(slots=True)
@@ -193,12 +202,17 @@ class Ingest:
             results.append(RecordResult(index, "pending", run.run_id, warnings=warnings))
         return IngestResult(results, batch), runs
 
-    async def handle(self, records: Sequence[Any], *, received_at: float, batch: bool) -> IngestResult:
-        """Judge, store and count the records; raises `StoreError` (nothing counted) if the store fails."""
+    async def handle(
+        self, records: Sequence[Any], *, received_at: float, batch: bool, backfill: bool = False
+    ) -> IngestResult:
+        """Judge, store and count the records; raises `StoreError` (nothing counted) if the store fails.
+
+        A backfill stores the runs without counting them in the agent metrics.
+        """
         result, runs = self.prepare(records, received_at=received_at, batch=batch)
         outcomes: list[InsertOutcome] = []
         if runs:
-            outcomes = await asyncio.wrap_future(self.writer.submit(runs))
+            outcomes = await asyncio.wrap_future(self.writer.submit(runs, count=not backfill))
         pending = iter(outcomes)
         for r in result.results:
             if r.outcome == "pending":

@@ -33,7 +33,7 @@ from prometheus_client.process_collector import ProcessCollector
 from .record import CostSource, Run, Status
 
 # `_created` series double the exposition and Prometheus does not use them in the text format.
-disable_created_metrics()  # type: ignore[no-untyped-call]
+disable_created_metrics()
 
 UNKNOWN: Final = "unknown"  # label value of a dimension the run did not report
 OTHER: Final = "other"  # label value past a label's cap
@@ -285,14 +285,22 @@ class Metrics:
             values.append(self.limit(self.config.label_name(source), raw))
         return values
 
-    def _key(self, names: Sequence[str], run: Run, model: str | None, extra: list[str]) -> list[str]:
-        base = {"agent": run.agent, "model": model, "issue_type": run.issue_type}
-        return [self.limit(n, base[n]) for n in names] + extra
-
     def observe_run(self, run: Run) -> None:
         """Count one run that the store has just committed."""
+        # each label value is resolved once per run, so an overflow counts once per run and label
+        agent = self.limit("agent", run.agent)
+        models = {run.model: self.limit("model", run.model)}
+        for line in run.usage:
+            if line.model not in models:
+                models[line.model] = self.limit("model", line.model)
+        values = {
+            "agent": agent,
+            "model": models[run.model],
+            "issue_type": self.limit("issue_type", run.issue_type),
+        }
         extra = self._extra_values(run)
-        run_key = self._key(self._run_base, run, run.model, extra)
+
+        run_key = [values[n] for n in self._run_base] + extra
         if tuple(run_key) not in self._seen_run_keys:
             # failure series exist before the first failure, so ratios and alerts see a zero
             self._seen_run_keys.add(tuple(run_key))
@@ -300,9 +308,12 @@ class Metrics:
                 self.runs.labels(*run_key, status.value)
         self.runs.labels(*run_key, run.status.value).inc()
 
-        primary = self._key(self._model_base, run, run.model, extra)
+        def model_key(model: str | None) -> list[str]:
+            return [agent if n == "agent" else models[model] for n in self._model_base] + extra
+
+        primary = model_key(run.model)
         for model, part in _per_model_parts(run).items():
-            key = primary if model == run.model else self._key(self._model_base, run, model, extra)
+            key = model_key(model)
             if part.input_tokens:
                 self.tokens.labels(*key, "input").inc(part.input_tokens)
             if part.output_tokens:
@@ -331,7 +342,6 @@ class Metrics:
         if run.tool_calls is not None:
             self.run_tool_calls.labels(*primary).observe(run.tool_calls, exemplar)
 
-        agent = self.limit("agent", run.agent)
         for tool in run.tools:
             name = self.limit("tool", tool.name)
             if tool.calls:

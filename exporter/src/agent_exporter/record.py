@@ -23,6 +23,7 @@ from typing import Annotated, Any, Final
 
 import orjson
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -108,23 +109,22 @@ def _not_blank(value: Any) -> Any:
     return value
 
 
+# String checks run after pydantic's own (type, length), so its messages stay specific.
 Id = Annotated[
     str,
-    BeforeValidator(_no_control),
-    BeforeValidator(_not_blank),
     Field(min_length=1, max_length=MAX_ID_LENGTH),
+    AfterValidator(_no_control),
+    AfterValidator(_not_blank),
 ]
 Name = Annotated[
     str,
-    BeforeValidator(_no_control),
-    BeforeValidator(_not_blank),
     Field(min_length=1, max_length=MAX_NAME_LENGTH),
+    AfterValidator(_no_control),
+    AfterValidator(_not_blank),
 ]
-Version = Annotated[str, BeforeValidator(_no_control), Field(min_length=1, max_length=MAX_VERSION_LENGTH)]
-ErrorType = Annotated[
-    str, BeforeValidator(_no_control), Field(min_length=1, max_length=MAX_ERROR_TYPE_LENGTH)
-]
-Text = Annotated[str, BeforeValidator(_no_control_but_whitespace), Field(max_length=MAX_ERROR_SUMMARY_LENGTH)]
+Version = Annotated[str, Field(min_length=1, max_length=MAX_VERSION_LENGTH), AfterValidator(_no_control)]
+ErrorType = Annotated[str, Field(min_length=1, max_length=MAX_ERROR_TYPE_LENGTH), AfterValidator(_no_control)]
+Text = Annotated[str, Field(max_length=MAX_ERROR_SUMMARY_LENGTH), AfterValidator(_no_control_but_whitespace)]
 Tokens = Annotated[int, BeforeValidator(_json_number), Field(ge=0, le=MAX_TOKENS)]
 Calls = Annotated[int, BeforeValidator(_json_number), Field(ge=0, le=MAX_CALLS)]
 Seconds = Annotated[
@@ -210,7 +210,10 @@ class RunRecord(_Model):
 
         Absent and null fields are equivalent, and so are 5 and 5.0 or two spellings of one instant.
         """
-        body = self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        body = self.model_dump(mode="python", exclude_none=True, exclude_defaults=True)
+        for name in ("started_at", "ended_at"):
+            if name in body:
+                body[name] = body[name].timestamp()
         return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def resolve(self, received_at: float) -> Run:
@@ -475,6 +478,9 @@ def _location(loc: Sequence[int | str]) -> str:
 
 
 def _describe(value: Any) -> str:
+    if isinstance(value, str | list | dict) and len(value) > 40:
+        kind = {str: "a string of {} characters", list: "an array of {} items", dict: "an object of {} keys"}
+        return kind[type(value)].format(len(value))
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -482,10 +488,7 @@ def _describe(value: Any) -> str:
 def _field_errors(exc: ValidationError, prefix: str) -> list[FieldError]:
     errors = []
     for err in exc.errors(include_url=False):
-        loc = list(err["loc"])
-        # pydantic reports the failing branch of a `X | None` annotation as an extra location part
-        loc = [p for p in loc if p not in {"function-before[_no_control(), str]"}]
-        field_name = prefix + _location(loc)
+        field_name = prefix + _location(err["loc"])
         rule = _RULES.get(err["type"], "invalid")
         message = f"{field_name}: {err['msg'][0].lower()}{err['msg'][1:]}"
         if err["type"] != "missing":
