@@ -13,6 +13,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -94,6 +95,7 @@ class Writer:
 
     def _commit(self, jobs: list[_Job]) -> None:
         runs = [run for job in jobs for run in job.runs]
+        started = time.perf_counter()
         try:
             outcomes = self._store.insert_runs(runs)
         except StoreError as exc:
@@ -113,6 +115,8 @@ class Writer:
             for job in jobs:
                 job.future.set_exception(StoreError(f"internal error: {exc!r}", retryable=True))
             return
+        self._metrics.write_duration.observe(time.perf_counter() - started)
+        self._metrics.write_size.observe(len(runs))
         start = 0
         for job in jobs:
             mine = outcomes[start : start + len(job.runs)]
