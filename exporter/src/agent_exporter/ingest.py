@@ -26,6 +26,7 @@ from .store import InsertOutcome, Store, StoreError
 log = logging.getLogger(__name__)
 
 MAX_GROUP_RUNS: Final = 5000  # runs committed in one transaction at most
+INLINE_RECORDS: Final = 64  # larger requests are validated in a worker thread
 
 
 @dataclass(slots=True)
@@ -92,6 +93,14 @@ class Writer:
                 jobs.append(more)
                 count += len(more.runs)
             self._commit(jobs)
+        # a request that raced the shutdown is answered (503, retry), never left waiting
+        while True:
+            try:
+                late = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if late is not None:
+                late.future.set_exception(StoreError("the exporter is shutting down"))
 
     def _commit(self, jobs: list[_Job]) -> None:
         runs = [run for job in jobs for run in job.runs]
@@ -155,7 +164,6 @@ class IngestResult:
     """What happened to every record of a request."""
 
     results: list[RecordResult]
-    batch: bool
 
     def count(self, outcome: str) -> int:
         """How many records had `outcome`."""
@@ -204,7 +212,7 @@ class Ingest:
             self.prices.price(run)
             runs.append(run)
             results.append(RecordResult(index, "pending", run.run_id, warnings=warnings))
-        return IngestResult(results, batch), runs
+        return IngestResult(results), runs
 
     async def handle(
         self, records: Sequence[Any], *, received_at: float, batch: bool, backfill: bool = False
@@ -213,7 +221,13 @@ class Ingest:
 
         A backfill stores the runs without counting them in the agent metrics.
         """
-        result, runs = self.prepare(records, received_at=received_at, batch=batch)
+        if len(records) > INLINE_RECORDS:
+            # a big batch is judged off the event loop, so that small requests keep flowing meanwhile
+            result, runs = await asyncio.to_thread(
+                self.prepare, records, received_at=received_at, batch=batch
+            )
+        else:
+            result, runs = self.prepare(records, received_at=received_at, batch=batch)
         outcomes: list[InsertOutcome] = []
         if runs:
             outcomes = await asyncio.wrap_future(self.writer.submit(runs, count=not backfill))
