@@ -136,6 +136,9 @@ class Metrics:
             registry=r,
         )
         self.limit = LabelLimiter(cfg.limits, cfg.default_limit, self.label_overflow)
+        for label in (*self._run_base, "tool", "phase", *extra):
+            # a zero before the first overflow, so increase() and the overflow alert see the first one
+            self.label_overflow.labels(label)
 
         self.runs = Counter(
             "agent_runs", "Completed agent runs, by outcome.", [*self._run_dims, "status"], registry=r
