@@ -241,9 +241,9 @@ class Alerts:
                         f"{{{{ $labels.agent }}}} failed {{{{ $value | humanizePercentage }}}} of its runs "
                         f"over the last {w(pair.long)}, and more than "
                         f"{_num(pair.burn_rate * fr.budget * 100)}% "
-                        f"over the last {w(pair.short)}: it burns its error budget {_num(pair.burn_rate)} "
-                        "times "
-                        f"faster than a {_num(fr.objective * 100)}% success objective over {w(fr.period)} "
+                        f"over the last {w(pair.short)}: it burns its error budget at "
+                        f"{_num(pair.burn_rate)}× "
+                        f"the pace a {_num(fr.objective * 100)}% success objective over {w(fr.period)} "
                         "allows. "
                         "Failed runs are status failure, error and timeout; cancelled runs do not count."
                     ),
@@ -264,12 +264,12 @@ class Alerts:
                 severity="warning",
                 component="agents",
                 summary=(
-                    f"Agent {{{{ $labels.agent }}}} spends {_num(spike.factor)} times more than "
+                    f"Agent {{{{ $labels.agent }}}} spends over {_num(spike.factor)}× what it spent "
                     f"{w(spike.offset)} ago."
                 ),
                 description=(
                     f"{{{{ $labels.agent }}}} spent {{{{ $value | humanize }}}} USD over the last "
-                    f"{w(spike.window)}: more than {_num(spike.factor)} times its spend in the same "
+                    f"{w(spike.window)}: more than {_num(spike.factor)}× its spend in the same "
                     f"{w(spike.window)} {w(spike.offset)} earlier, and at least {_num(spike.min_spend_usd)} "
                     "USD."
                 ),
@@ -288,7 +288,7 @@ class Alerts:
                     labels={"window": w(b.window)},
                     summary=(
                         "Agents spend at {{ $value | humanize }} USD a day, "
-                        f"{_num(b.burn_rate)} times the daily budget or more."
+                        f"{_num(b.burn_rate)}× the daily budget or more."
                     ),
                     description=(
                         f"Over the last {w(b.window)} the agents of job {{{{ $labels.job }}}} spent at a "
@@ -313,13 +313,13 @@ class Alerts:
                 severity="warning",
                 component="agents",
                 summary=(
-                    f"Agent {{{{ $labels.agent }}}} runs take {_num(d.factor)} times longer than usual "
+                    f"Agent {{{{ $labels.agent }}}} runs take over {_num(d.factor)}× longer than usual "
                     f"({quantile_name(d.quantile)})."
                 ),
                 description=(
                     f"The {quantile_name(d.quantile)} duration of {{{{ $labels.agent }}}}'s runs over the "
                     "last "
-                    f"{w(d.window)} is {{{{ $value | humanizeDuration }}}}, more than {_num(d.factor)} times "
+                    f"{w(d.window)} is {{{{ $value | humanizeDuration }}}}, more than {_num(d.factor)}× "
                     f"its {quantile_name(d.quantile)} over the last {w(d.baseline)}."
                 ),
                 dashboard=agent_dash,
@@ -333,13 +333,12 @@ class Alerts:
                 severity="warning",
                 component="agents",
                 summary=(
-                    f"Agent {{{{ $labels.agent }}}} uses {_num(t.factor)} times more tokens per run "
-                    "than usual."
+                    f"Agent {{{{ $labels.agent }}}} uses over {_num(t.factor)}× its usual tokens per run."
                 ),
                 description=(
                     f"{{{{ $labels.agent }}}}'s runs used {{{{ $value | humanize }}}} tokens each on "
                     "average over "
-                    f"the last {w(t.window)}, more than {_num(t.factor)} times their mean over the last "
+                    f"the last {w(t.window)}, more than {_num(t.factor)}× their mean over the last "
                     f"{w(t.baseline)}."
                 ),
                 dashboard=agent_dash,
@@ -389,12 +388,12 @@ class Alerts:
                     for_=e.down_for,
                     severity="critical",
                     component="exporter",
-                    summary="agent-exporter {{ $labels.instance }} is down or not scraped.",
+                    summary="agent-exporter{{ with $labels.instance }} {{ . }}{{ end }} is down.",
                     description=(
-                        f"Prometheus cannot scrape job {cfg.exporter_job} (instance "
-                        f"{{{{ $labels.instance }}}}), "
-                        "or has no such target. Agents posting to it get errors, and every agent-level alert "
-                        "is blind (Alertmanager inhibits them while this fires)."
+                        f"Prometheus cannot scrape job {cfg.exporter_job}"
+                        "{{ with $labels.instance }} at {{ . }}{{ else }}: it has no such target{{ end }}. "
+                        "Agents posting to it get errors, and every agent-level alert is blind "
+                        "(Alertmanager inhibits them while this fires)."
                     ),
                     dashboard=EXPORTER_UID,
                 ),
