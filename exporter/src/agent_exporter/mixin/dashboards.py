@@ -800,10 +800,11 @@ def cost(cfg: MixinConfig) -> Json:
     )
 
 
-_RUN_FILTER: Final = (
+_FILTER_NO_STATUS: Final = (
     "$__unixEpochFilter(ended_at) AND agent IN ($agent) AND coalesce(model, 'unknown') IN ($model)\n"
-    "  AND coalesce(issue_type, 'unknown') IN ($issue_type) AND status IN ($status)"
+    "  AND coalesce(issue_type, 'unknown') IN ($issue_type)"
 )
+_RUN_FILTER: Final = _FILTER_NO_STATUS + " AND status IN ($status)"
 
 
 def _store_variables() -> list[Json]:
@@ -867,11 +868,11 @@ def run_history(cfg: MixinConfig) -> Json:
         ),
         stat(
             "Success rate",
-            "Successful over non-cancelled runs in the time range.",
+            "Successful over non-cancelled runs in the time range. The status filter does not apply.",
             [
                 sql(
                     "SELECT avg((status = 'success')::int) AS \"success rate\" FROM runs\n"
-                    f"WHERE {_RUN_FILTER} AND status <> 'cancelled'"
+                    f"WHERE {_FILTER_NO_STATUS} AND status <> 'cancelled'"
                 )
             ],
             "percentunit",
@@ -879,10 +880,10 @@ def run_history(cfg: MixinConfig) -> Json:
         ),
         stat(
             "Failed runs",
-            "Runs that ended with status failure, error or timeout.",
+            "Runs that ended with status failure, error or timeout. The status filter does not apply.",
             [
                 sql(
-                    f"SELECT count(*) AS failed FROM runs WHERE {_RUN_FILTER}\n"
+                    f"SELECT count(*) AS failed FROM runs WHERE {_FILTER_NO_STATUS}\n"
                     "  AND status IN ('failure', 'error', 'timeout')"
                 )
             ],
@@ -954,14 +955,14 @@ def run_history(cfg: MixinConfig) -> Json:
         table(
             "Failures by error type",
             "Failed runs (failure, error, timeout) in the time range grouped by error_type, with the newest "
-            "run and its error summary.",
+            "run and its error summary. The status filter does not apply.",
             [
                 sql(
                     "SELECT coalesce(error_type, 'unknown') AS error_type, count(*) AS runs,\n"
                     "       to_timestamp(max(ended_at)) AS last_seen,\n"
                     "       (array_agg(run_id ORDER BY ended_at DESC))[1] AS run_id,\n"
                     "       (array_agg(error_summary ORDER BY ended_at DESC))[1] AS latest_summary\n"
-                    f"FROM runs\nWHERE {_RUN_FILTER} AND status IN ('failure', 'error', 'timeout')\n"
+                    f"FROM runs\nWHERE {_FILTER_NO_STATUS} AND status IN ('failure', 'error', 'timeout')\n"
                     "GROUP BY 1\nORDER BY runs DESC"
                 )
             ],
