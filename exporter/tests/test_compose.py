@@ -72,3 +72,18 @@ def test_published_ports_are_on_loopback_only() -> None:
         "127.0.0.1:9093:9093",
         "127.0.0.1:9477:9477",
     ]
+
+
+def test_the_dockerfile_copies_files_that_exist_and_are_not_ignored() -> None:
+    build = _compose()["services"]["exporter"]["build"]
+    context = REPO / build["context"]
+    copied = [
+        source
+        for line in (context / build["dockerfile"]).read_text().splitlines()
+        if line.startswith("COPY ")
+        for source in line.split()[1:-1]
+    ]
+    assert copied == ["exporter/pyproject.toml", "exporter/constraints.txt", "exporter/src"]
+    assert [s for s in copied if not (context / s).exists()] == []
+    ignored = [p.strip() for p in (context / ".dockerignore").read_text().splitlines() if p and p[0] != "#"]
+    assert [s for s in copied for p in ignored if s == p or s.startswith(p.rstrip("/") + "/")] == []
