@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .support import REPO, unavailable
 
@@ -26,8 +27,9 @@ def _run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_accepts_the_prometheus_config_and_its_rule_files() -> None:
     result = _run("promtool", "check", "config", str(REPO / "prometheus/prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 25 rules found" in result.stdout
-    assert "SUCCESS: 13 rules found" in result.stdout
+    for rules in ("prometheus/recording_rules.yml", "alerts/alert_rules.yml"):
+        count = sum(len(g["rules"]) for g in yaml.safe_load((REPO / rules).read_text())["groups"])
+        assert f"Checking {REPO / rules}\n  SUCCESS: {count} rules found" in result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +59,6 @@ def test_promtool_rule_tests_pass(test_file: Path, rule_test_runs: dict[Path, su
 
 
 def test_every_alert_has_a_promtool_case_that_fires_and_one_that_stays_silent() -> None:
-    import yaml
-
     alerts = {
         rule["alert"]
         for group in yaml.safe_load((REPO / "alerts/alert_rules.yml").read_text())["groups"]

@@ -147,39 +147,53 @@ def recording_groups(cfg: MixinConfig) -> list[Group]:
         )
 
     d, t = cfg.duration, cfg.tokens
-    current: list[Rule] = []
-    baselines: list[Rule] = []
-    for window, target in ((d.window, current), (d.baseline, baselines)):
-        target.append(
-            _record(
-                N.duration_quantile("agent", d.quantile, window),
-                f"histogram_quantile({_num(d.quantile)}, sum by (agent, le) "
-                f"(rate(agent_run_duration_seconds_bucket{{{job}}}[{r(window)}])))",
-            )
-        )
-    for window, target in ((t.window, current), (t.baseline, baselines)):
-        target.append(
-            _record(
-                N.tokens_mean(window),
-                f"sum by (agent) (rate(agent_run_tokens_sum{{{job}}}[{r(window)}]))\n"
-                "/\n"
-                f"sum by (agent) (rate(agent_run_tokens_count{{{job}}}[{r(window)}]))",
-            )
-        )
+    # The current window reads raw samples. The week-long baselines average 5m rates recorded per
+    # agent (and bucket): a week of one series per agent and bucket, not of every label set.
+    rate5m = r(RATE_WINDOW)
+    buckets = f"agent_le:agent_run_duration_seconds_bucket:rate{w(RATE_WINDOW)}"
+    tokens_sum = f"agent:agent_run_tokens_sum:rate{w(RATE_WINDOW)}"
+    tokens_count = f"agent:agent_run_tokens_count:rate{w(RATE_WINDOW)}"
+    current: list[Rule] = [
+        _record(buckets, f"sum by (agent, le) (rate(agent_run_duration_seconds_bucket{{{job}}}[{rate5m}]))"),
+        _record(tokens_sum, f"sum by (agent) (rate(agent_run_tokens_sum{{{job}}}[{rate5m}]))"),
+        _record(tokens_count, f"sum by (agent) (rate(agent_run_tokens_count{{{job}}}[{rate5m}]))"),
+        _record(
+            N.duration_quantile("agent", d.quantile, d.window),
+            f"histogram_quantile({_num(d.quantile)}, sum by (agent, le) "
+            f"(rate(agent_run_duration_seconds_bucket{{{job}}}[{r(d.window)}])))",
+        ),
+        _record(
+            N.tokens_mean(t.window),
+            f"sum by (agent) (rate(agent_run_tokens_sum{{{job}}}[{r(t.window)}]))\n"
+            "/\n"
+            f"sum by (agent) (rate(agent_run_tokens_count{{{job}}}[{r(t.window)}]))",
+        ),
+    ]
     for window in sorted({d.window, t.window}):
         current.append(
             _record(
                 N.runs_rate("agent", window), f"sum by (agent) (rate(agent_runs_total{{{job}}}[{r(window)}]))"
             )
         )
+    baselines: list[Rule] = [
+        _record(
+            N.duration_quantile("agent", d.quantile, d.baseline),
+            f"histogram_quantile({_num(d.quantile)}, avg_over_time({buckets}[{r(d.baseline)}]))",
+        ),
+        _record(
+            N.tokens_mean(t.baseline),
+            f"avg_over_time({tokens_sum}[{r(t.baseline)}])\n/\navg_over_time({tokens_count}[{r(t.baseline)}])",
+        ),
+    ]
 
     return [
         {"name": "agent-exporter.dashboards", "rules": dashboards},
         {"name": "agent-exporter.failure-ratio", "rules": slo},
         {"name": "agent-exporter.cost", "rules": cost},
         {"name": "agent-exporter.regressions", "rules": current},
-        # long-window baselines read a week of samples: every 5 minutes is plenty
-        {"name": "agent-exporter.baselines", "interval": r(300), "rules": baselines},
+        # week-long baselines move slowly: every 2 minutes is plenty, and well within the 5-minute
+        # lookback through which the alerts read them
+        {"name": "agent-exporter.baselines", "interval": r(120), "rules": baselines},
     ]
 
 
