@@ -164,6 +164,12 @@ def run_stack(root: Path, state_dir: Path, ports: Ports, database_url: str | Non
             f"[red]error:[/red] not installed: {', '.join(missing)} (apt-get install {' '.join(missing)})"
         )
         return 1
+    busy = [f"{name} port {port}" for name, port in vars(ports).items() if port_in_use(port)]
+    if busy:
+        console.print(
+            f"[red]error:[/red] in use on 127.0.0.1: {', '.join(busy)}; choose others (`make help`)"
+        )
+        return 1
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "prometheus").mkdir(exist_ok=True)
     (state_dir / "alertmanager").mkdir(exist_ok=True)
