@@ -6,12 +6,14 @@ STAMP  := $(VENV)/.installed
 DB     ?= data/agent-exporter.db
 PORT   ?= 9477
 
-.PHONY: help install run test lint typecheck pytest bench clean
+.PHONY: help install run test lint typecheck pytest bench clean generate stack
 
 help:
 	@echo "make run    serve on 127.0.0.1:$(PORT) with the SQLite store $(DB)"
 	@echo "make test   lint, type-check and run the test suite"
 	@echo "make bench  measure ingest, scrape, reads and memory; writes docs/BENCHMARKS.md (about 20 min)"
+	@echo "make generate  render rules, alerts and dashboards from alerts/config.yaml"
+	@echo "make stack  exporter, Prometheus and Alertmanager on 127.0.0.1 (ports: PORT, PROM_PORT, AM_PORT)"
 
 $(STAMP): exporter/pyproject.toml exporter/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +41,15 @@ test: lint typecheck pytest
 bench: install
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	cd exporter && ../$(BIN)/python -m bench $(BENCH_ARGS)
+
+generate: install
+	$(BIN)/python -m agent_exporter.mixin generate
+
+PROM_PORT ?= 9090
+AM_PORT   ?= 9093
+stack: install
+	$(BIN)/python -m agent_exporter.mixin stack --exporter-port $(PORT) --prometheus-port $(PROM_PORT) \
+		--alertmanager-port $(AM_PORT) $(if $(STACK_DB),--database-url $(STACK_DB))
 
 clean:
 	rm -rf $(VENV) data exporter/.pytest_cache exporter/.mypy_cache exporter/.ruff_cache

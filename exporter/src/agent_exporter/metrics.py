@@ -152,6 +152,9 @@ class Metrics:
             )
         )
         self.limit = LabelLimiter(cfg.limits, cfg.default_limit, self.label_overflow)
+        for label in (*self._run_base, "tool", "phase", *extra):
+            # a zero before the first overflow, so increase() and the overflow alert see the first one
+            self.label_overflow.labels(label)
 
         f = self.families = FamilySet()
         self.runs = f.counter("agent_runs", "Completed agent runs, by outcome.", [*run_dims, "status"])
