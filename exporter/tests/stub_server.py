@@ -21,12 +21,14 @@ import httpx
 
 @dataclass(frozen=True)
 class Answer:
-    """One scripted answer; `hang` seconds of silence first (a stuck server)."""
+    """One scripted answer; `hang` seconds of silence first (a stuck server); `forward` passes the
+    request on to the upstream first and then answers as scripted (an answer lost on the way back)."""
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b'{"error":{"code":"scripted","message":"a scripted failure"}}'
     hang: float = 0.0
+    forward: bool = False
 
 
 @dataclass
@@ -73,6 +75,13 @@ class StubServer:
                 if answer is None and stub.decide is not None:
                     answer = stub.decide(body)
                 if answer is not None:
+                    if answer.forward and stub.upstream is not None:
+                        httpx.post(
+                            stub.upstream + self.path,
+                            content=raw,
+                            headers={"Content-Type": "application/json"},
+                            timeout=10,
+                        )
                     if answer.hang:
                         time.sleep(answer.hang)
                     self._reply(answer.status, answer.body, answer.headers)
@@ -107,7 +116,7 @@ class StubServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -17,7 +17,7 @@ from agent_exporter.client import Client, current_run
 
 from .stub_server import StubServer, stub_server
 
-FAST = {"flush_interval": 0.02, "backoff_base": 0.01, "backoff_max": 0.05}
+FAST: dict[str, Any] = {"flush_interval": 0.02, "backoff_base": 0.01, "backoff_max": 0.05}
 
 
 @pytest.fixture
@@ -137,9 +137,14 @@ def test_an_explicit_status_wins_over_success_and_over_an_exception(
 ) -> None:
     with agent_client.run("fixer") as run:
         run.fail("3 tests still fail", error_type="tests_failed")
-    with pytest.raises(TimeoutError), agent_client.run("fixer") as run:
-        run.timeout("gave up after 3600 s")
-        raise TimeoutError
+
+    def give_up() -> None:
+        with agent_client.run("fixer") as run:
+            run.timeout("gave up after 3600 s")
+            raise TimeoutError
+
+    with pytest.raises(TimeoutError):
+        give_up()
     with agent_client.run("fixer") as run:
         run.cancel("superseded by a newer commit")
     records = sent(agent_client, stub)

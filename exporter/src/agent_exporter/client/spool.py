@@ -5,8 +5,9 @@ host usually share one configuration (and so one spool path), and because a kill
 strand what it wrote:
 
 - A process appends to its own active segment, `<time_ns>-<pid>-<random>.jsonl`, holding an
-  exclusive `flock` on it for as long as it writes there. A segment is sealed (closed, lock released)
-  when it reaches `segment_records` or `segment_bytes`, and before each replay.
+  exclusive `flock` on it for as long as it writes there. A segment is retired when it reaches
+  `segment_records` or `segment_bytes`, and sealed (fsynced, closed, lock released) by the next
+  `sync`; `seal` does both, before each replay. So a claimable segment is always a durable one.
 - Replay, in any process, claims a segment by taking its lock without blocking: a segment whose
   writer is alive is skipped; a sealed one, or one whose writer died (even by SIGKILL: the kernel
   drops the lock), is read, sent and deleted. Oldest first, by name.
@@ -85,6 +86,7 @@ class Spool:
         self._lock = threading.Lock()
         self._fd = -1
         self._path: Path | None = None
+        self._retired: list[int] = []  # full segments, still locked until `sync` fsyncs and closes them
         self._records = 0
         self._bytes_in_segment = 0
         self._dirty = False
@@ -120,38 +122,43 @@ class Spool:
         return written
 
     def sync(self) -> None:
-        """Make every append so far durable (fsync outside the lock: appends never wait for the disk)."""
+        """Make every append so far durable, and release full segments.
+
+        The fsyncs run outside the lock, on duplicated descriptors: appends never wait for the disk.
+        """
         with self._lock:
-            if not self._dirty and not self._new_file:
-                return
-            fd = os.dup(self._fd) if self._fd >= 0 else -1
+            fd = os.dup(self._fd) if self._fd >= 0 and self._dirty else -1
+            retired, self._retired = self._retired, []
             new_file, self._new_file, self._dirty = self._new_file, False, False
-        if fd >= 0:
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        if new_file:
-            _fsync_directory(self.directory)
+        try:
+            for descriptor in [fd, *retired] if fd >= 0 else retired:
+                try:
+                    os.fsync(descriptor)
+                finally:
+                    os.close(descriptor)  # for a retired segment: releases its lock, it is claimable
+        finally:
+            if new_file:
+                _fsync_directory(self.directory)
 
     def seal(self) -> None:
-        """Close the active segment (after syncing it) so that a replay can claim it."""
-        self.sync()
+        """Retire the active segment and sync, so that a replay can claim everything written so far."""
         with self._lock:
-            self._close_segment()
+            self._retire_segment()
+        self.sync()
 
     def close(self) -> None:
         """Sync and seal; the spool can still be used afterwards."""
         self.seal()
 
     def forget_after_fork(self) -> None:
-        """In a forked child: close the inherited descriptor (the lock stays with the parent's copy)."""
-        if self._fd >= 0:
-            os.close(self._fd)
-        self._fd, self._path = -1, None
+        """In a forked child: close the inherited descriptors (the locks stay with the parent's copies)."""
+        for fd in [self._fd, *self._retired]:
+            if fd >= 0:
+                os.close(fd)
+        self._fd, self._path, self._retired = -1, None, []
 
     def _open_segment(self) -> None:
-        self._close_segment_unsynced_ok()
+        self._retire_segment()
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         name = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}{SUFFIX}"
         path = self.directory / name
@@ -162,17 +169,10 @@ class Spool:
         self._records = self._bytes_in_segment = 0
         self._new_file = True
 
-    def _close_segment_unsynced_ok(self) -> None:
-        # a full segment is closed from append (under the lock): fsync it first so a sealed segment
-        # is always durable
-        if self._fd >= 0 and self._dirty:
-            os.fsync(self._fd)
-            self._dirty = False
-        self._close_segment()
-
-    def _close_segment(self) -> None:
+    def _retire_segment(self) -> None:
         if self._fd >= 0:
-            os.close(self._fd)
+            self._retired.append(self._fd)
+            self._dirty = False  # its data is synced with it, by the retired descriptor
         self._fd, self._path = -1, None
 
     # replaying -----------------------------------------------------------------------------------
