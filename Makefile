@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed
 DB     ?= data/agent-exporter.db
 PORT   ?= 9477
 
-.PHONY: help install run test lint typecheck pytest clean
+.PHONY: help install run demo test lint typecheck pytest clean
 
 help:
 	@echo "make run    serve on 127.0.0.1:$(PORT) with the SQLite store $(DB)"
 	@echo "make test   lint, type-check and run the test suite"
+	@echo "make demo   serve as make run and send demo traffic (DEMO_ARGS=\"--incident failure-spike:start=300\")"
 
 $(STAMP): exporter/pyproject.toml exporter/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,10 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/agent-exporter serve --port $(PORT) --database-url sqlite:///$(DB)
+
+# the exporter and realistic agent traffic together; Ctrl-C flushes the traffic and stops both
+demo: install
+	$(BIN)/agent-exporter demo --serve --url http://127.0.0.1:$(PORT) --database-url sqlite:///$(DB) $(DEMO_ARGS)
 
 lint: install
 	$(BIN)/ruff check exporter

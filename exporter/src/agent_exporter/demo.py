@@ -260,6 +260,7 @@ def command(
 ) -> None:
     """Send realistic Fixer Agent traffic through the client SDK, with scripted incidents."""
     incidents = _incidents(incident or [])
+    _stop_on_sigterm()
     seed = seed if seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     console = Console(stderr=json_output)
     result = DemoResult(seed=seed, rate=rate, incidents=[i.describe() for i in incidents])
@@ -310,6 +311,18 @@ def command(
         )
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (docker stop, kill) stops the demo like Ctrl-C: flush, stop the server, summarise."""
+    import threading
+
+    if os.name == "posix" and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
 @contextlib.contextmanager
 def _ignoring_sigint() -> Iterator[None]:
     import threading
@@ -317,8 +330,9 @@ def _ignoring_sigint() -> Iterator[None]:
     if os.name != "posix" or threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
