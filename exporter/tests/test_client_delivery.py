@@ -11,7 +11,6 @@ import itertools
 import json
 import logging
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -19,35 +18,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from agent_exporter.client import Client
 from agent_exporter.client.spool import Spool
 
+from .exporter_reads import records_total, stored_run_ids
 from .stub_server import Answer, stub_server
-from .support import ExporterProcess, exporter, free_port, wait_until
+from .support import exporter, free_port, wait_until
 
 FAST: dict[str, Any] = {"flush_interval": 0.02, "backoff_base": 0.01, "backoff_max": 0.05}
-
-
-def stored_run_ids(tmp_path: Path) -> list[str]:
-    """Run ids in the exporter's SQLite store (as `support.exporter` configures it), sorted."""
-    with sqlite3.connect(tmp_path / "exporter.db") as db:
-        return sorted(row[0] for row in db.execute("SELECT run_id FROM runs"))
-
-
-def records_total(server: ExporterProcess) -> dict[str, float]:
-    """`agent_exporter_records_total` by outcome, read from the exporter's /metrics."""
-    text = httpx.get(f"{server.url}/metrics", timeout=5).text
-    return {
-        sample.labels["outcome"]: sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "agent_exporter_records"
-        for sample in family.samples
-        if sample.name == "agent_exporter_records_total"
-    }
 
 
 def spooled_run_ids(spool: Path) -> list[str]:
