@@ -7,6 +7,7 @@ tuning arguments.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import logging
@@ -338,8 +339,58 @@ def test_a_segment_held_by_a_live_writer_is_not_replayed_until_sealed(tmp_path: 
     assert list(tmp_path.glob("*.jsonl")) == []
 
 
+def test_a_replay_never_sees_a_segment_its_writer_has_not_locked_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A replay that listed the directory between the segment's creation and its lock used to claim
+    # it, find it empty and delete it: the writer then wrote its records into an unlinked file.
+    writer = Spool(tmp_path, max_bytes=10_000)
+    reader = Spool(tmp_path, max_bytes=10_000)
+    real_flock = fcntl.flock
+    seen_by_replay: list[list[str]] = []
+
+    def replay_right_before_the_writers_lock(fd: int, operation: int) -> None:
+        if not seen_by_replay:
+            seen_by_replay.append([])  # the replay's own locks come through here too
+            for segment in reader.claim():
+                seen_by_replay[0].append(segment.path.name)
+                segment.release()
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", replay_right_before_the_writers_lock)
+    assert writer.append([b'{"run_id":"a"}']) == 1
+    assert seen_by_replay == [[]]
+    writer.seal()
+    [segment] = list(reader.claim())
+    assert segment.read_lines() == [b'{"run_id":"a"}']
+    segment.release()
+
+
 def test_a_spool_segment_holds_at_most_segment_records(tmp_path: Path) -> None:
     spool = Spool(tmp_path, max_bytes=10_000, segment_records=2)
     assert spool.append([b"1", b"2", b"3", b"4", b"5"]) == 5
     spool.seal()
     assert sorted(len(p.read_bytes().splitlines()) for p in tmp_path.glob("*.jsonl")) == [1, 2, 2]
+
+
+AGENT_THAT_FORKS = """
+    import os, sys
+    from agent_exporter.client import Client
+    c = Client(sys.argv[1], spool=sys.argv[2], flush_interval=600)
+    c.record_run("fixer", run_id="parent-before-fork", duration_seconds=1.0)
+    pid = os.fork()
+    if pid == 0:
+        c.record_run("fixer", run_id="child", duration_seconds=1.0)
+        sys.exit(0)  # the child's exit flush sends its own run only
+    _, status = os.waitpid(pid, 0)
+    c.record_run("fixer", run_id="parent-after-fork", duration_seconds=1.0)
+    sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_child_delivers_its_own_runs_and_the_parent_keeps_its_queue(tmp_path: Path) -> None:
+    with stub_server() as stub:
+        agent = agent_process(AGENT_THAT_FORKS, stub.url, str(tmp_path / "spool"))
+        _, stderr = agent.communicate(timeout=30)
+        assert agent.returncode == 0, stderr
+        assert sorted(stub.run_ids()) == ["child", "parent-after-fork", "parent-before-fork"]

@@ -136,6 +136,7 @@ class Delivery:
         self._spool_unsynced = False
         self._closing = False
         self._closed = False
+        self._working = False  # the sender is in a cycle (records may be between queue and request)
         self._thread: threading.Thread | None = None
         self.start()
 
@@ -148,8 +149,9 @@ class Delivery:
             with counters.lock:
                 counters.values["submitted"] += 1
             queue = self._queue
-            if self._closed:
+            if self._closed:  # after close (interpreter exit): straight to disk
                 self._spill_now([record])
+                self._sync_spool()
             elif len(queue) >= self.settings.max_queue:
                 self._spill_now([record])
                 self._wake.set()
@@ -164,7 +166,8 @@ class Delivery:
         """A snapshot of the counters."""
         with self._counters.lock:
             values = dict(self._counters.values)
-        values["queued"] = len(self._queue) + len(self._pending) + len(self._inflight)
+        inflight, pending = self._inflight, self._pending
+        values["queued"] = len(self._queue) + len(pending) + (0 if inflight is pending else len(inflight))
         return ClientStats(**values, unreachable=self._unreachable)
 
     def flush(self, timeout: float) -> bool:
@@ -196,8 +199,8 @@ class Delivery:
         self._closed = True
         if thread is not None and thread.is_alive():
             # stuck in a request: keep what it holds (a duplicate at worst if the request succeeds)
-            leftovers = list(self._inflight) + list(self._pending)
-            self._spill_lines(leftovers)
+            inflight, pending = self._inflight, self._pending
+            self._spill_lines(list(pending) if inflight is pending else list(inflight) + list(pending))
             self._spill_now(self._drain_queue())
         if self._spool is not None:
             try:
@@ -248,6 +251,7 @@ class Delivery:
         while True:
             self._wake.wait(self._wait_time())
             self._wake.clear()
+            self._working = True
             try:
                 if self._closing:
                     self._drain_for_exit()
@@ -257,21 +261,21 @@ class Delivery:
                 self.internal_error("the sender thread", exc)
                 time.sleep(min(1.0, self.settings.flush_interval))  # no tight loop on a persistent bug
             finally:
+                self._working = False
                 with self._progress:
                     self._progress.notify_all()
 
     def _wait_time(self) -> float:
         until_attempt = max(0.0, self._next_attempt - time.monotonic())
         if self._unreachable:
-            if self._queue or self._spool_unsynced:
-                return min(self.settings.flush_interval, until_attempt)
-            return until_attempt  # then a replay probes the server
+            # spill what the agent queued at least every flush_interval; probe when the backoff ends
+            return min(self.settings.flush_interval, until_attempt)
         if self._pending or self._replay_due:
             return until_attempt
         return self.settings.flush_interval
 
     def _idle(self) -> bool:
-        return not self._queue and not self._pending and not self._inflight and not self._spool_unsynced
+        return not (self._working or self._queue or self._pending or self._inflight or self._spool_unsynced)
 
     def _cycle(self) -> None:
         now = time.monotonic()

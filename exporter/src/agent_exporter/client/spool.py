@@ -5,9 +5,11 @@ host usually share one configuration (and so one spool path), and because a kill
 strand what it wrote:
 
 - A process appends to its own active segment, `<time_ns>-<pid>-<random>.jsonl`, holding an
-  exclusive `flock` on it for as long as it writes there. A segment is retired when it reaches
-  `segment_records` or `segment_bytes`, and sealed (fsynced, closed, lock released) by the next
-  `sync`; `seal` does both, before each replay. So a claimable segment is always a durable one.
+  exclusive `flock` on it for as long as it writes there. A segment is created as `<name>.new`,
+  locked, and only then renamed: a replay never sees a segment its writer has not locked yet.
+  A segment is retired when it reaches `segment_records` or `segment_bytes`, and sealed (fsynced,
+  closed, lock released) by the next `sync`; `seal` does both, before each replay. So a claimable
+  segment is always a durable one.
 - Replay, in any process, claims a segment by taking its lock without blocking: a segment whose
   writer is alive is skipped; a sealed one, or one whose writer died (even by SIGKILL: the kernel
   drops the lock), is read, sent and deleted. Oldest first, by name.
@@ -26,7 +28,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 try:
@@ -35,6 +37,8 @@ except ImportError:  # pragma: no cover - Windows: segments are not shared safel
     fcntl = None  # type: ignore[assignment]
 
 SUFFIX = ".jsonl"
+NEW_SUFFIX = ".new"  # a segment being created: not yet locked, never replayed
+STALE_NEW_SECONDS = 60.0  # a `.new` file this old was left by a process that died while creating it
 
 
 class Segment:
@@ -160,11 +164,18 @@ class Spool:
     def _open_segment(self) -> None:
         self._retire_segment()
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        name = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}{SUFFIX}"
-        path = self.directory / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path = self.directory / f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}{SUFFIX}"
+        creating = path.with_name(path.name + NEW_SUFFIX)
+        fd = os.open(creating, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(creating, path)  # visible to replays only now, locked
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                creating.unlink()
+            raise
         self._fd, self._path = fd, path
         self._records = self._bytes_in_segment = 0
         self._new_file = True
@@ -194,9 +205,11 @@ class Spool:
             active = self._path
             self._total = self._measure()
         try:
-            names = sorted(n for n in os.listdir(self.directory) if n.endswith(SUFFIX))
+            listing = os.listdir(self.directory)
         except OSError:
             return
+        self._remove_stale_new(n for n in listing if n.endswith(NEW_SUFFIX))
+        names = sorted(n for n in listing if n.endswith(SUFFIX))
         for name in names:
             path = self.directory / name
             if path == active:
@@ -223,6 +236,14 @@ class Spool:
         with self._lock:
             if self._total is not None:
                 self._total = max(0, self._total - segment.size)
+
+    def _remove_stale_new(self, names: Iterable[str]) -> None:
+        # a process killed between creating and renaming a segment leaves an empty `.new` file
+        for name in names:
+            path = self.directory / name
+            with contextlib.suppress(OSError):
+                if time.time() - path.stat().st_mtime > STALE_NEW_SECONDS:
+                    path.unlink()
 
     def _measure(self) -> int:
         total = 0
