@@ -394,3 +394,23 @@ def test_a_forked_child_delivers_its_own_runs_and_the_parent_keeps_its_queue(tmp
         _, stderr = agent.communicate(timeout=30)
         assert agent.returncode == 0, stderr
         assert sorted(stub.run_ids()) == ["child", "parent-after-fork", "parent-before-fork"]
+
+
+def test_runs_recorded_from_many_threads_arrive_once_each(tmp_path: Path) -> None:
+    import threading
+
+    with stub_server() as stub, Client(stub.url, spool=tmp_path / "spool", max_queue=200, **FAST) as c:
+
+        def agent(k: int) -> None:
+            for i in range(250):
+                with c.run("fixer", run_id=f"t{k}-{i}"):
+                    pass
+
+        threads = [threading.Thread(target=agent, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wait_until(lambda: c.stats().delivered == 2000, 20, "every run to be delivered")
+        assert sorted(stub.run_ids()) == sorted(f"t{k}-{i}" for k in range(8) for i in range(250))
+        assert c.stats().submitted == 2000
