@@ -46,7 +46,7 @@ def test_the_same_seed_and_start_give_the_same_records(baseline: list[dict[str, 
 
 def test_run_ids_are_unique_and_name_the_agent_and_the_session(baseline: list[dict[str, Any]]) -> None:
     assert len({r["run_id"] for r in baseline}) == 3000
-    assert baseline[0]["run_id"] == "reviewer-t85s00-0000000"  # t85s00: T0 in base 36
+    assert baseline[0]["run_id"] == "reviewer-t85s00-1-0000000"  # T0 in base 36, the seed, the index
 
 
 def test_arrivals_follow_the_rate_and_stamp_the_records(baseline: list[dict[str, Any]]) -> None:

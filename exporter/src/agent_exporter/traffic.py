@@ -303,7 +303,8 @@ class Traffic:
         self.rate = rate
         self.start = start
         self.incidents = tuple(incidents)
-        self.session = session or _base36(int(start))
+        # the start second and the seed: demos started together with different seeds share no run id
+        self.session = session or f"{_base36(int(start))}-{seed}"
 
     def runs(
         self, until: float | None = None, limit: int | None = None
