@@ -1,6 +1,6 @@
 """Delivery: a bounded queue the agent appends to, and one background thread that empties it.
 
-The agent's side is `submit`: a `deque.append` and nothing else (no I/O, no encoding, no waiting).
+The agent's side is `submit`: a counter and a `deque.append` (no I/O, no encoding, no waiting).
 The thread batches what is queued into `POST {"runs": [...]}` requests and classifies each answer:
 
 - 2xx: delivered. The body's per-record outcomes are counted; `rejected` records (field errors) and
