@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed
 DB     ?= data/agent-exporter.db
 PORT   ?= 9477
 
-.PHONY: help install run test lint typecheck pytest bench clean generate stack
+.PHONY: help install run demo test lint typecheck pytest bench clean generate stack
 
 help:
 	@echo "make run    serve on 127.0.0.1:$(PORT) with the SQLite store $(DB)"
 	@echo "make test   lint, type-check and run the test suite"
+	@echo "make demo   serve as make run and send demo traffic (DEMO_ARGS=\"--incident failure-spike:start=300\")"
 	@echo "make bench  measure ingest, scrape, reads and memory; writes docs/BENCHMARKS.md (about 20 min)"
 	@echo "make generate  render rules, alerts and dashboards from alerts/config.yaml"
 	@echo "make stack  exporter, Prometheus and Alertmanager on 127.0.0.1 (ports: PORT, PROM_PORT, AM_PORT)"
@@ -25,6 +26,10 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/agent-exporter serve --port $(PORT) --database-url sqlite:///$(DB)
+
+# the exporter and realistic agent traffic together; Ctrl-C flushes the traffic and stops both
+demo: install
+	$(BIN)/agent-exporter demo --serve --url http://127.0.0.1:$(PORT) --database-url sqlite:///$(DB) $(DEMO_ARGS)
 
 lint: install
 	$(BIN)/ruff check exporter

@@ -1,10 +1,18 @@
 """agent-exporter: a Prometheus exporter for AI-agent executions."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("agent-exporter")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0"
-
 __all__ = ["__version__"]
+
+
+def __getattr__(name: str) -> str:
+    # Looked up on first use, not at import: importlib.metadata costs ~25 ms, and agents that only
+    # import the client SDK (agent_exporter.client) should not pay for it.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value: str = version("agent-exporter")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            value = "0.0.0"
+        globals()["__version__"] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

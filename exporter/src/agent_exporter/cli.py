@@ -12,6 +12,7 @@ from rich.console import Console
 
 from . import __version__, migrations
 from .config import ConfigError, Settings, load_settings
+from .demo import command as demo_command
 from .store import Store, StoreError, StoreSettings, describe_url
 
 app = typer.Typer(
@@ -120,6 +121,9 @@ def db_current(config: ConfigOption = None, database_url: DatabaseOption = None)
     head = migrations.head_revision()
     state = "up to date" if current == head else "behind: run `agent-exporter db upgrade`"
     typer.echo(f"{describe_url(settings.database_url)}: at {current or 'none'}, newest {head} ({state})")
+
+
+app.command("demo")(demo_command)
 
 
 @app.command()
