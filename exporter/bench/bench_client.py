@@ -55,7 +55,7 @@ def exporter(directory: Path) -> Iterator[str]:
     args = [sys.executable, "-m", "agent_exporter", "serve", "--port", str(port)]
     args += ["--database-url", f"sqlite:///{directory / 'bench.db'}", "--log-level", "warning"]
     with (directory / "exporter.log").open("wb") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603 - our own CLI
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -186,7 +186,7 @@ def served(url: str, database_url: str, log_path: Path) -> Iterator[subprocess.P
     args = [sys.executable, "-m", "agent_exporter", "serve", "--host", host, "--port", str(port)]
     args += ["--database-url", database_url]
     with log_path.open("ab") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while not _ready(url):
