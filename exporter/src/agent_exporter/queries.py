@@ -353,7 +353,8 @@ def aggregate(
 
     With `percentiles`, duration p50/p95/p99 are added (linear interpolation, as `percentile_cont`);
     with `statuses`, the count of each status. With `report`, the report's figures: the sums of
-    confidence and quality, and not the cache, reasoning and call counts. Groups come back ordered by bucket, then by run count, largest first.
+    confidence and quality, and not the cache, reasoning and call counts. Groups come back ordered
+    by bucket, then by run count, largest first.
     """
     dialect = conn.dialect.name
     keys: list[ColumnElement[Any]] = [R.c[name].label(f"g_{name}") for name in by]
