@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from . import __version__, migrations
+from . import __version__, migrations, read_cli
 from .config import ConfigError, Settings, load_settings
 from .store import Store, StoreError, StoreSettings, describe_url
 
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+read_cli.register(app)  # runs, show, summary, report, trends, health, import, reprice
 
 err = Console(stderr=True)
 

@@ -219,7 +219,11 @@ def _derived(detail: queries.RunDetail) -> m.Derived:
     return m.Derived(
         total_tokens=total,
         uncached_input_tokens=uncached,
-        cache_hit_ratio=reports.ratio(run["cache_read_tokens"] or 0, inp) if inp else None,
+        cache_hit_ratio=(
+            reports.ratio(run["cache_read_tokens"], inp)
+            if inp and run["cache_read_tokens"] is not None
+            else None
+        ),
         tokens_per_llm_call=reports.ratio(total, calls) if total is not None and calls else None,
         cost_per_llm_call_usd=reports.ratio(run["cost_usd"], calls)
         if run["cost_usd"] is not None and calls

@@ -359,10 +359,10 @@ def build_trends(
 
 
 def human_duration(seconds: float) -> str:
-    """A short human duration: 45s, 12m, 3h, 2d (rounded down to the largest whole unit)."""
+    """A short human duration: 45s, 12m, 24h, 7d (days from two days on, hours from two hours on)."""
     seconds = max(0.0, seconds)
     for unit, size in (("d", DAY), ("h", 3600), ("m", 60)):
-        if seconds >= size:
+        if seconds >= 2 * size or (seconds >= size and unit == "m"):
             count = seconds / size
             return f"{count:.0f}{unit}" if count >= 10 or count.is_integer() else f"{count:.1f}{unit}"
     return f"{seconds:.0f}s"
@@ -536,7 +536,7 @@ def findings(
         )
     out += [f"{a['message']}." for a in anomalies_found]
     if last_failure is not None:
-        why = last_failure.get("error_type") or last_failure["status"]
+        why = last_failure.get("error_type") or f"status {last_failure['status']}"
         summary = last_failure.get("error_summary")
         detail = f": {_first_line(summary)}" if summary else ""
         out.append(
