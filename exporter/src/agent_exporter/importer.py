@@ -201,6 +201,8 @@ class Importer:
                 self.on_progress(offset, result)
         if pending.records:
             self._send(pending, result)
+        if self.on_progress:
+            self.on_progress(offset, result)
         if on_batch_done and (pending.records or pending.end_line > start_line):
             on_batch_done(pending.end_offset, pending.end_line)
         return result
