@@ -82,7 +82,9 @@ def test_rising_duration_is_declining() -> None:
 
 def test_falling_cost_is_improving() -> None:
     points = [(float(d), 2.0 - 0.1 * d) for d in range(7)]
-    assert classify_trend(points, window_days=7, threshold=0.1, higher_is_better=False).trend is Trend.IMPROVING
+    assert (
+        classify_trend(points, window_days=7, threshold=0.1, higher_is_better=False).trend is Trend.IMPROVING
+    )
 
 
 def test_a_change_under_the_threshold_is_stable() -> None:
@@ -95,11 +97,15 @@ def test_a_change_under_the_threshold_is_stable() -> None:
 
 def test_the_threshold_is_configurable() -> None:
     points = [(float(d), 100.0 * (1 + 0.001 * d)) for d in range(30)]
-    assert classify_trend(points, window_days=30, threshold=0.02, higher_is_better=True).trend is Trend.IMPROVING
+    assert (
+        classify_trend(points, window_days=30, threshold=0.02, higher_is_better=True).trend is Trend.IMPROVING
+    )
 
 
 def test_four_points_are_insufficient_data() -> None:
-    fit = classify_trend([(0, 1.0), (1, 2.0), (2, 3.0), (3, 4.0)], window_days=7, threshold=0.1, higher_is_better=True)
+    fit = classify_trend(
+        [(0, 1.0), (1, 2.0), (2, 3.0), (3, 4.0)], window_days=7, threshold=0.1, higher_is_better=True
+    )
     assert fit.trend is Trend.INSUFFICIENT
     assert fit.trend.value == "insufficient data"
     assert fit.points == 4

@@ -54,7 +54,11 @@ def test_summary_percentiles_of_a_filtered_odd_count(api: TestClient) -> None:
 
 def test_summary_of_a_single_run_has_its_duration_as_every_percentile(api: TestClient) -> None:
     s = summary(api, status="timeout")["summary"]
-    assert (s["duration_p50_seconds"], s["duration_p95_seconds"], s["duration_p99_seconds"]) == (9.0, 9.0, 9.0)
+    assert (s["duration_p50_seconds"], s["duration_p95_seconds"], s["duration_p99_seconds"]) == (
+        9.0,
+        9.0,
+        9.0,
+    )
 
 
 def test_summary_tokens_and_calls_per_run(api: TestClient) -> None:
@@ -175,6 +179,9 @@ def test_too_many_buckets_are_422(api: TestClient) -> None:
 
 def test_timeseries_of_a_backfill_spread_over_a_week(store_url: str, registry: CollectorRegistry) -> None:
     with make_client(store_url, registry) as client:
-        post(client, [record(f"b{d}", ended_at=at(d + 0.25), duration_seconds=10.0 * (d + 1)) for d in range(7)])
+        post(
+            client,
+            [record(f"b{d}", ended_at=at(d + 0.25), duration_seconds=10.0 * (d + 1)) for d in range(7)],
+        )
         points = timeseries(client, bucket="day")["series"][0]["points"]
     assert [p["duration_mean_seconds"] for p in points] == pytest.approx([10.0 * (d + 1) for d in range(7)])

@@ -11,7 +11,10 @@ from .support import record
 def test_a_posted_run_is_counted(client: TestClient, registry: CollectorRegistry) -> None:
     response = client.post("/api/v1/runs", json=record("r-1"))
     assert response.status_code == 201
-    assert registry.get_sample_value(
-        "agent_runs_total",
-        {"agent": "fixer", "model": "claude-sonnet-4-5", "issue_type": "complexity", "status": "success"},
-    ) == 1.0
+    assert (
+        registry.get_sample_value(
+            "agent_runs_total",
+            {"agent": "fixer", "model": "claude-sonnet-4-5", "issue_type": "complexity", "status": "success"},
+        )
+        == 1.0
+    )
