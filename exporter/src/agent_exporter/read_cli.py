@@ -235,7 +235,7 @@ def runs(
     if as_json:
         _print_json(body)
         return
-    table = _table(f"{len(body['runs'])} runs, newest first")
+    table = _table(f"{_n(len(body['runs']), 'run')}, newest first")
     for name, justify in (
         ("ended (UTC)", "left"),
         ("run", "left"),
