@@ -618,61 +618,48 @@ class Streak:
     bounded: bool  # no success inside the period looked at: the streak may be longer
 
 
-def failure_streaks(conn: Connection, flt: RunFilter, *, min_failures: int) -> list[Streak]:
-    """Agents whose latest runs all failed, `min_failures` or more in a row, within `flt`'s range.
+def failure_streaks(
+    conn: Connection, flt: RunFilter, *, agents: Sequence[str], min_failures: int
+) -> list[Streak]:
+    """Those of `agents` whose latest runs all failed, `min_failures` or more in a row, within
+    `flt`'s range.
 
-    The last success per agent bounds each streak; an agent with no success in range has every
-    failure in range counted, and the streak is marked as possibly longer.
+    Per agent, two index walks: back from the newest run to its last success, then a count of the
+    runs after it (all failures, by definition). An agent with no success in range has every run
+    in range counted, and the streak is marked as possibly longer.
     """
-    last_ok = (
-        select(R.c.agent, func.max(R.c.ended_at).label("t"))
-        .where(*flt.conditions(), R.c.status == Status.SUCCESS.value)
-        .group_by(R.c.agent)
-        .subquery()
-    )
-    query = (
-        select(
-            R.c.agent,
-            func.count().label("failures"),
-            func.min(R.c.ended_at).label("since"),
-            func.max(R.c.ended_at).label("last"),
-            func.max(last_ok.c.t).label("last_ok"),
-        )
-        .select_from(R.outerjoin(last_ok, last_ok.c.agent == R.c.agent))
-        .where(
-            *flt.conditions(),
-            R.c.status != Status.SUCCESS.value,
-            or_(last_ok.c.t.is_(None), R.c.ended_at > last_ok.c.t),
-        )
-        .group_by(R.c.agent)
-        .having(func.count() >= min_failures)
-    )
-    rows = list(conn.execute(query).mappings())
-    if not rows:
-        return []
-    types: dict[str, list[str]] = defaultdict(list)
-    for row in rows:
-        since = row["since"]
+    streaks = []
+    for agent in agents:
+        mine = [*flt.conditions(), R.c.agent == agent]
+        last_ok = conn.execute(
+            select(R.c.ended_at)
+            .where(*mine, R.c.status == Status.SUCCESS.value)
+            .order_by(R.c.ended_at.desc())
+            .limit(1)
+        ).scalar()
+        after = [*mine, R.c.ended_at > last_ok] if last_ok is not None else mine
+        count, since, last = conn.execute(
+            select(func.count(), func.min(R.c.ended_at), func.max(R.c.ended_at)).where(*after)
+        ).one()
+        if count < min_failures:
+            continue
         type_query = (
-            select(R.c.error_type, func.count().label("n"))
-            .where(*flt.conditions(), R.c.agent == row["agent"], R.c.ended_at >= since)
-            .where(R.c.status != Status.SUCCESS.value, R.c.error_type.is_not(None))
+            select(R.c.error_type)
+            .where(*after, R.c.error_type.is_not(None))
             .group_by(R.c.error_type)
             .order_by(func.count().desc(), R.c.error_type)
             .limit(5)
         )
-        types[row["agent"]] = [t.error_type for t in conn.execute(type_query)]
-    streaks = [
-        Streak(
-            agent=row["agent"],
-            failures=int(row["failures"]),
-            since=float(row["since"]),
-            last=float(row["last"]),
-            error_types=types[row["agent"]],
-            bounded=row["last_ok"] is None,
+        streaks.append(
+            Streak(
+                agent=agent,
+                failures=int(count),
+                since=float(since),
+                last=float(last),
+                error_types=list(conn.execute(type_query).scalars()),
+                bounded=last_ok is None,
+            )
         )
-        for row in rows
-    ]
     return sorted(streaks, key=lambda s: (-s.failures, s.agent))
 
 
