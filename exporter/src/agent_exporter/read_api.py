@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 MAX_PAGE: Final = 1000
 MAX_BUCKETS: Final = 5000
 MAX_TREND_DAYS: Final = 366
+MAX_SPAN_SECONDS: Final = 3650 * 86400
+EARLIEST: Final = datetime(1990, 1, 1, tzinfo=UTC)  # with ten years of window, still after 1970
+LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC)
 BUCKETS: Final = {"hour": (HOUR, 0), "day": (DAY, 0), "week": (WEEK, MONDAY_ORIGIN)}
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d|w)$")
 _UNITS: Final = {"s": 1, "m": 60, "h": HOUR, "d": DAY, "w": WEEK}
@@ -56,11 +59,13 @@ def invalid(field: str, message: str, value: Any = None) -> RequestValidationErr
 
 
 def parse_duration(value: str, field: str) -> float:
-    """Seconds of a duration such as `90s`, `30m`, `24h`, `7d`, `2w`."""
+    """Seconds of a duration such as `90s`, `30m`, `24h`, `7d`, `2w` (ten years at most)."""
     match = _RELATIVE.match(value.strip().lower())
     seconds = float(match.group(1)) * _UNITS[match.group(2)] if match else 0.0
     if not match or seconds <= 0:
         raise invalid(field, f"{value!r} is not a duration such as 30m, 24h, 7d or 2w", value)
+    if seconds > MAX_SPAN_SECONDS:
+        raise invalid(field, f"{value!r} is longer than ten years", value)
     return seconds
 
 
@@ -86,6 +91,8 @@ def parse_time(value: str, field: str, now: float) -> float:
             "a date (2026-01-31), or a time relative to now (30m, 24h, 7d, 2w)",
             value,
         )
+    if not EARLIEST <= moment <= LATEST:
+        raise invalid(field, f"{value!r} is not between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}", value)
     return moment.timestamp()
 
 
