@@ -13,6 +13,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -25,12 +26,14 @@ from .store import InsertOutcome, Store, StoreError
 log = logging.getLogger(__name__)
 
 MAX_GROUP_RUNS: Final = 5000  # runs committed in one transaction at most
+INLINE_RECORDS: Final = 64  # larger requests are validated in a worker thread
 
 
 @dataclass(slots=True)
 class _Job:
     runs: Sequence[Run]
     future: concurrent.futures.Future[list[InsertOutcome]]
+    count: bool  # False for backfills: stored, not counted in the agent metrics
 
 
 class Writer:
@@ -49,13 +52,19 @@ class Writer:
         """Whether the writer thread is running."""
         return self._thread.is_alive() and not self._closed
 
-    def submit(self, runs: Sequence[Run]) -> concurrent.futures.Future[list[InsertOutcome]]:
-        """Queue runs for storing; the future gives one outcome per run, or raises `StoreError`."""
+    def submit(
+        self, runs: Sequence[Run], *, count: bool = True
+    ) -> concurrent.futures.Future[list[InsertOutcome]]:
+        """Queue runs for storing; the future gives one outcome per run, or raises `StoreError`.
+
+        With `count=False` (a backfill of history) the runs are stored but not counted in the agent
+        metrics, which would otherwise show old runs as a spike of new ones.
+        """
         future: concurrent.futures.Future[list[InsertOutcome]] = concurrent.futures.Future()
         if self._closed:
             future.set_exception(StoreError("the exporter is shutting down"))
         else:
-            self._queue.put(_Job(runs, future))
+            self._queue.put(_Job(runs, future, count))
         return future
 
     def close(self, timeout: float = 30.0) -> None:
@@ -84,9 +93,18 @@ class Writer:
                 jobs.append(more)
                 count += len(more.runs)
             self._commit(jobs)
+        # a request that raced the shutdown is answered (503, retry), never left waiting
+        while True:
+            try:
+                late = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if late is not None:
+                late.future.set_exception(StoreError("the exporter is shutting down"))
 
     def _commit(self, jobs: list[_Job]) -> None:
         runs = [run for job in jobs for run in job.runs]
+        started = time.perf_counter()
         try:
             outcomes = self._store.insert_runs(runs)
         except StoreError as exc:
@@ -106,13 +124,17 @@ class Writer:
             for job in jobs:
                 job.future.set_exception(StoreError(f"internal error: {exc!r}", retryable=True))
             return
-        for run, outcome in zip(runs, outcomes, strict=True):
-            if outcome is InsertOutcome.ACCEPTED:
-                self._metrics.observe_run(run)
+        self._metrics.write_duration.observe(time.perf_counter() - started)
+        self._metrics.write_size.observe(len(runs))
         start = 0
         for job in jobs:
-            job.future.set_result(outcomes[start : start + len(job.runs)])
+            mine = outcomes[start : start + len(job.runs)]
             start += len(job.runs)
+            if job.count:
+                for run, outcome in zip(job.runs, mine, strict=True):
+                    if outcome is InsertOutcome.ACCEPTED:
+                        self._metrics.observe_run(run)
+            job.future.set_result(mine)
 
 
 @dataclass(slots=True)
@@ -142,7 +164,6 @@ class IngestResult:
     """What happened to every record of a request."""
 
     results: list[RecordResult]
-    batch: bool
 
     def count(self, outcome: str) -> int:
         """How many records had `outcome`."""
@@ -191,14 +212,25 @@ class Ingest:
             self.prices.price(run)
             runs.append(run)
             results.append(RecordResult(index, "pending", run.run_id, warnings=warnings))
-        return IngestResult(results, batch), runs
+        return IngestResult(results), runs
 
-    async def handle(self, records: Sequence[Any], *, received_at: float, batch: bool) -> IngestResult:
-        """Judge, store and count the records; raises `StoreError` (nothing counted) if the store fails."""
-        result, runs = self.prepare(records, received_at=received_at, batch=batch)
+    async def handle(
+        self, records: Sequence[Any], *, received_at: float, batch: bool, backfill: bool = False
+    ) -> IngestResult:
+        """Judge, store and count the records; raises `StoreError` (nothing counted) if the store fails.
+
+        A backfill stores the runs without counting them in the agent metrics.
+        """
+        if len(records) > INLINE_RECORDS:
+            # a big batch is judged off the event loop, so that small requests keep flowing meanwhile
+            result, runs = await asyncio.to_thread(
+                self.prepare, records, received_at=received_at, batch=batch
+            )
+        else:
+            result, runs = self.prepare(records, received_at=received_at, batch=batch)
         outcomes: list[InsertOutcome] = []
         if runs:
-            outcomes = await asyncio.wrap_future(self.writer.submit(runs))
+            outcomes = await asyncio.wrap_future(self.writer.submit(runs, count=not backfill))
         pending = iter(outcomes)
         for r in result.results:
             if r.outcome == "pending":
