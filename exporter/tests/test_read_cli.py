@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner, Result
 
 from agent_exporter import swebench
@@ -243,3 +244,31 @@ def test_an_interrupted_import_resumes_where_the_server_stopped(tmp_path: Path) 
         total = httpx.get(f"{second.url}/api/v1/summary").json()["summary"]["runs"]
     assert (result.lines, result.accepted, result.duplicates) == (4, 4, 0)
     assert total == 6
+
+
+def counted_runs(url: str) -> float:
+    """agent_runs_total summed over its series, as the exporter exposes it."""
+    text = httpx.get(f"{url}/metrics").text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "agent_runs_total"
+    )
+
+
+def test_a_backfill_import_is_stored_but_not_counted(server: ExporterProcess, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "history.jsonl", [record(f"hist-{i}", ended_at=at(5)) for i in range(3)])
+    before = counted_runs(server.url)
+    result = cli(server.url, "import", str(path), "--backfill", "--json")
+    assert json.loads(result.stdout)["accepted"] == 3
+    assert counted_runs(server.url) == before
+    stored = json.loads(cli(server.url, "runs", "--from", at(5), "--to", at(5.01), "--json").stdout)
+    assert sorted(r["run_id"] for r in stored["runs"]) == ["hist-0", "hist-1", "hist-2"]
+
+
+def test_an_import_without_backfill_is_counted(server: ExporterProcess, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "live.jsonl", [record(f"live-{i}", ended_at=at(5)) for i in range(2)])
+    before = counted_runs(server.url)
+    assert cli(server.url, "import", str(path)).exit_code == 0
+    assert counted_runs(server.url) == before + 2
