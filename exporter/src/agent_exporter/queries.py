@@ -267,7 +267,7 @@ def _bucket_index(dialect: str, bucket: Bucket) -> ColumnElement[Any]:
     return cast(func.floor(scaled), Integer) if dialect == "postgresql" else cast(scaled, Integer)
 
 
-def _figure_columns(*, report: bool) -> list[ColumnElement[Any]]:
+def _figure_columns(*, report: bool, span: bool) -> list[ColumnElement[Any]]:
     # Each aggregate costs about as much as reading the row on SQLite: keep the list lean, and
     # leave the per-status counts to their own query (`_status_counts`), which an index answers.
     c = R.c
@@ -275,7 +275,6 @@ def _figure_columns(*, report: bool) -> list[ColumnElement[Any]]:
         func.count().label("runs"),
         func.sum(case((c.status == Status.SUCCESS.value, 1), else_=0)).label("successes"),
         func.sum(c.duration_seconds).label("duration_sum"),
-        func.max(c.duration_seconds).label("duration_max"),
         func.sum(c.input_tokens).label("input_tokens"),
         func.sum(c.output_tokens).label("output_tokens"),
         # runs that reported any tokens: COUNT skips the rows where both are null
@@ -283,8 +282,9 @@ def _figure_columns(*, report: bool) -> list[ColumnElement[Any]]:
         func.sum(c.cost_usd).label("cost_sum"),
         func.count(c.cost_usd).label("cost_runs"),
     ]
-    if not report:  # the report reads only what ix_runs_report covers
+    if not report:  # the report reads only what ix_runs_report covers, and needs no more
         columns += [
+            func.max(c.duration_seconds).label("duration_max"),
             func.sum(c.cache_read_tokens).label("cache_read_tokens"),
             func.sum(c.cache_write_tokens).label("cache_write_tokens"),
             func.sum(c.reasoning_tokens).label("reasoning_tokens"),
@@ -292,9 +292,9 @@ def _figure_columns(*, report: bool) -> list[ColumnElement[Any]]:
             func.count(c.llm_calls).label("llm_runs"),
             func.sum(c.tool_calls).label("tool_calls"),
             func.count(c.tool_calls).label("tool_runs"),
-            func.min(c.ended_at).label("first_ended_at"),
-            func.max(c.ended_at).label("last_ended_at"),
         ]
+    if span:
+        columns += [func.min(c.ended_at).label("first_ended_at"), func.max(c.ended_at).label("last_ended_at")]
     return columns
 
 
@@ -314,7 +314,7 @@ def _aggregate_from_row(row: RowMapping, by: Sequence[str], bucketed: bool) -> A
         runs=runs,
         successes=successes,
         duration_sum=num("duration_sum"),
-        duration_max=float(row["duration_max"]) if row["duration_max"] is not None else None,
+        duration_max=float(row["duration_max"]) if row.get("duration_max") is not None else None,
         input_tokens=count("input_tokens"),
         output_tokens=count("output_tokens"),
         cache_read_tokens=count("cache_read_tokens"),
@@ -362,7 +362,9 @@ def aggregate(
     if bucket is not None:
         keys.append(_bucket_index(dialect, bucket).label("bucket_index"))
         group_exprs.append(literal_column("bucket_index"))
-    columns = _figure_columns(report=report)
+    # over everything, the first and last ended_at are two index probes (below), not two aggregates
+    whole = not by and bucket is None
+    columns = _figure_columns(report=report, span=not report and not whole)
     pg_percentiles = percentiles and dialect == "postgresql"
     if pg_percentiles:
         wanted = ",".join(repr(p) for p in PERCENTILES)
@@ -400,6 +402,10 @@ def aggregate(
                 found = _interpolated(conn.execute(_near_percentiles(by, flt, bucket)).mappings(), by)
             for agg in result:
                 agg.duration_percentiles = found.get((agg.key, agg.bucket), {})
+    if whole and not report and result:
+        first = select(R.c.ended_at).where(*flt.conditions())
+        result[0].first_ended_at = conn.execute(first.order_by(R.c.ended_at).limit(1)).scalar()
+        result[0].last_ended_at = conn.execute(first.order_by(R.c.ended_at.desc()).limit(1)).scalar()
     if report and result:
         _add_ratings(conn, flt, by, bucket, result)
     if statuses and result:
