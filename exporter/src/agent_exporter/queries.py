@@ -23,7 +23,6 @@ from sqlalchemy import (
     RowMapping,
     Select,
     Table,
-    and_,
     case,
     cast,
     func,
@@ -32,6 +31,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     union_all,
 )
 
@@ -134,7 +134,8 @@ def list_runs(
     query = select(*(R.c[name] for name in LIST_COLUMNS)).where(*flt.conditions())
     if after is not None:
         ended_at, run_id = after
-        query = query.where(or_(R.c.ended_at < ended_at, and_(R.c.ended_at == ended_at, R.c.run_id < run_id)))
+        # a row-value comparison: both databases turn it into one range of (ended_at, run_id)
+        query = query.where(tuple_(R.c.ended_at, R.c.run_id) < tuple_(ended_at, run_id))
     query = query.order_by(R.c.ended_at.desc(), R.c.run_id.desc()).limit(limit)
     return list(conn.execute(query).mappings())
 
