@@ -22,7 +22,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-read_cli.register(app)  # runs, show, summary, report, trends, health, import, reprice
 
 err = Console(stderr=True)
 
@@ -127,6 +126,9 @@ def db_current(config: ConfigOption = None, database_url: DatabaseOption = None)
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
+
+
+read_cli.register(app)  # runs, show, summary, report, trends, health, import, reprice
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ those rows into the shapes of `read_models`, applying the statistics of `analyti
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -556,7 +555,3 @@ def _first_line(text: str, limit: int = 200) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
-
-def finite(value: float | None) -> float | None:
-    """None for NaN and infinities, which JSON cannot carry."""
-    return value if value is None or math.isfinite(value) else None
