@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+from sqlalchemy import create_engine, text
 
 from .conftest import make_client
 from .readfixtures import DAY, MONDAY, at, post, ten_runs
@@ -209,3 +210,16 @@ def test_an_unknown_run_is_404_naming_it(api: TestClient) -> None:
 
 def test_monday_is_a_monday() -> None:
     assert (MONDAY // DAY - 4) % 7 == 0
+
+
+def test_a_broken_store_is_503_not_500(store_url: str, registry: CollectorRegistry) -> None:
+    with make_client(store_url, registry) as client:
+        post(client, [record("r01")])
+        engine = create_engine(store_url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE run_usage"))
+        engine.dispose()
+        response = client.get("/api/v1/runs/r01")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["error"]["message"].startswith("the store did not answer (")

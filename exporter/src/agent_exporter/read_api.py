@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import math
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
@@ -21,6 +24,8 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import queries, reports
 from . import read_models as m
@@ -31,6 +36,8 @@ from .reprice import reprice
 
 if TYPE_CHECKING:
     from .app import Service
+
+log = logging.getLogger(__name__)
 
 MAX_PAGE: Final = 1000
 MAX_BUCKETS: Final = 5000
@@ -166,6 +173,24 @@ def _service(request: Request) -> Service:
     return service
 
 
+@contextmanager
+def _reading(request: Request) -> Iterator[Connection]:
+    """A connection to the store; a database failure is a 503 that says so, not a 500."""
+    try:
+        with _service(request).store.engine.connect() as conn:
+            yield conn
+    except SQLAlchemyError as exc:
+        raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: SQLAlchemyError) -> HTTPException:
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    log.warning("a query of the read API failed: %s", detail)
+    return HTTPException(
+        503, f"the store did not answer ({detail}); retry later", headers={"Retry-After": "5"}
+    )
+
+
 # --- runs -------------------------------------------------------------------------------------------
 
 
@@ -204,7 +229,7 @@ def list_runs(
 ) -> m.RunPage:
     """Runs ordered by `ended_at` (newest first), a page at a time (keyset pagination)."""
     after = decode_cursor(cursor) if cursor is not None else None
-    with _service(request).store.engine.connect() as conn:
+    with _reading(request) as conn:
         rows = queries.list_runs(conn, flt, limit=limit + 1, after=after)
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1]["ended_at"], page[-1]["run_id"]) if len(rows) > limit else None
@@ -250,7 +275,7 @@ def _derived(detail: queries.RunDetail) -> m.Derived:
 )
 def get_run(request: Request, run_id: str) -> m.RunDetailOut:
     """Everything stored about one run. `run_id` may contain slashes."""
-    with _service(request).store.engine.connect() as conn:
+    with _reading(request) as conn:
         detail = queries.get_run(conn, run_id)
     if detail is None:
         raise HTTPException(404, f"no run with run_id {run_id!r}")
@@ -279,7 +304,7 @@ def summary(
     group_by: Annotated[GroupBy | None, Query(description="figures per value of this field")] = None,
 ) -> m.SummaryOut:
     """Count, success rate, duration percentiles, tokens, cost, calls; with `group_by`, per group too."""
-    with _service(request).store.engine.connect() as conn:
+    with _reading(request) as conn:
         overall = queries.aggregate(conn, flt)
         groups = queries.aggregate(conn, flt, by=(group_by,)) if group_by else []
     whole = overall[0] if overall else queries.Aggregate()
@@ -303,7 +328,7 @@ def timeseries(
     """The summary figures per time bucket; buckets without runs are included with zero runs."""
     size, origin = BUCKETS[bucket]
     spec = Bucket(size, origin)
-    with _service(request).store.engine.connect() as conn:
+    with _reading(request) as conn:
         indices = queries.bucket_range(conn, flt, spec)
         if len(indices) > MAX_BUCKETS:
             first, last = (
@@ -347,7 +372,7 @@ def report(
 ) -> m.ReportOut:
     """Who does what, how well and at what cost; the best agent and model per issue type, ranked by the
     Wilson lower bound of their success rate (3 of 3 does not beat 90 of 100)."""
-    with _service(request).store.engine.connect() as conn:
+    with _reading(request) as conn:
         cells = queries.aggregate(
             conn, flt, by=("agent", "model", "issue_type"), percentiles=False, statuses=False, report=True
         )
@@ -392,7 +417,7 @@ def trends(
         "cost_per_run_usd": cost_threshold or threshold,
         "tokens_per_run": tokens_threshold or threshold,
     }
-    with _service(request).store.engine.connect() as conn:
+    with _reading(request) as conn:
         days = queries.aggregate(
             conn, flt.narrowed(origin, end), bucket=Bucket(DAY, origin), percentiles=False, statuses=False
         )
@@ -440,7 +465,7 @@ def health(
     baseline_flt = RunFilter(baseline_start, start, flt.dimensions)
     lookback_flt = RunFilter(baseline_start, end, flt.dimensions)
     upto_flt = RunFilter(None, end, flt.dimensions)
-    with _service(request).store.engine.connect() as conn:
+    with _reading(request) as conn:
         w_agents = queries.aggregate(conn, window_flt, by=("agent",), statuses=False)
         b_agents = queries.aggregate(conn, baseline_flt, by=("agent",), statuses=False)
         w_total = queries.aggregate(conn, window_flt, statuses=False)
@@ -522,7 +547,10 @@ def post_reprice(
     if not dry_run:
         service.prices = prices
         service.ingest.prices = prices
-    result = reprice(service.store, prices, flt, dry_run=dry_run)
+    try:
+        result = reprice(service.store, prices, flt, dry_run=dry_run)
+    except SQLAlchemyError as exc:  # batches stored before the failure stay repriced: rerun to finish
+        raise _unavailable(exc) from exc
     return m.RepriceOut(
         dry_run=dry_run,
         price_file=str(price_file) if price_file is not None else None,
