@@ -67,8 +67,10 @@ def test_serve_refuses_a_database_behind_the_migrations(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 1
-    assert "is at migration none, this version needs 0001: run `agent-exporter db upgrade` first" in " ".join(
-        result.stderr.split()
+    head = migrations.head_revision()
+    assert (
+        f"is at migration none, this version needs {head}: run `agent-exporter db upgrade` first"
+        in " ".join(result.stderr.split())
     )
 
 
@@ -79,7 +81,8 @@ def test_db_upgrade_then_current(store_url: str) -> None:
     again = runner.invoke(app, ["db", "upgrade", "--database-url", store_url])
     assert again.output.strip().endswith(f"already at migration {migrations.head_revision()}")
     current = runner.invoke(app, ["db", "current", "--database-url", store_url])
-    assert current.output.strip().endswith("at 0001, newest 0001 (up to date)")
+    head = migrations.head_revision()
+    assert current.output.strip().endswith(f"at {head}, newest {head} (up to date)")
 
 
 def test_an_invalid_config_file_stops_the_command_with_the_key_named(tmp_path: Path) -> None:

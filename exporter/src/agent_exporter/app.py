@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import __version__, migrations
+from . import __version__, migrations, read_api
 from .config import Settings
 from .ingest import Ingest, Writer
 from .metrics import Metrics
@@ -438,6 +438,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
         summary="Record completed runs",
         status_code=201,
     )
+    app.include_router(read_api.router)
     app.add_api_route("/metrics", get_metrics, methods=["GET"], tags=["operations"], include_in_schema=True)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="Liveness")
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Readiness")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from . import __version__, migrations
+from . import __version__, migrations, read_cli
 from .config import ConfigError, Settings, load_settings
 from .demo import command as demo_command
 from .store import Store, StoreError, StoreSettings, describe_url
@@ -130,6 +130,9 @@ app.command("demo")(demo_command)
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
+
+
+read_cli.register(app)  # runs, show, summary, report, trends, health, import, reprice
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData(
@@ -30,6 +31,36 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+#: what the summary figures read, led by the time range they filter on
+FIGURE_COLUMNS = (
+    "ended_at",
+    "status",
+    "duration_seconds",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "llm_calls",
+    "tool_calls",
+)
+#: what the report reads, in the order it groups by
+REPORT_COLUMNS = (
+    "agent",
+    "model",
+    "issue_type",
+    "status",
+    "ended_at",
+    "duration_seconds",
+    "cost_usd",
+    "input_tokens",
+    "output_tokens",
+)
+#: the agents' own judgement, which few runs carry: a partial index holds only those runs
+RATING_COLUMNS = ("agent", "model", "issue_type", "ended_at", "confidence", "quality_score")
+RATED = "confidence IS NOT NULL OR quality_score IS NOT NULL"
 
 runs = Table(
     "runs",
@@ -70,6 +101,14 @@ runs = Table(
     Index(None, "model", "ended_at"),
     Index(None, "status", "ended_at"),
     Index(None, "issue_type", "ended_at"),
+    # migration 0002, for the read API (queries.py) at a million runs and more
+    Index(None, "project", "ended_at"),
+    # percentiles: ORDER BY duration LIMIT 2 OFFSET k walks this in order, filtering on ended_at
+    Index(None, "duration_seconds", "ended_at"),
+    # covering indexes: SQLite answers /summary and /report from them without reading the rows
+    Index("ix_runs_figures", *FIGURE_COLUMNS),
+    Index("ix_runs_report", *REPORT_COLUMNS),
+    Index("ix_runs_ratings", *RATING_COLUMNS, sqlite_where=text(RATED), postgresql_where=text(RATED)),
 )
 
 run_usage = Table(

@@ -1,0 +1,742 @@
+"""The read side of the store: run history, aggregates, percentiles and health facts, in SQL.
+
+Everything is computed by the database, on SQLite and PostgreSQL alike: counts and sums by
+`GROUP BY`, time buckets by arithmetic on the epoch seconds of `ended_at`, percentiles by
+`percentile_cont` on PostgreSQL and by `ROW_NUMBER()` / `COUNT(*)` window functions on SQLite
+(which has no percentile function), fetching only the two rows around each percentile. Python
+receives a few rows per group, never a row per run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Integer,
+    RowMapping,
+    Select,
+    Table,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+    union_all,
+)
+
+from . import schema
+from .analytics import PERCENTILES, interpolate, percentile_rank
+from .record import Status
+
+R: Final = schema.runs
+
+#: the run fields that `group_by` and the dimension filters accept
+DIMENSIONS: Final = ("agent", "model", "provider", "issue_type", "status", "project", "team", "environment")
+FAILED: Final = tuple(s.value for s in Status if s is not Status.SUCCESS)
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Which runs a query looks at: a half-open range of `ended_at` and dimension values.
+
+    Within a dimension the values are alternatives (`agent` fixer or reviewer); across dimensions
+    all must hold. An empty tuple does not filter.
+    """
+
+    start: float | None = None  # ended_at >= start (Unix seconds)
+    end: float | None = None  # ended_at < end
+    dimensions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @classmethod
+    def of(cls, start: float | None = None, end: float | None = None, **values: Sequence[str]) -> RunFilter:
+        """A filter from keyword lists: `RunFilter.of(agent=["fixer"], status=["failure"])`."""
+        unknown = set(values) - set(DIMENSIONS)
+        if unknown:
+            raise ValueError(f"not filterable: {', '.join(sorted(unknown))}")
+        dims = tuple((name, tuple(values[name])) for name in DIMENSIONS if values.get(name))
+        return cls(start, end, dims)
+
+    def narrowed(self, start: float | None = None, end: float | None = None) -> RunFilter:
+        """The same filter on the intersection of its range and [start, end)."""
+        new_start = self.start if start is None else start if self.start is None else max(self.start, start)
+        new_end = self.end if end is None else end if self.end is None else min(self.end, end)
+        return replace(self, start=new_start, end=new_end)
+
+    def values(self, name: str) -> tuple[str, ...]:
+        """The values asked for dimension `name` (empty: not filtered)."""
+        return dict(self.dimensions).get(name, ())
+
+    def conditions(self, table: Table = R) -> list[ColumnElement[bool]]:
+        """The WHERE conditions on `table` (the runs table or an alias of it)."""
+        c = table.c
+        conds: list[ColumnElement[bool]] = []
+        if self.start is not None:
+            conds.append(c.ended_at >= self.start)
+        if self.end is not None:
+            conds.append(c.ended_at < self.end)
+        for name, wanted in self.dimensions:
+            column = c[name]
+            conds.append(column == wanted[0] if len(wanted) == 1 else column.in_(wanted))
+        return conds
+
+
+# ---------------------------------------------------------------------------------------------
+# run history
+
+
+LIST_COLUMNS: Final = (
+    "run_id",
+    "agent",
+    "agent_version",
+    "model",
+    "provider",
+    "issue_type",
+    "project",
+    "team",
+    "environment",
+    "status",
+    "started_at",
+    "ended_at",
+    "duration_seconds",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "cost_source",
+    "llm_calls",
+    "tool_calls",
+    "retries",
+    "error_type",
+    "error_summary",
+)
+
+
+def list_runs(
+    conn: Connection, flt: RunFilter, *, limit: int, after: tuple[float, str] | None = None
+) -> list[RowMapping]:
+    """Up to `limit` runs, newest first by (`ended_at`, `run_id`), strictly after the keyset `after`.
+
+    Keyset pagination: the page after a cursor costs the same as the first, however deep.
+    """
+    query = select(*(R.c[name] for name in LIST_COLUMNS)).where(*flt.conditions())
+    if after is not None:
+        ended_at, run_id = after
+        # a row-value comparison: both databases turn it into one range of (ended_at, run_id)
+        query = query.where(tuple_(R.c.ended_at, R.c.run_id) < tuple_(ended_at, run_id))
+    query = query.order_by(R.c.ended_at.desc(), R.c.run_id.desc()).limit(limit)
+    return list(conn.execute(query).mappings())
+
+
+@dataclass(frozen=True, slots=True)
+class RunDetail:
+    """One stored run with its breakdowns, as stored."""
+
+    run: RowMapping
+    usage: list[RowMapping]
+    tools: list[RowMapping]
+    phases: list[RowMapping]
+
+
+def get_run(conn: Connection, run_id: str) -> RunDetail | None:
+    """The run stored under `run_id` with its per-model usage, tools and phases, or None."""
+    row = conn.execute(select(R).where(R.c.run_id == run_id)).mappings().first()
+    if row is None:
+        return None
+
+    def children(table: Table) -> list[RowMapping]:
+        query = select(table).where(table.c.run_id == run_id).order_by(table.c.position)
+        return list(conn.execute(query).mappings())
+
+    return RunDetail(row, children(schema.run_usage), children(schema.run_tools), children(schema.run_phases))
+
+
+# ---------------------------------------------------------------------------------------------
+# aggregates
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Time buckets of `size` seconds counted from `origin` (Unix seconds)."""
+
+    size: int
+    origin: float = 0.0
+
+    def start(self, index: int) -> float:
+        """Where bucket `index` begins."""
+        return self.origin + index * self.size
+
+
+HOUR: Final = 3600
+DAY: Final = 86400
+WEEK: Final = 7 * DAY
+#: 1970-01-05T00:00Z was a Monday: weeks counted from it start on Mondays, as ISO weeks do
+MONDAY_ORIGIN: Final = 4 * DAY
+
+
+@dataclass(slots=True)
+class Aggregate:
+    """Sums and counts over a group of runs (and a time bucket), as SQL returned them."""
+
+    key: tuple[str | None, ...] = ()
+    bucket: int | None = None
+    runs: int = 0
+    successes: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)  # runs per status, when asked for
+    duration_sum: float = 0.0
+    duration_max: float | None = None
+    duration_percentiles: dict[float, float | None] = field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    token_runs: int = 0  # runs that reported any tokens
+    cost_sum: float = 0.0
+    cost_runs: int = 0  # runs whose cost is known
+    llm_calls: int = 0
+    llm_runs: int = 0
+    tool_calls: int = 0
+    tool_runs: int = 0
+    confidence_sum: float = 0.0
+    confidence_runs: int = 0
+    quality_sum: float = 0.0
+    quality_runs: int = 0
+    first_ended_at: float | None = None
+    last_ended_at: float | None = None
+
+    @property
+    def failures(self) -> int:
+        """Runs that did not succeed (failure, error, timeout or cancelled)."""
+        return self.runs - self.successes
+
+    def add(self, other: Aggregate) -> None:
+        """Fold `other` into this one (percentiles are not additive and are dropped)."""
+        self.runs += other.runs
+        self.successes += other.successes
+        for status, count in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+        self.duration_sum += other.duration_sum
+        if other.duration_max is not None:
+            self.duration_max = max(self.duration_max or 0.0, other.duration_max)
+        self.duration_percentiles = {}
+        for name in _ADDITIVE:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        if other.first_ended_at is not None:
+            self.first_ended_at = min(self.first_ended_at or other.first_ended_at, other.first_ended_at)
+        if other.last_ended_at is not None:
+            self.last_ended_at = max(self.last_ended_at or other.last_ended_at, other.last_ended_at)
+
+
+_ADDITIVE: Final = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "token_runs",
+    "cost_sum",
+    "cost_runs",
+    "llm_calls",
+    "llm_runs",
+    "tool_calls",
+    "tool_runs",
+    "confidence_sum",
+    "confidence_runs",
+    "quality_sum",
+    "quality_runs",
+)
+
+
+def _bucket_index(dialect: str, bucket: Bucket) -> ColumnElement[Any]:
+    scaled = (R.c.ended_at - literal_column(repr(float(bucket.origin)), Float)) / literal_column(
+        str(int(bucket.size)), Integer
+    )
+    # CAST truncates toward zero on SQLite; callers keep ended_at >= origin, where that is floor
+    return cast(func.floor(scaled), Integer) if dialect == "postgresql" else cast(scaled, Integer)
+
+
+def _figure_columns(*, report: bool, span: bool) -> list[ColumnElement[Any]]:
+    # Each aggregate costs about as much as reading the row on SQLite: keep the list lean, and
+    # leave the per-status counts to their own query (`_status_counts`), which an index answers.
+    c = R.c
+    columns: list[ColumnElement[Any]] = [
+        func.count().label("runs"),
+        func.sum(case((c.status == Status.SUCCESS.value, 1), else_=0)).label("successes"),
+        func.sum(c.duration_seconds).label("duration_sum"),
+        func.sum(c.input_tokens).label("input_tokens"),
+        func.sum(c.output_tokens).label("output_tokens"),
+        # runs that reported any tokens: COUNT skips the rows where both are null
+        func.count(func.coalesce(c.input_tokens, c.output_tokens)).label("token_runs"),
+        func.sum(c.cost_usd).label("cost_sum"),
+        func.count(c.cost_usd).label("cost_runs"),
+    ]
+    if not report:  # the report reads only what ix_runs_report covers, and needs no more
+        columns += [
+            func.max(c.duration_seconds).label("duration_max"),
+            func.sum(c.cache_read_tokens).label("cache_read_tokens"),
+            func.sum(c.cache_write_tokens).label("cache_write_tokens"),
+            func.sum(c.reasoning_tokens).label("reasoning_tokens"),
+            func.sum(c.llm_calls).label("llm_calls"),
+            func.count(c.llm_calls).label("llm_runs"),
+            func.sum(c.tool_calls).label("tool_calls"),
+            func.count(c.tool_calls).label("tool_runs"),
+        ]
+    if span:
+        columns += [func.min(c.ended_at).label("first_ended_at"), func.max(c.ended_at).label("last_ended_at")]
+    return columns
+
+
+def _aggregate_from_row(row: RowMapping, by: Sequence[str], bucketed: bool) -> Aggregate:
+    def num(name: str) -> float:
+        value = row.get(name)
+        return float(value) if value is not None else 0.0
+
+    def count(name: str) -> int:
+        value = row.get(name)
+        return int(value) if value is not None else 0
+
+    runs, successes = count("runs"), count("successes")
+    return Aggregate(
+        key=tuple(row[f"g_{name}"] for name in by),
+        bucket=int(row["bucket_index"]) if bucketed else None,
+        runs=runs,
+        successes=successes,
+        duration_sum=num("duration_sum"),
+        duration_max=float(row["duration_max"]) if row.get("duration_max") is not None else None,
+        input_tokens=count("input_tokens"),
+        output_tokens=count("output_tokens"),
+        cache_read_tokens=count("cache_read_tokens"),
+        cache_write_tokens=count("cache_write_tokens"),
+        reasoning_tokens=count("reasoning_tokens"),
+        token_runs=count("token_runs"),
+        cost_sum=num("cost_sum"),
+        cost_runs=count("cost_runs"),
+        llm_calls=count("llm_calls"),
+        llm_runs=count("llm_runs"),
+        tool_calls=count("tool_calls"),
+        tool_runs=count("tool_runs"),
+        confidence_sum=num("confidence_sum"),
+        confidence_runs=count("confidence_runs"),
+        quality_sum=num("quality_sum"),
+        quality_runs=count("quality_runs"),
+        first_ended_at=row.get("first_ended_at"),
+        last_ended_at=row.get("last_ended_at"),
+    )
+
+
+GroupKey = tuple[tuple[str | None, ...], int | None]
+
+
+def aggregate(
+    conn: Connection,
+    flt: RunFilter,
+    *,
+    by: Sequence[str] = (),
+    bucket: Bucket | None = None,
+    percentiles: bool = True,
+    statuses: bool = True,
+    report: bool = False,
+) -> list[Aggregate]:
+    """Figures per group of the dimensions `by` (and per time `bucket`), in one pass over the runs.
+
+    With `percentiles`, duration p50/p95/p99 are added (linear interpolation, as `percentile_cont`);
+    with `statuses`, the count of each status. With `report`, the report's figures: the sums of
+    confidence and quality, and not the cache, reasoning and call counts. Groups come back ordered
+    by bucket, then by run count, largest first.
+    """
+    dialect = conn.dialect.name
+    keys: list[ColumnElement[Any]] = [R.c[name].label(f"g_{name}") for name in by]
+    group_exprs: list[ColumnElement[Any]] = [R.c[name] for name in by]
+    if bucket is not None:
+        keys.append(_bucket_index(dialect, bucket).label("bucket_index"))
+        group_exprs.append(literal_column("bucket_index"))
+    # over everything, the first and last ended_at are two index probes (below), not two aggregates
+    whole = not by and bucket is None
+    columns = _figure_columns(report=report, span=not report and not whole)
+    pg_percentiles = percentiles and dialect == "postgresql"
+    if pg_percentiles:
+        wanted = ",".join(repr(p) for p in PERCENTILES)
+        columns.append(
+            func.percentile_cont(literal_column(f"ARRAY[{wanted}]::float8[]"))
+            .within_group(R.c.duration_seconds)
+            .label("duration_percentiles")
+        )
+    # SQLite groups by sorting every row; for time buckets alone, a range scan per bucket of the
+    # covering index is several times faster (and the buckets' order is the index's)
+    sliced = bucket is not None and not by and dialect == "sqlite"
+    indices = bucket_range(conn, flt, bucket) if sliced and bucket is not None else range(0)
+    if sliced and bucket is not None:
+        rows = _sliced(conn, flt, bucket, indices, lambda f: select(*columns).where(*f.conditions()))
+    else:
+        query = select(*keys, *columns).where(*flt.conditions())
+        if group_exprs:
+            query = query.group_by(*group_exprs)
+        rows = list(conn.execute(query).mappings())
+    rows = [row for row in rows if row["runs"]]
+    result = [_aggregate_from_row(row, by, bucket is not None) for row in rows]
+    if pg_percentiles:
+        for agg, row in zip(result, rows, strict=True):
+            values = row["duration_percentiles"] or [None] * len(PERCENTILES)
+            agg.duration_percentiles = dict(zip(PERCENTILES, values, strict=True))
+    elif percentiles and result:
+        if not by and bucket is None:
+            result[0].duration_percentiles = _sqlite_percentiles_walk(conn, flt, result[0].runs)
+        else:
+            if sliced and bucket is not None:
+                found = _interpolated(
+                    _sliced(conn, flt, bucket, indices, lambda f: _near_percentiles((), f, None)), ()
+                )
+            else:
+                found = _interpolated(conn.execute(_near_percentiles(by, flt, bucket)).mappings(), by)
+            for agg in result:
+                agg.duration_percentiles = found.get((agg.key, agg.bucket), {})
+    if whole and not report and result:
+        first = select(R.c.ended_at).where(*flt.conditions())
+        result[0].first_ended_at = conn.execute(first.order_by(R.c.ended_at).limit(1)).scalar()
+        result[0].last_ended_at = conn.execute(first.order_by(R.c.ended_at.desc()).limit(1)).scalar()
+    if report and result:
+        _add_ratings(conn, flt, by, bucket, result)
+    if statuses and result:
+        if sliced and bucket is not None:
+            per_bucket = _sliced(
+                conn,
+                flt,
+                bucket,
+                indices,
+                lambda f: (
+                    select(R.c.status, func.count().label("n")).where(*f.conditions()).group_by(R.c.status)
+                ),
+            )
+            counts: dict[GroupKey, dict[str, int]] = defaultdict(dict)
+            for row in per_bucket:
+                counts[((), int(row["bucket_index"]))][row["status"]] = int(row["n"])
+        else:
+            counts = _status_counts(conn, flt, by, bucket)
+        for agg in result:
+            agg.statuses = counts.get((agg.key, agg.bucket), {})
+    result.sort(key=lambda a: (a.bucket if a.bucket is not None else 0, -a.runs, [k or "" for k in a.key]))
+    return result
+
+
+def _add_ratings(
+    conn: Connection, flt: RunFilter, by: Sequence[str], bucket: Bucket | None, result: list[Aggregate]
+) -> None:
+    """Sums of confidence and quality per group, from the partial index of the runs that have any:
+    free when no agent reports them."""
+    keys: list[ColumnElement[Any]] = [R.c[name].label(f"g_{name}") for name in by]
+    group_exprs: list[ColumnElement[Any]] = [R.c[name] for name in by]
+    if bucket is not None:
+        keys.append(_bucket_index(conn.dialect.name, bucket).label("bucket_index"))
+        group_exprs.append(literal_column("bucket_index"))
+    query = select(
+        *keys,
+        func.sum(R.c.confidence).label("confidence_sum"),
+        func.count(R.c.confidence).label("confidence_runs"),
+        func.sum(R.c.quality_score).label("quality_sum"),
+        func.count(R.c.quality_score).label("quality_runs"),
+    ).where(*flt.conditions(), text(f"({schema.RATED})"))
+    if group_exprs:
+        query = query.group_by(*group_exprs)
+    index = {(a.key, a.bucket): a for a in result}
+    for row in conn.execute(query).mappings():
+        bucket_index = row.get("bucket_index")
+        agg = index.get(
+            (tuple(row[f"g_{name}"] for name in by), None if bucket_index is None else int(bucket_index))
+        )
+        if agg is not None:
+            agg.confidence_sum = float(row["confidence_sum"] or 0.0)
+            agg.confidence_runs = int(row["confidence_runs"])
+            agg.quality_sum = float(row["quality_sum"] or 0.0)
+            agg.quality_runs = int(row["quality_runs"])
+
+
+def _status_counts(
+    conn: Connection, flt: RunFilter, by: Sequence[str], bucket: Bucket | None
+) -> dict[GroupKey, dict[str, int]]:
+    """Runs per status in each group."""
+    if not by and bucket is None:
+        # one count per status, each a range of the (status, ended_at) index: no scan of the rest
+        per_status = union_all(
+            *(
+                select(literal(status.value).label("status"), func.count().label("n")).where(
+                    *flt.conditions(), R.c.status == status.value
+                )
+                for status in Status
+            )
+        )
+        found = {row.status: int(row.n) for row in conn.execute(per_status) if row.n}
+        return {((), None): found}
+    keys: list[ColumnElement[Any]] = [R.c[name].label(f"g_{name}") for name in by]
+    group_exprs: list[ColumnElement[Any]] = [R.c[name] for name in by]
+    if bucket is not None:
+        keys.append(_bucket_index(conn.dialect.name, bucket).label("bucket_index"))
+        group_exprs.append(literal_column("bucket_index"))
+    query = (
+        select(*keys, R.c.status, func.count().label("n"))
+        .where(*flt.conditions())
+        .group_by(*group_exprs, R.c.status)
+    )
+    out: dict[GroupKey, dict[str, int]] = defaultdict(dict)
+    for row in conn.execute(query).mappings():
+        key = (tuple(row[f"g_{name}"] for name in by), int(row["bucket_index"]) if bucket else None)
+        out[key][row["status"]] = int(row["n"])
+    return out
+
+
+def _sqlite_percentiles_walk(conn: Connection, flt: RunFilter, n: int) -> dict[float, float | None]:
+    """Duration percentiles of all the filtered runs, `n` of them, without sorting them.
+
+    `ORDER BY duration_seconds LIMIT 2 OFFSET k` walks the (duration_seconds, ended_at) index in
+    order and stops at rank k: a few milliseconds where ranking every run takes a second. High
+    percentiles walk down from the top, so that p99 reads 1 % of the index, not 99 %.
+    """
+    out: dict[float, float | None] = {}
+    for p in PERCENTILES:
+        rank, _ = percentile_rank(n, p)
+        last = min(rank + 1, n)
+        if rank <= n - rank:
+            query = select(R.c.duration_seconds).where(*flt.conditions())
+            query = query.order_by(R.c.duration_seconds).offset(rank - 1).limit(last - rank + 1)
+            values = [float(v) for v in conn.execute(query).scalars()]
+        else:
+            query = select(R.c.duration_seconds).where(*flt.conditions())
+            query = query.order_by(R.c.duration_seconds.desc()).offset(n - last).limit(last - rank + 1)
+            values = [float(v) for v in conn.execute(query).scalars()][::-1]
+        out[p] = interpolate(n, p, dict(zip(range(rank, last + 1), values, strict=False)))
+    return out
+
+
+def _near_percentiles(by: Sequence[str], flt: RunFilter, bucket: Bucket | None) -> Select[Any]:
+    """The rows on either side of each percentile of each group (at most six a group), found by
+    ranking the durations of each group with window functions."""
+    partition: list[ColumnElement[Any]] = [R.c[name] for name in by]
+    keys: list[ColumnElement[Any]] = [R.c[name].label(f"g_{name}") for name in by]
+    if bucket is not None:
+        index = _bucket_index("sqlite", bucket)
+        partition.append(index)
+        keys.append(index.label("bucket_index"))
+    ranked = (
+        select(
+            *keys,
+            R.c.duration_seconds.label("v"),
+            func.row_number().over(partition_by=partition or None, order_by=R.c.duration_seconds).label("rn"),
+            func.count().over(partition_by=partition or None).label("n"),
+        )
+        .where(*flt.conditions())
+        .subquery()
+    )
+    near: list[ColumnElement[bool]] = []
+    for p in PERCENTILES:
+        # rank of the lower neighbour, as analytics.percentile_rank computes it
+        lower = cast((ranked.c.n - 1) * p, Integer) + 1
+        near += [ranked.c.rn == lower, ranked.c.rn == lower + 1]
+    return select(*(ranked.c[k.name] for k in keys), ranked.c.v, ranked.c.rn, ranked.c.n).where(or_(*near))
+
+
+def _interpolated(rows: Iterable[RowMapping], by: Sequence[str]) -> dict[GroupKey, dict[float, float | None]]:
+    grouped: dict[GroupKey, tuple[int, dict[int, float]]] = {}
+    for row in rows:
+        bucket = row.get("bucket_index")
+        key = (tuple(row[f"g_{name}"] for name in by), int(bucket) if bucket is not None else None)
+        _, values = grouped.setdefault(key, (int(row["n"]), {}))
+        values[int(row["rn"])] = float(row["v"])
+    return {key: {p: interpolate(n, p, values) for p in PERCENTILES} for key, (n, values) in grouped.items()}
+
+
+_SLICES_PER_STATEMENT: Final = 200  # SQLite allows 500 terms in a compound SELECT
+
+
+def _sliced(
+    conn: Connection,
+    flt: RunFilter,
+    bucket: Bucket,
+    indices: range,
+    make: Callable[[RunFilter], Select[Any]],
+) -> list[RowMapping]:
+    """`make`'s query run on each bucket's range of `flt`, as UNION ALL, tagged `bucket_index`."""
+    rows: list[RowMapping] = []
+    for first in range(indices.start, indices.stop, _SLICES_PER_STATEMENT):
+        parts = [
+            make(flt.narrowed(bucket.start(i), bucket.start(i + 1))).add_columns(
+                literal_column(str(i), Integer).label("bucket_index")
+            )
+            for i in range(first, min(first + _SLICES_PER_STATEMENT, indices.stop))
+        ]
+        statement = union_all(*parts) if len(parts) > 1 else parts[0]
+        rows += conn.execute(statement).mappings()
+    return rows
+
+
+def bucket_range(conn: Connection, flt: RunFilter, bucket: Bucket) -> range:
+    """The indices of the buckets that `flt`'s time range (or else its runs) covers."""
+    start, end = flt.start, flt.end
+    if start is None or end is None:
+        span = time_span(conn, flt)
+        if span is None:
+            return range(0)
+        start = span[0] if start is None else start
+        end = math.nextafter(span[1], math.inf) if end is None else end
+    first = math.floor((start - bucket.origin) / bucket.size)
+    last = math.ceil((end - bucket.origin) / bucket.size) - 1
+    return range(first, max(first, last + 1))
+
+
+def time_span(conn: Connection, flt: RunFilter) -> tuple[float, float] | None:
+    """The first and last `ended_at` among the filtered runs, or None when there are none."""
+    row = conn.execute(select(func.min(R.c.ended_at), func.max(R.c.ended_at)).where(*flt.conditions())).one()
+    return None if row[0] is None else (float(row[0]), float(row[1]))
+
+
+# ---------------------------------------------------------------------------------------------
+# health facts
+
+
+def latest_run(conn: Connection, flt: RunFilter, *, failed: bool = False) -> RowMapping | None:
+    """The newest run (with `failed`, the newest that did not succeed), or None."""
+    query = select(*(R.c[name] for name in LIST_COLUMNS)).where(*flt.conditions())
+    if failed:
+        query = query.where(R.c.status != Status.SUCCESS.value)
+    query = query.order_by(R.c.ended_at.desc(), R.c.run_id.desc()).limit(1)
+    return conn.execute(query).mappings().first()
+
+
+@dataclass(frozen=True, slots=True)
+class Streak:
+    """An agent's unbroken run of failures up to its most recent run."""
+
+    agent: str
+    failures: int
+    since: float  # ended_at of the first failure of the streak
+    last: float  # ended_at of the most recent failure
+    error_types: list[str]
+    bounded: bool  # no success inside the period looked at: the streak may be longer
+
+
+def failure_streaks(
+    conn: Connection, flt: RunFilter, *, agents: Sequence[str], min_failures: int
+) -> list[Streak]:
+    """Those of `agents` whose latest runs all failed, `min_failures` or more in a row, within
+    `flt`'s range.
+
+    Per agent, two index walks: back from the newest run to its last success, then a count of the
+    runs after it (all failures, by definition). An agent with no success in range has every run
+    in range counted, and the streak is marked as possibly longer.
+    """
+    streaks = []
+    for agent in agents:
+        mine = [*flt.conditions(), R.c.agent == agent]
+        last_ok = conn.execute(
+            select(R.c.ended_at)
+            .where(*mine, R.c.status == Status.SUCCESS.value)
+            .order_by(R.c.ended_at.desc())
+            .limit(1)
+        ).scalar()
+        after = [*mine, R.c.ended_at > last_ok] if last_ok is not None else mine
+        count, since, last = conn.execute(
+            select(func.count(), func.min(R.c.ended_at), func.max(R.c.ended_at)).where(*after)
+        ).one()
+        if count < min_failures:
+            continue
+        type_query = (
+            select(R.c.error_type)
+            .where(*after, R.c.error_type.is_not(None))
+            .group_by(R.c.error_type)
+            .order_by(func.count().desc(), R.c.error_type)
+            .limit(5)
+        )
+        streaks.append(
+            Streak(
+                agent=agent,
+                failures=int(count),
+                since=float(since),
+                last=float(last),
+                error_types=list(conn.execute(type_query).scalars()),
+                bounded=last_ok is None,
+            )
+        )
+    return sorted(streaks, key=lambda s: (-s.failures, s.agent))
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorGroup:
+    """The failed runs sharing one `error_type` (None: failed runs that gave no type)."""
+
+    error_type: str | None
+    runs: int
+    agents: int
+    first_seen: float
+    last_seen: float
+    statuses: dict[str, int]
+    latest_run_id: str
+    latest_agent: str
+    latest_summary: str | None
+
+
+def error_groups(conn: Connection, flt: RunFilter, *, limit: int) -> list[ErrorGroup]:
+    """Failed runs grouped by `error_type`, most frequent first, each with its newest example."""
+    failed = [*flt.conditions(), R.c.status != Status.SUCCESS.value]
+    counts = (
+        select(
+            R.c.error_type,
+            func.count().label("runs"),
+            func.count(R.c.agent.distinct()).label("agents"),
+            func.min(R.c.ended_at).label("first_seen"),
+            func.max(R.c.ended_at).label("last_seen"),
+            *(func.sum(case((R.c.status == status, 1), else_=0)).label(f"n_{status}") for status in FAILED),
+        )
+        .where(*failed)
+        .group_by(R.c.error_type)
+        .order_by(func.count().desc(), R.c.error_type)
+        .limit(limit)
+    )
+    rows = list(conn.execute(counts).mappings())
+    if not rows:
+        return []
+    ranked = (
+        select(
+            R.c.error_type,
+            R.c.run_id,
+            R.c.agent,
+            R.c.error_summary,
+            func.row_number()
+            .over(partition_by=R.c.error_type, order_by=(R.c.ended_at.desc(), R.c.run_id.desc()))
+            .label("rn"),
+        )
+        .where(*failed)
+        .subquery()
+    )
+    latest = {
+        row.error_type: row
+        for row in conn.execute(select(ranked).where(ranked.c.rn == 1))
+        if row.error_type in {r["error_type"] for r in rows}
+    }
+    groups = []
+    for row in rows:
+        example = latest[row["error_type"]]
+        groups.append(
+            ErrorGroup(
+                error_type=row["error_type"],
+                runs=int(row["runs"]),
+                agents=int(row["agents"]),
+                first_seen=float(row["first_seen"]),
+                last_seen=float(row["last_seen"]),
+                statuses={s: int(row[f"n_{s}"]) for s in FAILED if row[f"n_{s}"]},
+                latest_run_id=example.run_id,
+                latest_agent=example.agent,
+                latest_summary=example.error_summary,
+            )
+        )
+    return groups
