@@ -224,11 +224,19 @@ def pushgateway_pushes(url: str, connections: int, seconds: float, tag: str) -> 
         return wrk(url, script, connections=connections, seconds=seconds)
 
 
-def fill(srv: Server, count: int, progress: Progress, batch: int = 1000, backfill: bool = False) -> float:
-    """POST `count` realistic records in batches; records per second."""
+def fill(
+    srv: Server,
+    count: int,
+    progress: Progress,
+    *,
+    batch: int = 1000,
+    backfill: bool = False,
+    span: tuple[float, float] | None = None,
+) -> float:
+    """POST `count` realistic records in batches (ending across `span`, if given); records per second."""
     started = time.perf_counter()
     sent = 0
-    records = realistic("fill", count)
+    records = realistic("fill", count, span=span)
     with httpx.Client(base_url=srv.url, timeout=300) as client:
         while sent < count:
             chunk = [r for _, r in zip(range(batch), records, strict=False)]
@@ -244,13 +252,72 @@ def fill(srv: Server, count: int, progress: Progress, batch: int = 1000, backfil
 
 
 __all__ = [
+    "analyze",
     "batch_posts",
     "fill",
+    "postgres_database",
     "pushgateway",
     "pushgateway_pushes",
+    "read_latencies",
     "resolved_runs",
     "scrape_times",
     "server",
     "single_posts",
     "sqlite_floor",
 ]
+
+
+READS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("/runs page", "/api/v1/runs", {"limit": "50"}),
+    ("/runs deep page", "/api/v1/runs", {"limit": "50", "to": "45d"}),
+    ("/summary, 30 days", "/api/v1/summary", {"from": "30d"}),
+    ("/summary, 30 days by model", "/api/v1/summary", {"from": "30d", "group_by": "model"}),
+    ("/report, 30 days", "/api/v1/report", {"from": "30d"}),
+    ("/report, all runs", "/api/v1/report", {}),
+    ("/trends", "/api/v1/trends", {}),
+    ("/timeseries, 30 days by day", "/api/v1/timeseries", {"from": "30d", "bucket": "day"}),
+    ("/health", "/api/v1/health", {}),
+)
+
+
+def read_latencies(srv: Server, requests: int) -> dict[str, tuple[float, float]]:
+    """(p50, p95) milliseconds of each read of READS, `requests` times each, after one warm-up."""
+    out = {}
+    with httpx.Client(base_url=srv.url, timeout=120) as client:
+        for name, path, params in READS:
+            client.get(path, params=params).raise_for_status()
+            times = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                client.get(path, params=params).raise_for_status()
+                times.append((time.perf_counter() - started) * 1000)
+            out[name] = (median(times), percentile(times, 0.95))
+    return out
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """A database of its own on the PostgreSQL server at `admin_url`, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"agent_exporter_bench_{time.time_ns()}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def analyze(database_url: str) -> None:
+    """Refresh the planner's statistics after a bulk load, as autovacuum would after a while."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(store.normalize_url(database_url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("ANALYZE"))
+    engine.dispose()

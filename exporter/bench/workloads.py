@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,14 @@ from .harness import SHARED_DATA
 PHASES = (("plan", 0.08), ("edit", 0.45), ("test", 0.35), ("review", 0.12))
 
 
-def realistic(prefix: str, count: int, *, agents: int = 3) -> Iterator[dict[str, Any]]:
-    """`count` records shaped like the dataset's runs (tools, tokens, cost) plus a phase breakdown."""
+def realistic(
+    prefix: str, count: int, *, agents: int = 3, span: tuple[float, float] | None = None
+) -> Iterator[dict[str, Any]]:
+    """`count` records shaped like the dataset's runs (tools, tokens, cost) plus a phase breakdown.
+
+    With `span` (start, end in Unix seconds) the runs end at evenly spread times across it, in order,
+    as a fleet's history does; otherwise they end when they are received.
+    """
     base = list(swebench.records(SHARED_DATA))
     for i, record in zip(range(count), itertools.cycle(base), strict=False):
         out = dict(record)
@@ -24,6 +31,9 @@ def realistic(prefix: str, count: int, *, agents: int = 3) -> Iterator[dict[str,
         out["agent"] = f"agent-{i % agents}"
         duration = out["duration_seconds"]
         out["phases"] = [{"name": n, "duration_seconds": round(duration * share, 3)} for n, share in PHASES]
+        if span is not None:
+            ended = span[0] + (span[1] - span[0]) * i / count
+            out["ended_at"] = datetime.fromtimestamp(ended, UTC).isoformat()
         yield out
 
 

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -199,39 +198,26 @@ class Store:
             return set()
         rows = [_run_values(r) for r in new]
         if self.dialect == "postgresql":
-            stmt = (
-                pg_insert(schema.runs)
-                .on_conflict_do_nothing(index_elements=["run_id"])
-                .returning(schema.runs.c.run_id)
-            )
-            inserted = {
-                row.run_id
-                for row in conn.execute(
-                    stmt, [dict(zip(_COLUMNS[schema.runs], r, strict=True)) for r in rows]
-                )
-            }
+            inserted = _insert_postgres(conn, rows)
             kept = [r for r in new if r.run_id in inserted]
         else:
             # SQLite: BEGIN IMMEDIATE holds the write lock, so the check above is authoritative.
             # The driver's executemany on plain tuples: the ingest path's hottest loop.
-            labels = _COLUMNS[schema.runs].index("labels")
-            rows = [(*r[:labels], _json(r[labels]), *r[labels + 1 :]) for r in rows]
             conn.exec_driver_sql(_INSERT[schema.runs], rows)
             inserted = {r.run_id for r in new}
             kept = list(new)
-        children = (
-            (schema.run_usage, [_usage_values(r.run_id, i, u) for r in kept for i, u in enumerate(r.usage)]),
-            (schema.run_tools, [_tool_values(r.run_id, i, t) for r in kept for i, t in enumerate(r.tools)]),
-            (
-                schema.run_phases,
-                [_phase_values(r.run_id, i, p) for r in kept for i, p in enumerate(r.phases)],
-            ),
-        )
-        for table, values in children:
+        usage = [_usage_values(r.run_id, i, u) for r in kept for i, u in enumerate(r.usage)]
+        tools = [_tool_values(r.run_id, i, t) for r in kept for i, t in enumerate(r.tools)]
+        phases = [_phase_values(r.run_id, i, p) for r in kept for i, p in enumerate(r.phases)]
+        for table, values in (
+            (schema.run_usage, usage),
+            (schema.run_tools, tools),
+            (schema.run_phases, phases),
+        ):
             if not values:
                 continue
             if self.dialect == "postgresql":
-                conn.execute(table.insert(), [dict(zip(_COLUMNS[table], v, strict=True)) for v in values])
+                _copy(conn, table, values)
             else:
                 conn.exec_driver_sql(_INSERT[table], values)
         return inserted
@@ -243,6 +229,33 @@ _INSERT = {  # built from the schema's own names, never from input
     t: f"INSERT INTO {t.name} ({', '.join(_COLUMNS[t])}) VALUES ({', '.join('?' * len(_COLUMNS[t]))})"  # noqa: S608
     for t in _TABLES
 }
+
+
+def _copy(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]], into: str | None = None) -> None:
+    """PostgreSQL's COPY of `table`'s columns (into `into`, if given): many times faster than INSERT."""
+    columns = ", ".join(_COLUMNS[table])
+    raw = conn.connection.driver_connection  # the psycopg connection, inside the same transaction
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(f"COPY {into or table.name} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _insert_postgres(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> set[str]:
+    """COPY the runs into a staging table, then move the new ones: the run_ids actually inserted.
+
+    ON CONFLICT DO NOTHING makes a run another replica stored meanwhile a duplicate, not an error.
+    """
+    columns = ", ".join(_COLUMNS[schema.runs])
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_runs (LIKE runs) ON COMMIT DELETE ROWS"
+    )
+    _copy(conn, schema.runs, rows, into="incoming_runs")
+    result = conn.exec_driver_sql(
+        f"INSERT INTO runs ({columns}) SELECT {columns} FROM incoming_runs "  # noqa: S608 - schema names
+        "ON CONFLICT (run_id) DO NOTHING RETURNING run_id"
+    )
+    return {row[0] for row in result}
 
 
 def _json(value: dict[str, str] | None) -> str | None:
@@ -279,7 +292,7 @@ def _run_values(run: Run) -> tuple[Any, ...]:
         run.confidence,
         run.error_type,
         run.error_summary,
-        run.labels or None,
+        _json(run.labels),
         run.received_at,
         run.body_hash,
     )
