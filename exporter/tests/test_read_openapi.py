@@ -61,7 +61,7 @@ def test_every_list_endpoint_takes_the_filters(openapi: dict[str, Any], path: st
 
 def test_response_fields_are_described(openapi: dict[str, Any]) -> None:
     figures = openapi["components"]["schemas"]["Figures"]["properties"]
-    assert "failed attempts included" in figures["cost_per_success_usd"]["description"]
+    assert "failed attempts and cancelled runs included" in figures["cost_per_success_usd"]["description"]
     assert openapi["components"]["schemas"]["Filters"]["properties"]["from"]
 
 

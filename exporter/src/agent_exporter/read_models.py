@@ -195,8 +195,8 @@ class Figures(_Out):
     cost_per_run_usd: float | None = Field(None, description="over the runs whose cost is known")
     cost_per_success_usd: float | None = Field(
         None,
-        description="total cost / successful runs: what one success costs, failed attempts included "
-        "(and cancelled runs: their spend is spent too)",
+        description="total cost / successful runs: what one success costs, failed attempts and cancelled "
+        "runs included",
     )
     runs_without_cost: int = Field(0, description="runs whose cost is unknown (not counted as zero)")
     llm_calls: int = 0
