@@ -119,9 +119,9 @@ def test_a_flat_series_at_zero_is_stable() -> None:
 
 
 def test_failure_rate_anomaly_needs_a_real_rise() -> None:
-    assert failure_rate_anomaly(5, 6, 0, 14, min_runs=5, min_increase=0.1)
-    assert not failure_rate_anomaly(2, 3, 0, 14, min_runs=5, min_increase=0.1)  # too few runs
-    assert not failure_rate_anomaly(3, 20, 2, 20, min_runs=5, min_increase=0.1)  # 15 % against 10 %
+    assert failure_rate_anomaly(5, 6, 0, 14, min_attempts=5, min_increase=0.1)
+    assert not failure_rate_anomaly(2, 3, 0, 14, min_attempts=5, min_increase=0.1)  # too few attempts
+    assert not failure_rate_anomaly(3, 20, 2, 20, min_attempts=5, min_increase=0.1)  # 15 % against 10 %
 
 
 def test_ratio_anomaly_needs_a_positive_baseline() -> None:

@@ -9,9 +9,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from agent_exporter.cli import app
+from agent_exporter.demo import Window
 
 from .exporter_reads import records_total, stored_runs
 from .support import exporter, free_port, wait_until
@@ -41,6 +43,21 @@ def test_the_demos_incidents_reach_the_store(tmp_path: Path) -> None:
         ]
         stored = Counter((agent, status == "success") for _, agent, status in stored_runs(tmp_path))
     assert stored == {("fixer", False): 23, ("reviewer", True): 15, ("reviewer", False): 2}
+
+
+def test_the_live_view_counts_failed_runs_as_the_alerts_do() -> None:
+    window = Window(seconds=60)
+    statuses = ["success"] * 6 + ["failure", "error", "timeout"] + ["cancelled"] * 3
+    for i, status in enumerate(statuses):
+        window.add(float(i), {"agent": "fixer", "status": status, "duration_seconds": 10.0, "cost_usd": 1.0})
+    window.add(12.0, {"agent": "reviewer", "status": "cancelled", "duration_seconds": 5.0, "cost_usd": 0.5})
+    rows = {row[0]: row for row in window.rows(30.0)}
+    # 3 failed of the 9 runs not cancelled; the 3 cancelled runs are shown apart
+    agent, runs, failed, cancelled, _, _ = rows["fixer"]
+    assert (agent, runs, cancelled) == ("fixer", 12, 3)
+    assert failed == pytest.approx(3 / 9)
+    assert rows["reviewer"][:4] == ("reviewer", 1, 0.0, 1)  # only cancelled: nothing failed
+    assert rows["triager"][:4] == ("triager", 0, 0.0, 0)
 
 
 def test_a_bad_incident_is_a_usage_error() -> None:

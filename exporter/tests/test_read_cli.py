@@ -32,8 +32,16 @@ def write_jsonl(path: Path, records: list[Any]) -> Path:
 
 
 def failing_runs() -> list[dict[str, Any]]:
-    """Two failed runs of a `fixer` agent with phases and tools, for show and health."""
-    return [
+    """Two failed runs of a `fixer` agent with phases and tools, for show and health, and a cancelled
+    one between them (neither a success nor a failure)."""
+    cancelled = record(
+        "fixer-cancelled",
+        ended_at=at(20.05),
+        status="cancelled",
+        error_type="superseded",
+        error_summary="a newer commit superseded the run",
+    )
+    return [cancelled] + [
         record(
             f"fixer-{i}",
             ended_at=at(20 + i / 10),
@@ -50,7 +58,7 @@ def failing_runs() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterProcess]:
     """One real exporter for the module, loaded through `agent-exporter import` with the shared
-    dataset and two failed fixer runs."""
+    dataset, two failed fixer runs and a cancelled one."""
     if not SHARED_DATA.is_file():
         unavailable(f"the shared dataset is not at {SHARED_DATA}")
     tmp = tmp_path_factory.mktemp("cli")
@@ -58,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterProcess
         data = write_jsonl(tmp / "runs.jsonl", [*swebench.records(SHARED_DATA), *failing_runs()])
         result = cli(process.url, "import", str(data), "--batch-size", "400")
         assert result.exit_code == 0, result.output
-        assert "1234" in result.output  # lines and accepted
+        assert "1235" in result.output  # lines and accepted
         yield process
 
 
@@ -105,7 +113,16 @@ def test_summary_groups_by_model(server: ExporterProcess) -> None:
     assert "$1,217.90" in result.output
     assert "$6,973.20" in result.output
     body = json.loads(cli(server.url, "summary", "--json").stdout)
-    assert body["summary"]["runs"] == 1234
+    assert body["summary"]["runs"] == 1235
+
+
+def test_summary_shows_cancelled_runs_apart_from_failed_ones(server: ExporterProcess) -> None:
+    result = cli(server.url, "summary", "--agent", "fixer", "--from", at(19), "--to", at(21))
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if "cancelled" in line)
+    assert header.split()[:4] == ["runs", "cancelled", "failed", "success"]
+    row = next(line for line in result.output.splitlines() if line.strip().startswith("all"))
+    assert row.split()[1:5] == ["3", "1", "2", "0.0%"]  # 0 of 2 attempts: the cancelled run aside
 
 
 def test_report_shows_the_shared_dataset_per_model(server: ExporterProcess) -> None:
@@ -114,10 +131,12 @@ def test_report_shows_the_shared_dataset_per_model(server: ExporterProcess) -> N
     lines = result.output.splitlines()
     gpt = next(line for line in lines if line.strip().startswith("gpt-5 "))
     sonnet = next(line for line in lines if line.strip().startswith("claude-sonnet-4-5 "))
-    assert gpt.split()[:3] == ["gpt-5", "616", "262"]
+    # runs, cancelled, successes, failed, success rate
+    assert gpt.split()[:6] == ["gpt-5", "616", "0", "262", "354", "42.5%"]
     assert "$1,217.90" in gpt
-    assert sonnet.split()[:3] == ["claude-sonnet-4-5", "616", "274"]
+    assert sonnet.split()[:6] == ["claude-sonnet-4-5", "616", "0", "274", "342", "44.5%"]
     assert "$6,973.20" in sonnet
+    assert "1,232 runs, 536 successful, 696 failed (43.5% success)" in result.output
     assert "recommendations" in result.output
     assert "model comparison" in result.output
 
@@ -140,7 +159,10 @@ def test_trends_prints_every_window(server: ExporterProcess) -> None:
 def test_health_prints_the_digest(server: ExporterProcess) -> None:
     result = cli(server.url, "health", "--to", at(21), "--window", "2d")
     assert result.exit_code == 0, result.output
-    assert "Last 2d: 2 runs, 0% succeeded (2 did not)." in result.output
+    assert (
+        "Last 2d: 3 runs (1 cancelled, left out of the rate), 0% succeeded (0 of 2), 2 failed."
+        in result.output
+    )
     assert "failed runs by error type" in result.output
     body = json.loads(cli(server.url, "health", "--json").stdout)
     assert body["status"] in {"ok", "degraded"}
@@ -153,8 +175,8 @@ def test_reprice_dry_run_prints_what_would_change(server: ExporterProcess) -> No
     assert "runs would change" in result.output
     body = json.loads(cli(server.url, "reprice", "--dry-run", "--json").stdout)
     assert body["dry_run"] is True
-    # the dataset reports its costs; the two fixer runs have no tokens: nothing to price
-    assert (body["runs_examined"], body["runs_changed"]) == (2, 0)
+    # the dataset reports its costs; the three fixer runs have no tokens: nothing to price
+    assert (body["runs_examined"], body["runs_changed"]) == (3, 0)
 
 
 def test_a_bad_parameter_exits_2_with_the_servers_message(server: ExporterProcess) -> None:

@@ -61,5 +61,16 @@ def test_every_list_endpoint_takes_the_filters(openapi: dict[str, Any], path: st
 
 def test_response_fields_are_described(openapi: dict[str, Any]) -> None:
     figures = openapi["components"]["schemas"]["Figures"]["properties"]
-    assert "failed attempts included" in figures["cost_per_success_usd"]["description"]
+    assert "failed attempts and cancelled runs included" in figures["cost_per_success_usd"]["description"]
     assert openapi["components"]["schemas"]["Filters"]["properties"]["from"]
+
+
+@pytest.mark.parametrize("schema", ["Figures", "AgentRow", "Pick", "Totals"])
+def test_cancelled_and_attempts_are_documented_where_success_is_counted(
+    openapi: dict[str, Any], schema: str
+) -> None:
+    fields = openapi["components"]["schemas"][schema]["properties"]
+    assert "runs - cancelled" in fields["attempts"]["description"]
+    assert "neither successes nor failures" in fields["cancelled"]["description"]
+    assert fields["failures"]["description"].startswith("failed runs (status failure, error or timeout)")
+    assert fields["success_rate"]["description"].startswith("successes / attempts")

@@ -31,9 +31,78 @@ def summary(client: TestClient, **params: Any) -> dict[str, Any]:
 
 def test_summary_counts_runs_by_outcome(api: TestClient) -> None:
     s = summary(api)["summary"]
-    assert (s["runs"], s["successes"], s["failures"]) == (10, 6, 4)
+    assert (s["runs"], s["cancelled"], s["attempts"], s["successes"], s["failures"]) == (10, 0, 10, 6, 4)
     assert s["success_rate"] == pytest.approx(0.6)
     assert s["statuses"] == {"success": 6, "failure": 2, "error": 1, "timeout": 1}
+
+
+def cancelled_runs() -> list[dict[str, Any]]:
+    """Three cancelled runs beside the ten: two of fixer on Monday, one of reviewer on Tuesday, each
+    lasting 20 s and costing 1 USD (a cancelled run has spent what it spent)."""
+    return [
+        record(
+            f"c{i}",
+            agent=agent,
+            status="cancelled",
+            ended_at=at(day),
+            duration_seconds=20.0,
+            cost_usd=1.0,
+            error_type="superseded",
+        )
+        for i, (agent, day) in enumerate((("fixer", 0.25), ("fixer", 0.75), ("reviewer", 1.25)))
+    ]
+
+
+@pytest.fixture
+def with_cancelled(store_url: str, registry: CollectorRegistry) -> Iterator[TestClient]:
+    """The ten fixture runs and three cancelled ones, on each backend."""
+    with make_client(store_url, registry) as client:
+        post(client, ten_runs() + cancelled_runs())
+        yield client
+
+
+def test_cancelled_runs_change_neither_the_success_rate_nor_the_failures(with_cancelled: TestClient) -> None:
+    s = summary(with_cancelled)["summary"]
+    assert (s["runs"], s["cancelled"], s["attempts"], s["successes"], s["failures"]) == (13, 3, 10, 6, 4)
+    assert s["success_rate"] == pytest.approx(0.6)  # as without them
+    assert s["statuses"] == {"success": 6, "failure": 2, "error": 1, "timeout": 1, "cancelled": 3}
+
+
+def test_cancelled_runs_still_count_in_duration_and_cost(with_cancelled: TestClient) -> None:
+    s = summary(with_cancelled)["summary"]
+    assert s["duration_mean_seconds"] == pytest.approx(115.0 / 13)  # 55 s of the ten, 60 s cancelled
+    assert s["cost_usd"] == pytest.approx(7.5)
+    assert s["cost_per_success_usd"] == pytest.approx(7.5 / 6)
+
+
+def test_cancelled_runs_leave_each_groups_success_rate_alone(with_cancelled: TestClient) -> None:
+    groups = {g["group"]: g for g in summary(with_cancelled, group_by="agent")["groups"]}
+    fixer, reviewer = groups["fixer"], groups["reviewer"]
+    assert (fixer["runs"], fixer["cancelled"], fixer["attempts"], fixer["failures"]) == (7, 2, 5, 1)
+    assert fixer["success_rate"] == pytest.approx(4 / 5)
+    assert (reviewer["runs"], reviewer["cancelled"], reviewer["attempts"], reviewer["failures"]) == (
+        6,
+        1,
+        5,
+        3,
+    )
+    assert reviewer["success_rate"] == pytest.approx(2 / 5)
+
+
+def test_only_cancelled_runs_have_no_success_rate(with_cancelled: TestClient) -> None:
+    s = summary(with_cancelled, status="cancelled")["summary"]
+    assert (s["runs"], s["cancelled"], s["attempts"], s["successes"], s["failures"]) == (3, 3, 0, 0, 0)
+    assert s["success_rate"] is None
+
+
+def test_cancelled_runs_leave_each_days_success_rate_alone(with_cancelled: TestClient) -> None:
+    points = timeseries(with_cancelled, bucket="day", **{"from": at(0), "to": at(3)})["series"][0]["points"]
+    assert [(p["runs"], p["cancelled"], p["attempts"], p["failures"]) for p in points] == [
+        (4, 2, 2, 0),
+        (3, 1, 2, 0),
+        (2, 0, 2, 1),
+    ]
+    assert [p["success_rate"] for p in points] == pytest.approx([1.0, 1.0, 0.5])
 
 
 def test_summary_duration_percentiles_interpolate_linearly(api: TestClient) -> None:

@@ -8,22 +8,27 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from agent_exporter.queries import Aggregate
+from agent_exporter.reports import AnomalyRules, anomalies
+
 from .conftest import make_client
-from .readfixtures import at, post
+from .readfixtures import DAY, WEEK, at, post
 from .support import record
 
 
 def week_of_runs(days: range) -> list[dict[str, Any]]:
     """Ten runs a day on `days` (k-th day counted from the first): 4+k succeed, each lasts 60 s, costs
-    1.0 + 0.1·k USD and uses 10000 - 1000·k tokens. Success rate and cost rise, tokens fall."""
+    1.0 + 0.1·k USD and uses 10000 - 1000·k tokens. Success rate and cost rise, tokens fall. And k+1
+    cancelled runs a day, alike in all but status: they change no metric (counted as failures, they
+    would make the success rate (4+k)/(11+2k), a falling line)."""
     runs = []
     for k, day in enumerate(days):
-        for i in range(10):
+        for i in range(10 + k + 1):
             runs.append(
                 record(
                     f"d{day}-{i}",
                     ended_at=at(day + 0.5 + i / 100),
-                    status="success" if i < 4 + k else "failure",
+                    status="success" if i < 4 + k else "failure" if i < 10 else "cancelled",
                     duration_seconds=60.0,
                     cost_usd=round(1.0 + 0.1 * k, 10),
                     input_tokens=10_000 - 1000 * k,
@@ -49,7 +54,7 @@ def test_trends_classify_a_known_week(store_url: str, registry: CollectorRegistr
         post(client, week_of_runs(range(7, 14)))
         body = trends(client)
     week = body["windows"][0]
-    assert (week["days"], week["runs"], week["data_points"], week["status"]) == (7, 70, 7, "ok")
+    assert (week["days"], week["runs"], week["data_points"], week["status"]) == (7, 98, 7, "ok")
     assert (week["from"], week["to"]) == (at(7), at(14))
     m = metrics(week)
     assert m["success_rate"]["trend"] == "improving"
@@ -62,7 +67,8 @@ def test_trends_classify_a_known_week(store_url: str, registry: CollectorRegistr
     assert m["duration_seconds"]["slope_per_day"] == pytest.approx(0.0)
     assert m["cost_per_run_usd"]["trend"] == "declining"  # cost going up is bad news
     assert m["cost_per_run_usd"]["slope_per_day"] == pytest.approx(0.1)
-    assert m["cost_per_run_usd"]["current"] == pytest.approx(1.3)
+    # cost per run is over every run: the (11+k)·(1+0.1·k) USD of the days over their 98 runs
+    assert m["cost_per_run_usd"]["current"] == pytest.approx(130.2 / 98)
     assert m["tokens_per_run"]["trend"] == "improving"
     assert m["tokens_per_run"]["slope_per_day"] == pytest.approx(-1000.0)
 
@@ -74,9 +80,9 @@ def test_longer_windows_see_the_same_days_over_a_longer_span(
         post(client, week_of_runs(range(7, 14)))
         body = trends(client)
     assert [(w["days"], w["runs"], w["data_points"]) for w in body["windows"]] == [
-        (7, 70, 7),
-        (30, 70, 7),
-        (90, 70, 7),
+        (7, 98, 7),
+        (30, 98, 7),
+        (90, 98, 7),
     ]
     month = metrics(body["windows"][1])
     assert month["success_rate"]["change"] == pytest.approx(3.0)  # 0.1 a day over 30 days
@@ -112,7 +118,9 @@ def test_a_bad_window_is_422(store_url: str, registry: CollectorRegistry) -> Non
 
 def incident() -> list[dict[str, Any]]:
     """Before at(13), the baseline week: steady and fine 2 successes a day, quiet 5. In the last 24 h
-    before at(14): fine 6 successes; steady 1 success then 5 failures; quiet nothing."""
+    before at(14): fine 6 successes; steady 1 success then 5 failures, with a cancelled run between
+    the first two failures and another after the last one (someone stopped them: neither successes
+    nor failures); quiet nothing."""
     runs = []
     for day in range(6, 13):
         for i in range(2):
@@ -133,6 +141,17 @@ def incident() -> list[dict[str, Any]]:
                 error_summary=f"step {k} failed\nlong trace" if k else None,
             )
         )
+    for at_day in (13.2, 13.6):
+        runs.append(
+            record(
+                f"steady-cancelled-{at_day}",
+                agent="steady",
+                ended_at=at(at_day),
+                status="cancelled",
+                error_type="superseded",
+                error_summary="a newer commit superseded the run",
+            )
+        )
     return runs
 
 
@@ -151,7 +170,9 @@ def test_health_finds_the_incident(store_url: str, registry: CollectorRegistry) 
     assert (body["window"]["from"], body["window"]["to"]) == (at(13), at(14))
     assert (body["baseline"]["from"], body["baseline"]["to"]) == (at(6), at(13))
     totals = body["totals"]
-    assert (totals["runs"], totals["successes"], totals["failures"]) == (12, 7, 5)
+    assert (totals["runs"], totals["cancelled"], totals["attempts"]) == (14, 2, 12)
+    assert (totals["successes"], totals["failures"]) == (7, 5)
+    assert totals["success_rate"] == pytest.approx(7 / 12)
     assert body["baseline_totals"]["runs"] == 63
 
 
@@ -159,6 +180,8 @@ def test_health_reports_the_failure_streak(store_url: str, registry: CollectorRe
     with make_client(store_url, registry) as client:
         post(client, incident())
         streaks = health(client)["failure_streaks"]
+    # the cancelled runs neither break the streak (at 13.2, between failures) nor end or extend it
+    # (at 13.6, the agent's latest run); their error_type is not among the streak's
     assert streaks == [
         {
             "agent": "steady",
@@ -166,8 +189,25 @@ def test_health_reports_the_failure_streak(store_url: str, registry: CollectorRe
             "since": at(13.15),
             "last": at(13.55),
             "at_least": False,
+            "cancelled": 2,
             "error_types": ["tests_failed", "timeout"],
         }
+    ]
+
+
+def test_only_cancelled_runs_after_a_success_are_no_streak(
+    store_url: str, registry: CollectorRegistry
+) -> None:
+    runs = [record("ok", agent="solo", ended_at=at(13.1))]
+    runs += [
+        record(f"stopped-{k}", agent="solo", ended_at=at(13.2 + k / 10), status="cancelled") for k in range(4)
+    ]
+    with make_client(store_url, registry) as client:
+        post(client, runs)
+        body = health(client, min_streak=1)
+    assert (body["failure_streaks"], body["errors"], body["most_recent_failure"]) == ([], [], None)
+    assert body["findings"] == [
+        "Last 24h: 5 runs (4 cancelled, left out of the rate), 100% succeeded (1 of 1), 0 failed."
     ]
 
 
@@ -180,7 +220,7 @@ def test_health_groups_errors_by_type_with_the_latest_example(
     assert [(e["error_type"], e["runs"], e["agents"]) for e in errors] == [
         ("tests_failed", 3, 1),
         ("timeout", 2, 1),
-    ]
+    ]  # the cancelled runs' "superseded" is no failure
     assert errors[0]["latest_run_id"] == "steady-now-3"
     assert errors[0]["latest_summary"] == "step 3 failed\nlong trace"
     assert errors[1]["statuses"] == {"timeout": 2}
@@ -196,12 +236,36 @@ def test_health_flags_anomalies_against_the_baseline(store_url: str, registry: C
     ]
     quiet, steady = anomalies
     assert (quiet["window_value"], quiet["baseline_value"]) == (0, pytest.approx(5.0))
-    assert steady["window_value"] == pytest.approx(5 / 6)
+    assert steady["window_value"] == pytest.approx(5 / 6)  # not 5 of 8: cancelled runs are left out
     assert steady["baseline_value"] == 0.0
-    assert (
-        steady["message"]
-        == "steady: failure rate 83% (5 of 6 runs) in the last 24h against 0% in the 7d before"
+    assert steady["message"] == (
+        "steady: failure rate 83% (5 of 6 runs, 2 cancelled left out) in the last 24h "
+        "against 0% in the 7d before"
     )
+
+
+def test_cancelled_runs_do_not_make_up_the_minimum_for_a_failure_rate_anomaly() -> None:
+    def agent(runs: int, cancelled: int, successes: int) -> Aggregate:
+        return Aggregate(runs=runs, cancelled=cancelled, successes=successes)
+
+    rules = AnomalyRules(min_runs=5)
+    # 4 failures and 20 cancelled runs: 24 runs, but 4 attempts, under the minimum of 5
+    found = anomalies(
+        {"a": agent(24, 20, 0)},
+        {"a": agent(20, 0, 20)},
+        rules=rules,
+        window_seconds=DAY,
+        baseline_seconds=WEEK,
+    )
+    assert found == []
+    found = anomalies(
+        {"a": agent(25, 20, 0)},
+        {"a": agent(20, 0, 20)},
+        rules=rules,
+        window_seconds=DAY,
+        baseline_seconds=WEEK,
+    )
+    assert [(a["metric"], a["window_value"]) for a in found] == [("failure_rate", 1.0)]
 
 
 def test_health_names_the_most_recent_failure_and_why(store_url: str, registry: CollectorRegistry) -> None:
@@ -209,6 +273,8 @@ def test_health_names_the_most_recent_failure_and_why(store_url: str, registry: 
         post(client, incident())
         body = health(client)
     failure = body["most_recent_failure"]
+    # not the newer cancelled run: a cancelled run is no failure
+    assert body["last_run"]["run_id"] == "steady-cancelled-13.6"
     assert (failure["run_id"], failure["status"], failure["error_type"]) == (
         "steady-now-5",
         "timeout",
@@ -216,8 +282,11 @@ def test_health_names_the_most_recent_failure_and_why(store_url: str, registry: 
     )
     assert failure["age_seconds"] > 0
     findings = body["findings"]
-    assert findings[0] == "Last 24h: 12 runs, 58% succeeded (5 did not)."
-    assert findings[1].startswith("steady has failed its last 5 runs, since ")
+    assert (
+        findings[0]
+        == "Last 24h: 14 runs (2 cancelled, left out of the rate), 58% succeeded (7 of 12), 5 failed."
+    )
+    assert findings[1].startswith("steady has failed its last 5 runs (2 cancelled runs ignored), since ")
     assert findings[1].endswith("; error types: tests_failed, timeout.")
     assert "quiet: no runs in the last 24h; about 5 expected from the 35 runs of the 7d before." in findings
     assert any(f.startswith("Most recent failure: run steady-now-5 (steady)") for f in findings)
@@ -232,7 +301,7 @@ def test_health_of_a_quiet_day_is_ok(store_url: str, registry: CollectorRegistry
     assert body["status"] == "ok"
     assert (body["anomalies"], body["failure_streaks"], body["errors"]) == ([], [], [])
     assert body["most_recent_failure"] is None
-    assert body["findings"] == ["Last 24h: 6 runs, 100% succeeded (0 did not)."]
+    assert body["findings"] == ["Last 24h: 6 runs, 100% succeeded (6 of 6), 0 failed."]
 
 
 def test_health_of_an_empty_store_is_no_data(store_url: str, registry: CollectorRegistry) -> None:
@@ -246,7 +315,8 @@ def test_health_window_can_be_given_as_from(store_url: str, registry: CollectorR
     with make_client(store_url, registry) as client:
         post(client, incident())
         body = health(client, **{"from": at(13.5)}, baseline="1d")
-    assert body["totals"]["runs"] == 2  # fine-now-5 at 13.5 and steady-now-5 at 13.55
+    # fine-now-5 at 13.5, steady-now-5 at 13.55 and the cancelled run at 13.6
+    assert (body["totals"]["runs"], body["totals"]["attempts"]) == (3, 2)
     assert (body["baseline"]["from"], body["baseline"]["to"]) == (at(12.5), at(13.5))
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 
 from agent_exporter.mixin.config import load_config
 from agent_exporter.mixin.generate import ALERT_RULES, CONFIG_PATH, DASHBOARDS, RECORDING_RULES, render
@@ -448,26 +448,25 @@ def expand_sql(raw: str, variables: dict[str, list[str]], run_id: str, start: fl
     return sql
 
 
+def _every_value(conn: Connection) -> dict[str, list[str]]:
+    """The store dashboards' variables with every value selected, as Grafana's "All" sends them."""
+    return {
+        "agent": [r[0] for r in conn.execute(text("SELECT DISTINCT agent FROM runs"))],
+        "model": [r[0] for r in conn.execute(text("SELECT DISTINCT coalesce(model, 'unknown') FROM runs"))],
+        "issue_type": [
+            r[0] for r in conn.execute(text("SELECT DISTINCT coalesce(issue_type, 'unknown') FROM runs"))
+        ],
+        "status": ["success", "failure", "error", "timeout", "cancelled"],
+    }
+
+
 @pytest.mark.parametrize("selection", ["all", "one-of-each"])
 def test_every_sql_panel_query_runs_against_the_store_and_returns_rows(stack: Stack, selection: str) -> None:
     engine = create_engine(stack.store_url)
     try:
         with engine.connect() as conn:
             if selection == "all":
-                variables = {
-                    "agent": [r[0] for r in conn.execute(text("SELECT DISTINCT agent FROM runs"))],
-                    "model": [
-                        r[0]
-                        for r in conn.execute(text("SELECT DISTINCT coalesce(model, 'unknown') FROM runs"))
-                    ],
-                    "issue_type": [
-                        r[0]
-                        for r in conn.execute(
-                            text("SELECT DISTINCT coalesce(issue_type, 'unknown') FROM runs")
-                        )
-                    ],
-                    "status": ["success", "failure", "error", "timeout", "cancelled"],
-                }
+                variables = _every_value(conn)
                 assert len(variables["agent"]) == 2
             else:
                 variables = {k: [v] for k, v in ONE.items()}
@@ -484,6 +483,46 @@ def test_every_sql_panel_query_runs_against_the_store_and_returns_rows(stack: St
             assert empty == []
     finally:
         engine.dispose()
+
+
+def test_the_run_history_panels_and_the_read_api_agree_on_success_and_failure(stack: Stack) -> None:
+    """One definition: failed is failure, error or timeout; cancelled runs are in neither side of
+    the success rate. The Grafana SQL panels and the read API say the same of the same store."""
+    start, end = int(stack.started - 3600), int(time.time() + 60)
+    panels = {
+        title: t["rawSql"]
+        for name, title, t in _targets("grafana-postgresql-datasource")
+        if name == "run-history"
+    }
+    engine = create_engine(stack.store_url)
+    try:
+        with engine.connect() as conn:
+            variables = _every_value(conn)
+
+            def query(title: str) -> list[Any]:
+                return list(
+                    conn.execute(text(expand_sql(panels[title], variables, RICH_RUN, start, end))).mappings()
+                )
+
+            [runs], [rate], [failed] = query("Runs"), query("Success rate"), query("Failed runs")
+            daily = query("Daily")
+            api = httpx.get(
+                f"{stack.exporter.url}/api/v1/summary",
+                params={
+                    "from": dt.datetime.fromtimestamp(start, dt.UTC).isoformat(),
+                    "to": dt.datetime.fromtimestamp(end, dt.UTC).isoformat(),
+                },
+                timeout=10,
+            ).json()["summary"]
+    finally:
+        engine.dispose()
+    assert api["cancelled"] == 8  # the baseline's cancelled runs: the comparison means something
+    assert (runs["runs"], failed["failed"]) == (api["runs"], api["failures"])
+    assert float(rate["success rate"]) == pytest.approx(api["success_rate"])
+    assert (sum(d["cancelled"] for d in daily), sum(d["failed"] for d in daily)) == (
+        api["cancelled"],
+        api["failures"],
+    )
 
 
 def test_the_store_variables_list_every_agent(stack: Stack) -> None:

@@ -151,27 +151,28 @@ class Anomaly:
 
 def failure_rate_anomaly(
     window_failures: int,
-    window_runs: int,
+    window_attempts: int,
     baseline_failures: int,
-    baseline_runs: int,
+    baseline_attempts: int,
     *,
-    min_runs: int,
+    min_attempts: int,
     min_increase: float,
     z: float = Z_95,
 ) -> bool:
     """Whether the window's failure rate is up on the baseline's, by enough and beyond chance.
 
-    Both periods need `min_runs` runs; the rate must be up by `min_increase` (absolute), and the
-    Wilson lower bound of the window's failure rate must be above the baseline rate, so that two
-    failures out of three at night do not count as an incident.
+    Rates are failures over attempts: runs with a verdict, cancelled runs left out (they are neither
+    successes nor failures). Both periods need `min_attempts` attempts; the rate must be up by
+    `min_increase` (absolute), and the Wilson lower bound of the window's failure rate must be above
+    the baseline rate, so that two failures out of three at night do not count as an incident.
     """
-    if window_runs < min_runs or baseline_runs < min_runs:
+    if window_attempts < min_attempts or baseline_attempts < min_attempts:
         return False
-    window_rate = window_failures / window_runs
-    baseline_rate = baseline_failures / baseline_runs
+    window_rate = window_failures / window_attempts
+    baseline_rate = baseline_failures / baseline_attempts
     return (
         window_rate - baseline_rate >= min_increase
-        and wilson_lower_bound(window_failures, window_runs, z) > baseline_rate
+        and wilson_lower_bound(window_failures, window_attempts, z) > baseline_rate
     )
 
 

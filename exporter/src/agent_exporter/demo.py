@@ -2,9 +2,10 @@
 
 Runs arrive at `--rate` per second (Poisson) and are recorded with `Client.record_run` when they end,
 so the exporter sees what it would see from real agents, retries and spooling included. A live view
-shows the last minute per agent (runs, failure share, p95 duration, cost per run), the incidents in
-force and the client's delivery counters. `--serve` starts an exporter for the demo and stops it
-afterwards (`make demo`). Ctrl-C stops the traffic, flushes the client and stops the server.
+shows the last minute per agent (runs, failed share, cancelled runs, p95 duration, cost per run),
+the incidents in force and the client's delivery counters. `--serve` starts an exporter for the demo
+and stops it afterwards (`make demo`). Ctrl-C stops the traffic, flushes the client and stops the
+server.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .client import Client, ClientStats
+from .record import FAILED_STATUSES, Status
 from .traffic import AGENTS, INCIDENT_KINDS, Incident, Traffic, list_cost, parse_incident
 
 WINDOW_SECONDS = 60.0
@@ -77,20 +79,30 @@ class Window:
         cost = record["cost_usd"] if "cost_usd" in record else list_cost(record)
         self.runs.append((offset, record["agent"], record["status"], record["duration_seconds"], cost))
 
-    def rows(self, now: float) -> list[tuple[str, int, float, float, float]]:
-        """(agent, runs, failure share, p95 duration, mean cost) over the window ending at `now`."""
+    def rows(self, now: float) -> list[tuple[str, int, float, int, float, float]]:
+        """(agent, runs, failed share, cancelled runs, p95 duration, mean cost) over the window ending
+        at `now`.
+
+        The failed share is the product's one definition, as the failure-rate alerts compute it:
+        failure, error and timeout over the runs that were not cancelled (README, "What counts as a
+        failure"). 0 when every run was cancelled.
+        """
         while self.runs and self.runs[0][0] < now - self.seconds:
             self.runs.popleft()
+        failed_statuses = {s.value for s in FAILED_STATUSES}
         rows = []
         for agent in AGENTS:
             mine = [r for r in self.runs if r[1] == agent]
             if not mine:
-                rows.append((agent, 0, 0.0, 0.0, 0.0))
+                rows.append((agent, 0, 0.0, 0, 0.0, 0.0))
                 continue
-            failed = sum(1 for r in mine if r[2] != "success")
+            failed = sum(1 for r in mine if r[2] in failed_statuses)
+            cancelled = sum(1 for r in mine if r[2] == Status.CANCELLED.value)
+            attempts = len(mine) - cancelled
             durations = sorted(r[3] for r in mine)
             p95 = durations[min(len(durations) - 1, int(0.95 * len(durations)))]
-            rows.append((agent, len(mine), failed / len(mine), p95, sum(r[4] for r in mine) / len(mine)))
+            share = failed / attempts if attempts else 0.0
+            rows.append((agent, len(mine), share, cancelled, p95, sum(r[4] for r in mine) / len(mine)))
         return rows
 
 
@@ -146,12 +158,20 @@ def render(elapsed: float, window: Window, result: DemoResult, client: Client, t
         f"  rejected {stats.rejected:,}" if stats.rejected else "",
     )
     table = Table(title=f"last {WINDOW_SECONDS:g} s", title_justify="left", expand=False)
-    for name, justify in (("agent", "left"), ("runs", "right"), ("failed", "right"), ("p95 s", "right")):
+    for name, justify in (
+        ("agent", "left"),
+        ("runs", "right"),
+        ("failed", "right"),
+        ("cancelled", "right"),
+        ("p95 s", "right"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     table.add_column("cost/run", justify="right")
-    for agent, runs, failed, p95, cost in window.rows(elapsed):
+    for agent, runs, failed, cancelled, p95, cost in window.rows(elapsed):
         style = "red" if runs and failed > 0.3 else None
-        table.add_row(agent, f"{runs:,}", f"{failed:.0%}", f"{p95:,.0f}", f"${cost:,.2f}", style=style)
+        table.add_row(
+            agent, f"{runs:,}", f"{failed:.0%}", f"{cancelled:,}", f"{p95:,.0f}", f"${cost:,.2f}", style=style
+        )
     active = [
         i
         for i in traffic.incidents

@@ -37,13 +37,14 @@ from sqlalchemy import (
 
 from . import schema
 from .analytics import PERCENTILES, interpolate, percentile_rank
-from .record import Status
+from .record import FAILED_STATUSES, Status
 
 R: Final = schema.runs
 
 #: the run fields that `group_by` and the dimension filters accept
 DIMENSIONS: Final = ("agent", "model", "provider", "issue_type", "status", "project", "team", "environment")
-FAILED: Final = tuple(s.value for s in Status if s is not Status.SUCCESS)
+#: the statuses of a failed run (`record.FAILED_STATUSES`); `cancelled` is neither success nor failure
+FAILED: Final = tuple(s.value for s in FAILED_STATUSES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +193,9 @@ class Aggregate:
 
     key: tuple[str | None, ...] = ()
     bucket: int | None = None
-    runs: int = 0
+    runs: int = 0  # every run, cancelled ones included
     successes: int = 0
+    cancelled: int = 0
     statuses: dict[str, int] = field(default_factory=dict)  # runs per status, when asked for
     duration_sum: float = 0.0
     duration_max: float | None = None
@@ -218,14 +220,20 @@ class Aggregate:
     last_ended_at: float | None = None
 
     @property
+    def attempts(self) -> int:
+        """Runs with a verdict: every run but the cancelled ones. The denominator of success rates."""
+        return self.runs - self.cancelled
+
+    @property
     def failures(self) -> int:
-        """Runs that did not succeed (failure, error, timeout or cancelled)."""
-        return self.runs - self.successes
+        """Failed runs (failure, error or timeout): attempts that did not succeed."""
+        return self.attempts - self.successes
 
     def add(self, other: Aggregate) -> None:
         """Fold `other` into this one (percentiles are not additive and are dropped)."""
         self.runs += other.runs
         self.successes += other.successes
+        self.cancelled += other.cancelled
         for status, count in other.statuses.items():
             self.statuses[status] = self.statuses.get(status, 0) + count
         self.duration_sum += other.duration_sum
@@ -275,6 +283,7 @@ def _figure_columns(*, report: bool, span: bool) -> list[ColumnElement[Any]]:
     columns: list[ColumnElement[Any]] = [
         func.count().label("runs"),
         func.sum(case((c.status == Status.SUCCESS.value, 1), else_=0)).label("successes"),
+        func.sum(case((c.status == Status.CANCELLED.value, 1), else_=0)).label("cancelled"),
         func.sum(c.duration_seconds).label("duration_sum"),
         func.sum(c.input_tokens).label("input_tokens"),
         func.sum(c.output_tokens).label("output_tokens"),
@@ -308,12 +317,12 @@ def _aggregate_from_row(row: RowMapping, by: Sequence[str], bucketed: bool) -> A
         value = row.get(name)
         return int(value) if value is not None else 0
 
-    runs, successes = count("runs"), count("successes")
     return Aggregate(
         key=tuple(row[f"g_{name}"] for name in by),
         bucket=int(row["bucket_index"]) if bucketed else None,
-        runs=runs,
-        successes=successes,
+        runs=count("runs"),
+        successes=count("successes"),
+        cancelled=count("cancelled"),
         duration_sum=num("duration_sum"),
         duration_max=float(row["duration_max"]) if row.get("duration_max") is not None else None,
         input_tokens=count("input_tokens"),
@@ -605,17 +614,17 @@ def time_span(conn: Connection, flt: RunFilter) -> tuple[float, float] | None:
 
 
 def latest_run(conn: Connection, flt: RunFilter, *, failed: bool = False) -> RowMapping | None:
-    """The newest run (with `failed`, the newest that did not succeed), or None."""
+    """The newest run (with `failed`, the newest failed one: failure, error or timeout), or None."""
     query = select(*(R.c[name] for name in LIST_COLUMNS)).where(*flt.conditions())
     if failed:
-        query = query.where(R.c.status != Status.SUCCESS.value)
+        query = query.where(R.c.status.in_(FAILED))
     query = query.order_by(R.c.ended_at.desc(), R.c.run_id.desc()).limit(1)
     return conn.execute(query).mappings().first()
 
 
 @dataclass(frozen=True, slots=True)
 class Streak:
-    """An agent's unbroken run of failures up to its most recent run."""
+    """An agent's unbroken run of failures up to its most recent run, cancelled runs aside."""
 
     agent: str
     failures: int
@@ -623,6 +632,7 @@ class Streak:
     last: float  # ended_at of the most recent failure
     error_types: list[str]
     bounded: bool  # no success inside the period looked at: the streak may be longer
+    cancelled: int = 0  # cancelled runs since the last success: they neither break nor extend it
 
 
 def failure_streaks(
@@ -631,10 +641,16 @@ def failure_streaks(
     """Those of `agents` whose latest runs all failed, `min_failures` or more in a row, within
     `flt`'s range.
 
+    A cancelled run is ignored: someone stopped it, which says nothing about whether the agent
+    works, so it neither breaks a streak (it is not a success) nor extends it (it is not a
+    failure), as the failure-rate alerts leave it out of both sides of their ratio.
+
     Per agent, two index walks: back from the newest run to its last success, then a count of the
-    runs after it (all failures, by definition). An agent with no success in range has every run
-    in range counted, and the streak is marked as possibly longer.
+    failed and the cancelled runs after it (nothing else can follow the last success). An agent
+    with no success in range has every failed run in range counted, and the streak is marked as
+    possibly longer.
     """
+    is_failed = R.c.status.in_(FAILED)
     streaks = []
     for agent in agents:
         mine = [*flt.conditions(), R.c.agent == agent]
@@ -645,14 +661,19 @@ def failure_streaks(
             .limit(1)
         ).scalar()
         after = [*mine, R.c.ended_at > last_ok] if last_ok is not None else mine
-        count, since, last = conn.execute(
-            select(func.count(), func.min(R.c.ended_at), func.max(R.c.ended_at)).where(*after)
+        count, cancelled, since, last = conn.execute(
+            select(
+                func.sum(case((is_failed, 1), else_=0)),
+                func.sum(case((R.c.status == Status.CANCELLED.value, 1), else_=0)),
+                func.min(case((is_failed, R.c.ended_at))),
+                func.max(case((is_failed, R.c.ended_at))),
+            ).where(*after)
         ).one()
-        if count < min_failures:
+        if not count or count < min_failures:
             continue
         type_query = (
             select(R.c.error_type)
-            .where(*after, R.c.error_type.is_not(None))
+            .where(*after, is_failed, R.c.error_type.is_not(None))
             .group_by(R.c.error_type)
             .order_by(func.count().desc(), R.c.error_type)
             .limit(5)
@@ -665,6 +686,7 @@ def failure_streaks(
                 last=float(last),
                 error_types=list(conn.execute(type_query).scalars()),
                 bounded=last_ok is None,
+                cancelled=int(cancelled or 0),
             )
         )
     return sorted(streaks, key=lambda s: (-s.failures, s.agent))
@@ -672,7 +694,8 @@ def failure_streaks(
 
 @dataclass(frozen=True, slots=True)
 class ErrorGroup:
-    """The failed runs sharing one `error_type` (None: failed runs that gave no type)."""
+    """The failed runs (failure, error, timeout) sharing one `error_type` (None: failed runs that
+    gave no type). Cancelled runs are not failures and are not grouped."""
 
     error_type: str | None
     runs: int
@@ -687,7 +710,7 @@ class ErrorGroup:
 
 def error_groups(conn: Connection, flt: RunFilter, *, limit: int) -> list[ErrorGroup]:
     """Failed runs grouped by `error_type`, most frequent first, each with its newest example."""
-    failed = [*flt.conditions(), R.c.status != Status.SUCCESS.value]
+    failed = [*flt.conditions(), R.c.status.in_(FAILED)]
     counts = (
         select(
             R.c.error_type,

@@ -5,6 +5,10 @@ Every endpoint takes the same filters: `from` and `to` (RFC 3339, or relative to
 `24h`, `30m`), and `agent`, `model`, `provider`, `issue_type`, `status`, `project`, `team`,
 `environment`, each repeatable (`agent=a&agent=b` means either). A bad parameter is a 422 that
 names it. Handlers are plain functions: FastAPI runs them in its thread pool, off the event loop.
+
+A failed run is status `failure`, `error` or `timeout`; `cancelled` runs are neither, and success
+rates, Wilson bounds and minimum-attempts guards are over attempts (runs minus cancelled), as in the
+Prometheus rules (README, "What counts as a failure").
 """
 
 from __future__ import annotations
@@ -364,14 +368,20 @@ def report(
     request: Request,
     flt: Filter,
     min_attempts: Annotated[
-        int, Query(ge=1, le=1_000_000, description="runs a candidate needs before it can be recommended")
+        int,
+        Query(
+            ge=1,
+            le=1_000_000,
+            description="attempts (runs not cancelled) a candidate needs before it can be recommended",
+        ),
     ] = 5,
     confidence: Annotated[
         float, Query(gt=0.5, lt=1, description="confidence of the Wilson intervals that rank candidates")
     ] = 0.95,
 ) -> m.ReportOut:
     """Who does what, how well and at what cost; the best agent and model per issue type, ranked by the
-    Wilson lower bound of their success rate (3 of 3 does not beat 90 of 100)."""
+    Wilson lower bound of their success rate over attempts (3 of 3 does not beat 90 of 100; cancelled
+    runs are not attempts)."""
     with _reading(request) as conn:
         cells = queries.aggregate(
             conn, flt, by=("agent", "model", "issue_type"), percentiles=False, statuses=False, report=True
@@ -442,7 +452,13 @@ def health(
     window: Annotated[str, Query(description="recent period looked at, when `from` is not given")] = "24h",
     baseline: Annotated[str, Query(description="trailing period before the window to compare with")] = "7d",
     min_runs: Annotated[
-        int, Query(ge=1, le=1_000_000, description="runs a period needs for comparisons")
+        int,
+        Query(
+            ge=1,
+            le=1_000_000,
+            description="runs a period needs for comparisons (for the failure rate: attempts, cancelled "
+            "runs aside)",
+        ),
     ] = 5,
     ratio: Annotated[
         float,
@@ -451,12 +467,17 @@ def health(
     min_increase: Annotated[
         float, Query(gt=0, le=1, description="failure-rate rise (absolute) that counts as an anomaly")
     ] = 0.1,
-    min_streak: Annotated[int, Query(ge=1, le=1_000_000, description="consecutive failures reported")] = 3,
+    min_streak: Annotated[
+        int,
+        Query(ge=1, le=1_000_000, description="consecutive failures reported (cancelled runs are ignored)"),
+    ] = 3,
     errors: Annotated[int, Query(ge=1, le=100, description="error types listed")] = 10,
 ) -> m.HealthOut:
     """Is anything wrong right now, and why: the most recent failure, agents failing in a row, failed
     runs by error_type, and figures of the window far from the baseline before it, with a sentence per
-    finding. The window is [from, to) when `from` is given, else the `window` before `to` (default now)."""
+    finding. Failed means failure, error or timeout; a cancelled run is no failure and neither breaks
+    nor extends a streak. The window is [from, to) when `from` is given, else the `window` before `to`
+    (default now)."""
     now = time.time()
     end = flt.end if flt.end is not None else now
     start = flt.start if flt.start is not None else end - parse_duration(window, "window")

@@ -1,7 +1,9 @@
 """CLI commands that talk to a running exporter: runs, show, summary, report, trends, health, import,
 reprice. Rich tables for people, `--json` (the API's own JSON) for machines.
 
-The server is `--url`, or `AGENT_EXPORTER_URL`, or http://127.0.0.1:9477.
+The server is `--url`, or `AGENT_EXPORTER_URL`, or http://127.0.0.1:9477. "failed" is status failure,
+error or timeout; cancelled runs are shown on their own and left out of success rates (README, "What
+counts as a failure").
 """
 
 from __future__ import annotations
@@ -377,6 +379,8 @@ def show(
 def _figures_row(f: dict[str, Any]) -> list[Any]:
     return [
         fmt_count(f["runs"]),
+        fmt_count(f["cancelled"]),
+        fmt_count(f["failures"]),
         fmt_rate(f.get("success_rate")),
         fmt_duration(f.get("duration_p50_seconds")),
         fmt_duration(f.get("duration_p95_seconds")),
@@ -391,6 +395,8 @@ def _figures_row(f: dict[str, Any]) -> list[Any]:
 
 _FIGURE_HEADERS: Final = (
     "runs",
+    "cancelled",
+    "failed",
     "success",
     "p50",
     "p95",
@@ -448,7 +454,17 @@ def summary(
 
 def _rated_columns(table: Table, first: str) -> None:
     table.add_column(first, style="bold", overflow="fold")
-    for name in ("runs", "successes", "success", "lower 95%", "cost", "cost/success", "mean duration"):
+    for name in (
+        "runs",
+        "cancelled",
+        "successes",
+        "failed",
+        "success",
+        "lower 95%",
+        "cost",
+        "cost/success",
+        "mean duration",
+    ):
         table.add_column(name, justify="right")
 
 
@@ -456,7 +472,9 @@ def _rated_row(name: str | None, r: dict[str, Any]) -> list[Any]:
     return [
         name or "(none)",
         fmt_count(r["runs"]),
+        fmt_count(r["cancelled"]),
         fmt_count(r["successes"]),
+        fmt_count(r["failures"]),
         fmt_rate(r.get("success_rate")),
         fmt_rate(r.get("success_rate_lower")),
         fmt_usd(r.get("cost_usd")),
@@ -467,9 +485,10 @@ def _rated_row(name: str | None, r: dict[str, Any]) -> list[Any]:
 
 def _pick(p: dict[str, Any] | None) -> str:
     if not p:
-        return "[dim]not enough runs[/dim]"
+        return "[dim]not enough attempts[/dim]"
     return (
-        f"{p['name']} {fmt_rate(p['success_rate'])} (≥{fmt_rate(p['success_rate_lower'])}, {p['runs']} runs)"
+        f"{p['name']} {fmt_rate(p['success_rate'])} "
+        f"(≥{fmt_rate(p['success_rate_lower'])}, {_n(p['attempts'], 'attempt')})"
     )
 
 
@@ -504,9 +523,15 @@ def report(
         _print_json(body)
         return
     s = body["summary"]
+    cancelled = (
+        f" ({fmt_count(s['total_cancelled'])} cancelled, left out of the rates)"
+        if s["total_cancelled"]
+        else ""
+    )
     out.print(
-        f"[bold]{fmt_count(s['total_attempts'])} runs[/bold], {fmt_count(s['total_successful'])} successful "
-        f"({fmt_rate(s['overall_success_rate'])}), {fmt_usd(s['total_cost_usd'])}"
+        f"[bold]{fmt_count(s['total_runs'])} runs[/bold]{cancelled}, {fmt_count(s['total_successful'])} "
+        f"successful, {fmt_count(s['total_failed'])} failed ({fmt_rate(s['overall_success_rate'])} success), "
+        f"{fmt_usd(s['total_cost_usd'])}"
         f" ({fmt_usd(s.get('cost_per_success_usd'))} per success); {_n(s['total_agents'], 'agent')}, "
         f"{_n(s['total_models'], 'model')}, {_n(s['total_issue_types'], 'issue type')}"
     )
@@ -527,7 +552,7 @@ def report(
         out.print(table)
     recs = _table(
         "recommendations (ranked by the lower bound of the 95% interval; "
-        f"at least {body['min_attempts']} runs)"
+        f"at least {_n(body['min_attempts'], 'attempt')}, cancelled runs aside)"
     )
     for name in ("issue type", "best agent", "best model", "best combination"):
         recs.add_column(name, overflow="fold")
@@ -539,7 +564,7 @@ def report(
     comparison = body["model_comparison"]
     models = [m["model"] for m in comparison["models"]]
     if len(models) > 1:
-        matrix = _table("model comparison: success rate per issue type (runs)")
+        matrix = _table("model comparison: success rate per issue type (attempts)")
         matrix.add_column("issue type", style="bold", overflow="fold")
         for name in models:
             matrix.add_column(name or "(none)", justify="right")
@@ -549,7 +574,7 @@ def report(
             row = [matchup["issue_type"] or "(none)"]
             for name in models:
                 cell = cells.get(name)
-                row.append(f"{fmt_rate(cell['success_rate'])} ({cell['runs']})" if cell else "-")
+                row.append(f"{fmt_rate(cell['success_rate'])} ({cell['attempts']})" if cell else "-")
             row.append(matchup.get("leader") or "-")
             matrix.add_row(*row)
         out.print(matrix)
@@ -667,12 +692,13 @@ def health(
         out.print(f"  • {sentence}")
     if body["failure_streaks"]:
         table = _table("failure streaks")
-        for name in ("agent", "failed in a row", "since", "error types"):
+        for name in ("agent", "failed in a row", "cancelled (ignored)", "since", "error types"):
             table.add_column(name)
         for s in body["failure_streaks"]:
             table.add_row(
                 s["agent"],
                 ("≥" if s["at_least"] else "") + str(s["failures"]),
+                str(s["cancelled"]),
                 fmt_time(s["since"]),
                 ", ".join(s["error_types"]),
             )

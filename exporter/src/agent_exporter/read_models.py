@@ -3,6 +3,11 @@
 
 Times are RFC 3339 in UTC; money is USD; rates are fractions (0.42, not 42 %); durations are seconds.
 A figure that cannot be computed (a rate over no runs, a cost nobody knows) is null, never 0.
+
+A failed run is status `failure`, `error` or `timeout`; a `cancelled` run is neither a success nor a
+failure. `runs` counts every run; `attempts` = runs - cancelled is the denominator of every success
+rate, Wilson bound and minimum-attempts guard, as in the Prometheus rules and alerts (README, "What
+counts as a failure").
 """
 
 from __future__ import annotations
@@ -156,13 +161,22 @@ class RunDetailOut(RunSummary):
 # --- summaries ------------------------------------------------------------------------------------
 
 
+_RUNS = "every run, cancelled ones included"
+_CANCELLED = "runs stopped by someone (status cancelled): neither successes nor failures"
+_ATTEMPTS = "runs - cancelled: the runs with a verdict, the denominator of the success rate"
+_FAILURES = "failed runs (status failure, error or timeout) = attempts - successes"
+_SUCCESS_RATE = "successes / attempts (cancelled runs left out); null without attempts"
+
+
 class Figures(_Out):
     """The standard figures over a set of runs."""
 
-    runs: int
+    runs: int = Field(description=_RUNS)
+    cancelled: int = Field(description=_CANCELLED)
+    attempts: int = Field(description=_ATTEMPTS)
     successes: int
-    failures: int = Field(description="runs that did not succeed: failure, error, timeout or cancelled")
-    success_rate: float | None = Field(None, description="successes / runs")
+    failures: int = Field(description=_FAILURES)
+    success_rate: float | None = Field(None, description=_SUCCESS_RATE)
     statuses: dict[str, int] = Field(default_factory=dict, description="runs per status")
     duration_mean_seconds: float | None = None
     duration_p50_seconds: float | None = None
@@ -180,7 +194,9 @@ class Figures(_Out):
     cost_usd: float = Field(0.0, description="sum of the known costs")
     cost_per_run_usd: float | None = Field(None, description="over the runs whose cost is known")
     cost_per_success_usd: float | None = Field(
-        None, description="total cost / successful runs: what one success costs, failed attempts included"
+        None,
+        description="total cost / successful runs: what one success costs, failed attempts and cancelled "
+        "runs included",
     )
     runs_without_cost: int = Field(0, description="runs whose cost is unknown (not counted as zero)")
     llm_calls: int = 0
@@ -235,11 +251,15 @@ class TimeseriesOut(_Out):
 class Rated(_Out):
     """Attempts and successes of one agent, model or combination, with the Wilson interval."""
 
-    runs: int
+    runs: int = Field(description=_RUNS)
+    cancelled: int = Field(description=_CANCELLED)
+    attempts: int = Field(description=_ATTEMPTS)
     successes: int
-    success_rate: float | None = None
+    failures: int = Field(description=_FAILURES)
+    success_rate: float | None = Field(None, description=_SUCCESS_RATE)
     success_rate_lower: float | None = Field(
-        None, description="lower bound of the Wilson score interval: what rankings use"
+        None,
+        description="lower bound of the Wilson score interval of (successes, attempts): what rankings use",
     )
     success_rate_upper: float | None = None
     cost_usd: float = 0.0
@@ -265,7 +285,9 @@ class ModelRow(Rated):
     model: str | None
     issue_types: list[str]
     agents: list[str]
-    sufficient: bool = Field(description="has at least min_attempts runs: its ranking means something")
+    sufficient: bool = Field(
+        description="has at least min_attempts attempts (cancelled runs aside): its ranking means something"
+    )
 
 
 class IssueTypeRow(Rated):
@@ -290,12 +312,13 @@ class Recommendation(_Out):
     """Who to send an issue type to."""
 
     issue_type: str | None
-    runs: int
+    runs: int = Field(description=_RUNS)
+    attempts: int = Field(description=_ATTEMPTS)
     agent: Pick | None = Field(None, description="best agent (all its models), null if none qualifies")
     model: Pick | None = Field(None, description="best model (all agents), null if none qualifies")
     combination: Pick | None = Field(None, description="best agent and model together")
-    candidates: int = Field(description="agent/model combinations with at least min_attempts runs")
-    below_min_attempts: int = Field(description="combinations left out for having fewer runs")
+    candidates: int = Field(description="agent/model combinations with at least min_attempts attempts")
+    below_min_attempts: int = Field(description="combinations left out for having fewer attempts")
 
 
 class ModelCell(Rated):
@@ -322,9 +345,12 @@ class ModelComparison(_Out):
 class ReportSummary(_Out):
     """The report's headline numbers."""
 
-    total_attempts: int
+    total_runs: int = Field(description=_RUNS)
+    total_cancelled: int = Field(description=_CANCELLED)
+    total_attempts: int = Field(description=_ATTEMPTS)
     total_successful: int
-    overall_success_rate: float | None
+    total_failed: int = Field(description=_FAILURES)
+    overall_success_rate: float | None = Field(description="total_successful / total_attempts")
     total_agents: int
     total_issue_types: int
     total_models: int
@@ -354,7 +380,10 @@ class ReportOut(_Out):
 class MetricTrend(_Out):
     """One metric over one window: its level now and where it is heading."""
 
-    metric: Literal["success_rate", "duration_seconds", "cost_per_run_usd", "tokens_per_run"]
+    metric: Literal["success_rate", "duration_seconds", "cost_per_run_usd", "tokens_per_run"] = Field(
+        description="success_rate is successes / attempts (cancelled runs left out); the others are over "
+        "every run"
+    )
     higher_is_better: bool
     current: float | None = Field(None, description="the metric over the whole window")
     data_points: int = Field(description="days of the window with a value")
@@ -372,7 +401,7 @@ class WindowTrend(_Out):
     days: int
     from_: datetime = Field(alias="from")
     to: datetime
-    runs: int
+    runs: int = Field(description=_RUNS)
     data_points: int = Field(description="days of the window with at least one run")
     status: Literal["ok", "insufficient data"]
     metrics: list[MetricTrend]
@@ -399,33 +428,39 @@ class Period(_Out):
 class Totals(_Out):
     """Counts over a period."""
 
-    runs: int
+    runs: int = Field(description=_RUNS)
+    cancelled: int = Field(description=_CANCELLED)
+    attempts: int = Field(description=_ATTEMPTS)
     successes: int
-    failures: int
-    success_rate: float | None = None
+    failures: int = Field(description=_FAILURES)
+    success_rate: float | None = Field(None, description=_SUCCESS_RATE)
     cost_usd: float = 0.0
     duration_p95_seconds: float | None = None
 
 
 class Failure(RunSummary):
-    """A failed run and how long ago it ended."""
+    """A failed run (failure, error or timeout) and how long ago it ended."""
 
     age_seconds: float
 
 
 class StreakOut(_Out):
-    """An agent whose latest runs all failed."""
+    """An agent whose latest runs all failed, cancelled runs aside."""
 
     agent: str
-    failures: int = Field(description="consecutive failed runs up to the agent's latest")
-    since: datetime
-    last: datetime
+    failures: int = Field(
+        description="consecutive failed runs up to the agent's latest; a cancelled run neither breaks "
+        "nor extends the streak"
+    )
+    since: datetime = Field(description="when the first failure of the streak ended")
+    last: datetime = Field(description="when the latest failure ended")
     at_least: bool = Field(description="no success in the period looked at: the streak may be longer")
+    cancelled: int = Field(0, description="cancelled runs since the last success, ignored by the streak")
     error_types: list[str]
 
 
 class ErrorGroupOut(_Out):
-    """Failed runs sharing one error_type."""
+    """Failed runs (failure, error, timeout) sharing one error_type; cancelled runs are not failures."""
 
     error_type: str | None = Field(description="null: failed runs that reported no error_type")
     runs: int
@@ -442,7 +477,9 @@ class AnomalyOut(_Out):
     """A figure of the window far from the trailing baseline."""
 
     agent: str
-    metric: Literal["failure_rate", "duration_p95_seconds", "cost_per_run_usd", "tokens_per_run", "silence"]
+    metric: Literal[
+        "failure_rate", "duration_p95_seconds", "cost_per_run_usd", "tokens_per_run", "silence"
+    ] = Field(description="failure_rate is failures / attempts (cancelled runs left out)")
     window_value: float
     baseline_value: float
     message: str
@@ -462,7 +499,9 @@ class HealthOut(_Out):
     totals: Totals = Field(description="the window")
     baseline_totals: Totals
     last_run: RunSummary | None = None
-    most_recent_failure: Failure | None = None
+    most_recent_failure: Failure | None = Field(
+        None, description="the newest failed run (failure, error or timeout; not cancelled)"
+    )
     failure_streaks: list[StreakOut]
     errors: list[ErrorGroupOut] = Field(description="failed runs of the window by error_type")
     anomalies: list[AnomalyOut]

@@ -2,6 +2,11 @@
 
 The database has already reduced the runs to a few rows per group (`queries`); this module folds
 those rows into the shapes of `read_models`, applying the statistics of `analytics`.
+
+Success and failure follow the one definition of the product (README, "What counts as a failure"):
+failed is `failure`, `error` or `timeout`; `cancelled` runs are neither. Every success rate, Wilson
+bound, minimum-attempts guard and failure ratio here is over `attempts` (runs minus cancelled), as
+the Prometheus rules and alerts are; counts of runs, durations, tokens and cost keep every run.
 """
 
 from __future__ import annotations
@@ -51,9 +56,11 @@ def figures(a: Aggregate) -> dict[str, Any]:
     total_tokens = a.input_tokens + a.output_tokens
     return {
         "runs": a.runs,
+        "cancelled": a.cancelled,
+        "attempts": a.attempts,
         "successes": a.successes,
         "failures": a.failures,
-        "success_rate": ratio(a.successes, a.runs),
+        "success_rate": ratio(a.successes, a.attempts),
         "statuses": dict(a.statuses),
         "duration_mean_seconds": ratio(a.duration_sum, a.runs),
         "duration_p50_seconds": a.duration_percentiles.get(0.5),
@@ -128,10 +135,13 @@ def rated(a: Aggregate, z: float) -> dict[str, Any]:
     """Attempts, successes, the Wilson interval and cost of an aggregate (`read_models.Rated`)."""
     return {
         "runs": a.runs,
+        "cancelled": a.cancelled,
+        "attempts": a.attempts,
         "successes": a.successes,
-        "success_rate": ratio(a.successes, a.runs),
-        "success_rate_lower": wilson_lower_bound(a.successes, a.runs, z) if a.runs else None,
-        "success_rate_upper": wilson_upper_bound(a.successes, a.runs, z) if a.runs else None,
+        "failures": a.failures,
+        "success_rate": ratio(a.successes, a.attempts),
+        "success_rate_lower": wilson_lower_bound(a.successes, a.attempts, z) if a.attempts else None,
+        "success_rate_upper": wilson_upper_bound(a.successes, a.attempts, z) if a.attempts else None,
         "cost_usd": money(a.cost_sum),
         "cost_per_run_usd": ratio(a.cost_sum, a.cost_runs),
         "cost_per_success_usd": ratio(a.cost_sum, a.successes) if a.cost_runs else None,
@@ -144,19 +154,25 @@ def rated(a: Aggregate, z: float) -> dict[str, Any]:
 
 def _rank_key(a: Aggregate, name: str, z: float) -> tuple[float, float, int, str]:
     # highest lower bound first; then the higher raw rate, more attempts, and the name for stability
-    return (-wilson_lower_bound(a.successes, a.runs, z), -(a.successes / a.runs), -a.runs, name)
+    return (
+        -wilson_lower_bound(a.successes, a.attempts, z),
+        -(a.successes / a.attempts),
+        -a.attempts,
+        name,
+    )
 
 
 def _pick(
     candidates: dict[tuple[str | None, str | None], Aggregate], min_attempts: int, z: float
 ) -> dict[str, Any] | None:
-    """The candidate (agent, model) with the best Wilson lower bound among those with enough runs."""
+    """The candidate (agent, model) with the best Wilson lower bound among those with at least
+    `min_attempts` attempts (cancelled runs are not attempts)."""
 
     def name(key: tuple[str | None, str | None]) -> str:
         return " / ".join(part for part in key if part is not None)
 
     qualified = sorted(
-        ((key, a) for key, a in candidates.items() if a.runs >= min_attempts),
+        ((key, a) for key, a in candidates.items() if a.attempts >= min_attempts),
         key=lambda item: _rank_key(item[1], name(item[0]), z),
     )
     if not qualified:
@@ -166,7 +182,7 @@ def _pick(
     if len(qualified) > 1:
         second_key, second = qualified[1]
         out["runner_up"] = name(second_key)
-        out["runner_up_success_rate_lower"] = wilson_lower_bound(second.successes, second.runs, z)
+        out["runner_up_success_rate_lower"] = wilson_lower_bound(second.successes, second.attempts, z)
     return out
 
 
@@ -202,7 +218,7 @@ def build_report(cells: Sequence[Aggregate], *, min_attempts: int, confidence: f
             "model": model,
             "issue_types": related(1, model, 2),
             "agents": related(1, model, 0),
-            "sufficient": a.runs >= min_attempts,
+            "sufficient": a.attempts >= min_attempts,
             **rated(a, z),
         }
         for model, a in by_runs(models)
@@ -228,11 +244,12 @@ def build_report(cells: Sequence[Aggregate], *, min_attempts: int, confidence: f
             {
                 "issue_type": issue_type,
                 "runs": a.runs,
+                "attempts": a.attempts,
                 "agent": _pick(per_agent, min_attempts, z),
                 "model": _pick(per_model, min_attempts, z),
                 "combination": _pick(per_pair, min_attempts, z),
-                "candidates": sum(1 for p in per_pair.values() if p.runs >= min_attempts),
-                "below_min_attempts": sum(1 for p in per_pair.values() if p.runs < min_attempts),
+                "candidates": sum(1 for p in per_pair.values() if p.attempts >= min_attempts),
+                "below_min_attempts": sum(1 for p in per_pair.values() if p.attempts < min_attempts),
             }
         )
         cells_by_model = fold(mine, lambda c: c.key[1])
@@ -251,9 +268,12 @@ def build_report(cells: Sequence[Aggregate], *, min_attempts: int, confidence: f
         "min_attempts": min_attempts,
         "confidence": confidence,
         "summary": {
-            "total_attempts": everything.runs,
+            "total_runs": everything.runs,
+            "total_cancelled": everything.cancelled,
+            "total_attempts": everything.attempts,
             "total_successful": everything.successes,
-            "overall_success_rate": ratio(everything.successes, everything.runs),
+            "total_failed": everything.failures,
+            "overall_success_rate": ratio(everything.successes, everything.attempts),
             "total_agents": len(agents),
             "total_issue_types": len([k for k in issue_types if k is not None]),
             "total_models": len([k for k in models if k is not None]),
@@ -284,7 +304,7 @@ class MetricSpec:
 
 
 TREND_METRICS: Final = (
-    MetricSpec("success_rate", True, lambda a: ratio(a.successes, a.runs)),
+    MetricSpec("success_rate", True, lambda a: ratio(a.successes, a.attempts)),
     MetricSpec("duration_seconds", False, lambda a: ratio(a.duration_sum, a.runs)),
     MetricSpec("cost_per_run_usd", False, lambda a: ratio(a.cost_sum, a.cost_runs)),
     MetricSpec("tokens_per_run", False, lambda a: ratio(a.input_tokens + a.output_tokens, a.token_runs)),
@@ -371,9 +391,11 @@ def totals(a: Aggregate) -> dict[str, Any]:
     """The compact counts of a period (`read_models.Totals`)."""
     return {
         "runs": a.runs,
+        "cancelled": a.cancelled,
+        "attempts": a.attempts,
         "successes": a.successes,
         "failures": a.failures,
-        "success_rate": ratio(a.successes, a.runs),
+        "success_rate": ratio(a.successes, a.attempts),
         "cost_usd": money(a.cost_sum),
         "duration_p95_seconds": a.duration_percentiles.get(0.95),
     }
@@ -396,7 +418,11 @@ def anomalies(
     window_seconds: float,
     baseline_seconds: float,
 ) -> list[dict[str, Any]]:
-    """Per agent: failure rate, p95 duration, cost and tokens per run, and silence, against baseline."""
+    """Per agent: failure rate, p95 duration, cost and tokens per run, and silence, against baseline.
+
+    The failure rate is over attempts (cancelled runs left out) and needs `min_runs` attempts on
+    each side; silence, duration, cost and tokens look at every run, cancelled ones included.
+    """
     w_label, b_label = human_duration(window_seconds), human_duration(baseline_seconds)
     found: list[dict[str, Any]] = []
 
@@ -426,20 +452,21 @@ def anomalies(
             continue
         if failure_rate_anomaly(
             w.failures,
-            w.runs,
+            w.attempts,
             b.failures,
-            b.runs,
-            min_runs=rules.min_runs,
+            b.attempts,
+            min_attempts=rules.min_runs,
             min_increase=rules.min_increase,
         ):
-            now, before = w.failures / w.runs, b.failures / b.runs
+            now, before = w.failures / w.attempts, b.failures / b.attempts
+            left_out = f", {w.cancelled} cancelled left out" if w.cancelled else ""
             add(
                 agent,
                 "failure_rate",
                 now,
                 before,
-                f"{agent}: failure rate {now:.0%} ({w.failures} of {w.runs} runs) in the last {w_label} "
-                f"against {before:.0%} in the {b_label} before",
+                f"{agent}: failure rate {now:.0%} ({w.failures} of {w.attempts} runs{left_out}) in the last "
+                f"{w_label} against {before:.0%} in the {b_label} before",
             )
         if w.runs >= rules.min_runs and b.runs >= rules.min_runs:
             p95_now, p95_before = w.duration_percentiles.get(0.95), b.duration_percentiles.get(0.95)
@@ -488,6 +515,7 @@ def streak_out(s: Streak) -> dict[str, Any]:
         "since": timestamp(s.since),
         "last": timestamp(s.last),
         "at_least": s.bounded,
+        "cancelled": s.cancelled,
         "error_types": s.error_types,
     }
 
@@ -520,17 +548,23 @@ def findings(
     """The digest in sentences, most important first."""
     out = []
     w = window_totals
-    if w.runs:
-        rate = w.successes / w.runs
-        cost = f", USD {w.cost_sum:,.2f}" if w.cost_runs else ""
-        out.append(f"Last {window_label}: {w.runs} runs, {rate:.0%} succeeded ({w.failures} did not){cost}.")
+    cost = f", USD {w.cost_sum:,.2f}" if w.cost_runs else ""
+    if w.attempts:
+        cancelled = f" ({w.cancelled} cancelled, left out of the rate)" if w.cancelled else ""
+        out.append(
+            f"Last {window_label}: {w.runs} runs{cancelled}, {w.successes / w.attempts:.0%} succeeded "
+            f"({w.successes} of {w.attempts}), {w.failures} failed{cost}."
+        )
+    elif w.runs:
+        out.append(f"Last {window_label}: {w.runs} runs, all cancelled{cost}.")
     else:
         out.append(f"Last {window_label}: no runs.")
     for s in streaks:
         kinds = f"; error types: {', '.join(s.error_types)}" if s.error_types else ""
         more = "at least " if s.bounded else ""
+        aside = f" ({_plural(s.cancelled, 'cancelled run')} ignored)" if s.cancelled else ""
         out.append(
-            f"{s.agent} has failed its last {more}{s.failures} runs, since "
+            f"{s.agent} has failed its last {more}{s.failures} runs{aside}, since "
             f"{human_duration(as_of - s.since)} ago{kinds}."
         )
     out += [f"{a['message']}." for a in anomalies_found]
@@ -549,6 +583,10 @@ def findings(
             f"({top.runs} runs, {top.agents} agent{'s' if top.agents != 1 else ''})."
         )
     return out
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _first_line(text: str, limit: int = 200) -> str:

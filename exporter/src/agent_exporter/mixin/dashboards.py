@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from ..record import FAILED_STATUSES, Status
 from .config import MixinConfig
 from .panels import (
     POSTGRES,
@@ -45,7 +46,10 @@ from .rules import (
     w,
 )
 
-STATUSES: Final = ("success", "failure", "error", "timeout", "cancelled")
+STATUSES: Final = tuple(s.value for s in Status)
+#: the failed statuses as a SQL list, `('failure', 'error', 'timeout')`; cancelled runs are neither
+#: successes nor failures (README, "What counts as a failure")
+FAILED_SQL: Final = "(" + ", ".join(f"'{s.value}'" for s in FAILED_STATUSES) + ")"
 RI: Final = "$__rate_interval"
 RANGE: Final = "$__range"
 RUN_LINK: Final = f"/d/{RUN_UID}?var-run_id=${{__value.raw}}&${{__url_time_range}}"
@@ -837,7 +841,8 @@ def _daily(bucket: str, label: str) -> str:
         f'SELECT to_timestamp({bucket}) AS "{label}",\n'
         "       count(*) AS runs,\n"
         "       avg((status = 'success')::int) FILTER (WHERE status <> 'cancelled') AS \"success rate\",\n"
-        f"       count(*) FILTER (WHERE status IN ('failure', 'error', 'timeout')) AS failed,\n"
+        f"       count(*) FILTER (WHERE status IN {FAILED_SQL}) AS failed,\n"
+        "       count(*) FILTER (WHERE status = 'cancelled') AS cancelled,\n"
         '       percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_seconds) AS "p50 duration",\n'
         '       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_seconds) AS "p95 duration",\n'
         "       sum(input_tokens + output_tokens) AS tokens,\n"
@@ -884,7 +889,7 @@ def run_history(cfg: MixinConfig) -> Json:
             [
                 sql(
                     f"SELECT count(*) AS failed FROM runs WHERE {_FILTER_NO_STATUS}\n"
-                    "  AND status IN ('failure', 'error', 'timeout')"
+                    f"  AND status IN {FAILED_SQL}"
                 )
             ],
             "short",
@@ -962,7 +967,7 @@ def run_history(cfg: MixinConfig) -> Json:
                     "       to_timestamp(max(ended_at)) AS last_seen,\n"
                     "       (array_agg(run_id ORDER BY ended_at DESC))[1] AS run_id,\n"
                     "       (array_agg(error_summary ORDER BY ended_at DESC))[1] AS latest_summary\n"
-                    f"FROM runs\nWHERE {_FILTER_NO_STATUS} AND status IN ('failure', 'error', 'timeout')\n"
+                    f"FROM runs\nWHERE {_FILTER_NO_STATUS} AND status IN {FAILED_SQL}\n"
                     "GROUP BY 1\nORDER BY runs DESC"
                 )
             ],
@@ -971,7 +976,8 @@ def run_history(cfg: MixinConfig) -> Json:
         row("History (beyond Prometheus retention)"),
         table(
             "Daily",
-            "One row per day (UTC): runs, success rate, failures, exact duration percentiles, tokens, cost.",
+            "One row per day (UTC): runs, success rate (over the runs not cancelled), failed runs "
+            "(failure, error, timeout), cancelled runs, exact duration percentiles, tokens, cost.",
             [sql(_daily("floor(ended_at / 86400) * 86400", "day"))],
             overrides=_HISTORY_UNITS,
             width=12,

@@ -5,17 +5,21 @@ aggregate to one series per agent, `agent_model:` per agent and model, `job:` pe
 (all agents together). Window names in rule names are the nominal windows of the configuration,
 also when `time_scale` shortens the ranges for the live test, so dashboards query the same names.
 
-Failure means status `failure`, `error` or `timeout`. `cancelled` runs count on neither side of the
-failure ratio: someone stopped them, which says nothing about whether the agent works.
+Failure means status `failure`, `error` or `timeout` (`record.FAILED_STATUSES`, the definition the
+read API, the CLI and the demo share: README, "What counts as a failure"). `cancelled` runs count on
+neither side of the failure ratio: someone stopped them, which says nothing about whether the agent
+works.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
+from ..record import FAILED_STATUSES
 from .config import MixinConfig, format_duration
 
-FAILED: Final = "failure|error|timeout"
+#: the failed statuses as a PromQL regex, `failure|error|timeout`
+FAILED: Final = "|".join(s.value for s in FAILED_STATUSES)
 RATE_WINDOW: Final = 300  # the dashboards' recorded 5m rates
 QUANTILES: Final = (0.5, 0.95, 0.99)
 
