@@ -9,12 +9,14 @@ replicas sharing one PostgreSQL.
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, select, text
@@ -202,8 +204,7 @@ class Store:
             kept = [r for r in new if r.run_id in inserted]
         else:
             # SQLite: BEGIN IMMEDIATE holds the write lock, so the check above is authoritative.
-            # The driver's executemany on plain tuples: the ingest path's hottest loop.
-            conn.exec_driver_sql(_INSERT[schema.runs], rows)
+            _insert_sqlite(conn, schema.runs, rows)
             inserted = {r.run_id for r in new}
             kept = list(new)
         usage = [_usage_values(r.run_id, i, u) for r in kept for i, u in enumerate(r.usage)]
@@ -219,7 +220,7 @@ class Store:
             if self.dialect == "postgresql":
                 _copy(conn, table, values)
             else:
-                conn.exec_driver_sql(_INSERT[table], values)
+                _insert_sqlite(conn, table, values)
         return inserted
 
 
@@ -229,6 +230,29 @@ _INSERT = {  # built from the schema's own names, never from input
     t: f"INSERT INTO {t.name} ({', '.join(_COLUMNS[t])}) VALUES ({', '.join('?' * len(_COLUMNS[t]))})"  # noqa: S608
     for t in _TABLES
 }
+
+
+_SQLITE_MAX_PARAMETERS: Final = 32_766  # SQLite's default limit since 3.32
+
+
+@lru_cache(maxsize=64)
+def _multi_row_insert(table: Table, rows: int) -> str:
+    one = "(" + ", ".join("?" * len(_COLUMNS[table])) + ")"
+    return f"INSERT INTO {table.name} ({', '.join(_COLUMNS[table])}) VALUES " + ", ".join([one] * rows)  # noqa: S608
+
+
+def _insert_sqlite(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert with one statement per thousand rows rather than one step per row.
+
+    sqlite3 releases the GIL around each step and must win it back for the next row: under load,
+    from request threads that hold it for milliseconds. A few large statements take it a few times.
+    """
+    per = _SQLITE_MAX_PARAMETERS // len(_COLUMNS[table])
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        conn.exec_driver_sql(
+            _multi_row_insert(table, len(chunk)), tuple(itertools.chain.from_iterable(chunk))
+        )
 
 
 def _copy(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]], into: str | None = None) -> None:
