@@ -23,7 +23,7 @@ from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import __version__, migrations
+from . import __version__, auth, migrations
 from .config import Settings
 from .ingest import Ingest, Writer
 from .metrics import Metrics
@@ -226,7 +226,7 @@ async def post_runs(
     except StoreError as exc:
         return error_response(
             503,
-            "store_unavailable",
+            exc.code,
             f"nothing was stored: {exc}; retry later",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
@@ -255,15 +255,20 @@ async def readyz(request: Request) -> Response:
     service = _service(request)
     if not service.writer.alive:
         return ORJSONResponse({"status": "unavailable", "reason": "the writer has stopped"}, status_code=503)
+    failed_write = service.writer.last_error
     try:
         await run_in_threadpool(service.store.ping)
+        if failed_write is not None:  # the store answers reads; does it take writes again?
+            await run_in_threadpool(service.store.check_writable)
     except StoreError as exc:
         service.metrics.store_errors.labels("ping").inc()
         return ORJSONResponse(
-            {"status": "unavailable", "reason": str(exc)},
+            {"status": "unavailable", "code": exc.code, "reason": str(exc)},
             status_code=503,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
+    if failed_write is not None and service.writer.last_error is failed_write:
+        service.writer.last_error = None
     return ORJSONResponse({"status": "ready"})
 
 
@@ -433,4 +438,5 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
         )
 
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+    auth.install(app, settings.security)
     return app

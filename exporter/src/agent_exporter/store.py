@@ -39,11 +39,15 @@ class InsertOutcome(enum.StrEnum):
 
 
 class StoreError(RuntimeError):
-    """The store could not do what was asked. `retryable` says whether trying later may help."""
+    """The store could not do what was asked. `retryable` says whether trying later may help.
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    `code` names the cause for machines: `store_read_only`, `store_full` or `store_unavailable`.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True, code: str = "store_unavailable") -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,8 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
     in_memory = not database or database == ":memory:"
     if not in_memory:
         assert database is not None
+        if parsed.query.get("uri") == "true":  # sqlite:///file:/path.db?mode=ro&uri=true
+            database = database.removeprefix("file:")
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         parsed,
@@ -138,7 +144,19 @@ class Store:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            raise StoreError(_explain(exc)) from exc
+            raise _store_error(exc) from exc
+
+    def check_writable(self) -> None:
+        """Raise `StoreError` unless a write commits: a read-only file or a full disk fail here.
+
+        The probe rewrites the migration version with itself, which changes nothing but dirties a
+        page, so that the commit has to reach the disk. It runs only after a write failed.
+        """
+        try:
+            with self._writing() as conn:
+                conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+        except SQLAlchemyError as exc:
+            raise _store_error(exc) from exc
 
     def is_empty(self) -> bool:
         """True when the database has none of our tables (a fresh file or schema)."""
@@ -172,7 +190,7 @@ class Store:
                 if lost_race:  # another replica stored them between our check and our insert
                     stored |= self._stored_hashes(conn, lost_race)
         except SQLAlchemyError as exc:
-            raise StoreError(_explain(exc), retryable=_retryable(exc)) from exc
+            raise _store_error(exc) from exc
         for i in first.values():
             run = runs[i]
             if run.run_id in inserted:
@@ -305,6 +323,17 @@ def _explain(exc: SQLAlchemyError) -> str:
     if "disk is full" in lowered or "no space" in lowered:
         return f"the disk is full ({detail}); free space or move the database"
     return f"database error: {detail}"
+
+
+def _store_error(exc: SQLAlchemyError) -> StoreError:
+    message = _explain(exc)
+    if message.startswith("the database is read-only"):
+        code = "store_read_only"
+    elif message.startswith("the disk is full"):
+        code = "store_full"
+    else:
+        code = "store_unavailable"
+    return StoreError(message, retryable=_retryable(exc), code=code)
 
 
 def _retryable(exc: SQLAlchemyError) -> bool:
