@@ -206,9 +206,13 @@ class AccessPolicy:
             return False, f"the Authorization header must use the {scheme} scheme"
         credentials = credentials.strip()
         if access is Access.METRICS:
-            return _match_basic(self.metrics, credentials), "wrong user or password"
+            if _match_basic(self.metrics, credentials):
+                return True, ""
+            return False, "wrong user or password"
         tokens = self.ingest if access is Access.INGEST else self.read
-        return _match_any(tokens, _digest(credentials)), f"the token is not valid for {access.value}"
+        if _match_any(tokens, _digest(credentials)):
+            return True, ""
+        return False, f"the token is not valid for {access.value}"
 
 
 def _match_any(digests: Iterable[bytes], given: bytes) -> bool:
