@@ -109,9 +109,7 @@ def test_reads_need_a_read_token_and_routes_added_later_are_covered(secured: Tes
 
 
 def test_reads_and_ingest_are_configured_separately(tmp_path: Path, registry: CollectorRegistry) -> None:
-    with make_client(
-        f"sqlite:///{tmp_path / 'r.db'}", registry, security={"read_tokens": [READ]}
-    ) as client:
+    with make_client(f"sqlite:///{tmp_path / 'r.db'}", registry, security={"read_tokens": [READ]}) as client:
         assert client.post(RUNS, json=record("r-1")).status_code == 201  # ingest stays open
         assert client.get("/api/v1/runs").status_code == 401
         assert client.get("/metrics").status_code == 200  # and so does /metrics
@@ -210,8 +208,8 @@ def test_every_token_is_compared_every_time(monkeypatch: pytest.MonkeyPatch) -> 
         calls.append(1)
         return compare(a, b)
 
-    policy = auth.SecuritySettings(ingest_tokens=[INGEST_A, INGEST_B, READ]).policy()  # type: ignore[list-item]
-    monkeypatch.setattr(auth.hmac, "compare_digest", counting)
+    policy = auth.SecuritySettings.model_validate({"ingest_tokens": [INGEST_A, INGEST_B, READ]}).policy()
+    monkeypatch.setattr(hmac, "compare_digest", counting)
     assert policy.allows(Access.INGEST, f"Bearer {INGEST_A}") == (True, "")
     assert len(calls) == 3  # a match on the first token does not end the loop early
 
@@ -266,8 +264,9 @@ def test_tokens_and_passwords_never_reach_the_log(tmp_path: Path) -> None:
     security = {"ingest_token_file": str(tokens), "metrics_users": {"prometheus": METRICS_PASSWORD}}
     # debug turns on uvicorn's access log, the likeliest place for a leak
     with exporter(tmp_path, config={"security": security, "log_level": "debug"}) as server:
-        assert httpx.post(f"{server.url}{RUNS}", json=record("r-1"), headers=bearer(INGEST_A)).status_code == 201
-        assert httpx.post(f"{server.url}{RUNS}", json=record("r-2"), headers=bearer(wrong)).status_code == 401
+        runs = f"{server.url}{RUNS}"
+        assert httpx.post(runs, json=record("r-1"), headers=bearer(INGEST_A)).status_code == 201
+        assert httpx.post(runs, json=record("r-2"), headers=bearer(wrong)).status_code == 401
         good, bad = basic("prometheus", METRICS_PASSWORD), basic("prometheus", wrong)
         assert httpx.get(f"{server.url}/metrics", headers=good).status_code == 200
         assert httpx.get(f"{server.url}/metrics", headers=bad).status_code == 401
