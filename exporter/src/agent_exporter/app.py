@@ -81,6 +81,11 @@ class Service:
         registry = registry or CollectorRegistry(auto_describe=True)
         metrics = Metrics(registry, settings.metrics.label_config(), version=__version__)
         writer = Writer(store, metrics)
+        try:
+            store.check_writable()  # a read-only file or a full disk: serve, but not as ready
+        except StoreError as exc:
+            writer.last_error = exc
+            log.warning("the store does not take writes: %s", exc)
         ingest = Ingest(writer, metrics, prices, max_future_skew=settings.limits.max_future_skew_seconds)
         return cls(settings, store, registry, metrics, prices, writer, ingest)
 
