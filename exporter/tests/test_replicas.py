@@ -76,8 +76,8 @@ def test_the_same_records_on_two_replicas_are_stored_once_and_counted_once_in_su
         "agent_runs_total", status="failure"
     ) == len(range(0, RUNS, 7))
     assert (
-        first.value("agent_exporter_records_total", outcome="accepted")
-        + second.value("agent_exporter_records_total", outcome="accepted")  # type: ignore[operator]
+        first.total("agent_exporter_records_total", outcome="accepted")
+        + second.total("agent_exporter_records_total", outcome="accepted")
         == RUNS
     )
     # both replicas took a share: the race was real
