@@ -99,6 +99,19 @@ def _json_number(value: Any) -> Any:
     return value
 
 
+_INT64: Final = 2**63
+
+
+def _json_integer(value: Any) -> Any:
+    # JSON integers past 64 bits arrive as floats (orjson); pydantic would call them unparsable strings.
+    value = _json_number(value)
+    if isinstance(value, float) and value >= _INT64:
+        raise PydanticCustomError("int_too_large", "is too large for a count")
+    if isinstance(value, float) and value <= -_INT64:
+        raise PydanticCustomError("int_too_small", "must be greater than or equal to 0")
+    return value
+
+
 def _kind(value: Any) -> str:
     return "boolean" if isinstance(value, bool) else "string"
 
@@ -125,8 +138,8 @@ Name = Annotated[
 Version = Annotated[str, Field(min_length=1, max_length=MAX_VERSION_LENGTH), AfterValidator(_no_control)]
 ErrorType = Annotated[str, Field(min_length=1, max_length=MAX_ERROR_TYPE_LENGTH), AfterValidator(_no_control)]
 Text = Annotated[str, Field(max_length=MAX_ERROR_SUMMARY_LENGTH), AfterValidator(_no_control_but_whitespace)]
-Tokens = Annotated[int, BeforeValidator(_json_number), Field(ge=0, le=MAX_TOKENS)]
-Calls = Annotated[int, BeforeValidator(_json_number), Field(ge=0, le=MAX_CALLS)]
+Tokens = Annotated[int, BeforeValidator(_json_integer), Field(ge=0, le=MAX_TOKENS)]
+Calls = Annotated[int, BeforeValidator(_json_integer), Field(ge=0, le=MAX_CALLS)]
 Seconds = Annotated[
     float, BeforeValidator(_json_number), Field(ge=0, le=MAX_DURATION_SECONDS, allow_inf_nan=False)
 ]
@@ -431,6 +444,8 @@ _RULES: Final[Mapping[str, str]] = {
     "less_than_equal": "maximum",
     "less_than": "maximum",
     "finite_number": "finite",
+    "int_too_large": "maximum",
+    "int_too_small": "minimum",
     "int_type": "integer",
     "int_parsing": "integer",
     "int_from_float": "integer",
