@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed
 DB     ?= data/agent-exporter.db
 PORT   ?= 9477
 
-.PHONY: help install run test lint typecheck pytest clean
+.PHONY: help install run test lint typecheck pytest clean soak
 
 help:
 	@echo "make run    serve on 127.0.0.1:$(PORT) with the SQLite store $(DB)"
 	@echo "make test   lint, type-check and run the test suite"
+	@echo "make soak   minutes of steady load on SQLite and PostgreSQL (SOAK_SECONDS, SOAK_RATE)"
 
 $(STAMP): exporter/pyproject.toml exporter/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,11 @@ pytest: install
 	cd exporter && ../$(BIN)/pytest
 
 test: lint typecheck pytest
+
+SOAK_SECONDS ?= 300
+SOAK_RATE    ?= 50
+soak: install
+	cd exporter && SOAK_SECONDS=$(SOAK_SECONDS) SOAK_RATE=$(SOAK_RATE) ../$(BIN)/pytest -m soak -s -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) data exporter/.pytest_cache exporter/.mypy_cache exporter/.ruff_cache
