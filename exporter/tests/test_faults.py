@@ -392,3 +392,33 @@ def test_a_batch_over_sqlites_page_cap_answers_503_store_full_and_stores_nothing
         assert client.get("/readyz").json() == {"status": "ready"}
         assert client.post(RUNS, json=record("small")).status_code == 201
         assert registry.get_sample_value("agent_exporter_records_total", {"outcome": "accepted"}) == 1
+
+
+@pytest.mark.postgres
+def test_a_read_only_postgres_answers_503_naming_it_and_readyz_says_so(tmp_path: Path) -> None:
+    with fresh_database() as url:
+        with exporter(tmp_path, database_url=url):
+            pass  # creates the schema
+        name = url.rsplit("/", 1)[1]
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+        admin.dispose()
+        server = start_exporter(tmp_path, database_url=url, wait=False)
+        try:
+            wait_until(lambda: httpx.get(f"{server.url}/healthz").status_code == 200, 30, "the server")
+            ready = httpx.get(f"{server.url}/readyz")
+            refused = httpx.post(f"{server.url}{RUNS}", json=record("a"))
+            counted = scrape(server.url)
+        finally:
+            server.stop()
+    assert ready.status_code == 503
+    assert ready.json()["code"] == "store_read_only"
+    assert ready.json()["reason"].startswith("the database is read-only (transaction_read_only is on")
+    assert refused.status_code == 503
+    assert refused.json()["error"] == {
+        "code": "store_read_only",
+        "message": "nothing was stored: the database is read-only (cannot execute INSERT in a read-only "
+        "transaction); point database_url at a writable primary; retry later",
+    }
+    assert counted.total("agent_runs_total") == 0

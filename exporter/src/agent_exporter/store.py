@@ -147,14 +147,23 @@ class Store:
             raise _store_error(exc) from exc
 
     def check_writable(self) -> None:
-        """Raise `StoreError` unless a write commits: a read-only file or a full disk fail here.
+        """Raise `StoreError` unless the store takes writes: a read-only file or database fails here.
 
-        The probe rewrites the migration version with itself, which changes nothing but dirties a
-        page, so that the commit has to reach the disk. It runs only after a write failed.
+        On SQLite the probe rewrites the migration version with itself, which changes nothing but
+        dirties a page, so that the commit has to reach the disk (and a full one fails). On
+        PostgreSQL it asks whether transactions are read-only (a standby, or a database set so),
+        which needs no privilege beyond connecting. It runs at start-up and after a failed write.
         """
         try:
             with self._writing() as conn:
-                conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+                if self.dialect == "sqlite":
+                    conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+                elif conn.execute(text("SHOW transaction_read_only")).scalar_one() == "on":
+                    raise StoreError(
+                        "the database is read-only (transaction_read_only is on: a standby, or "
+                        "default_transaction_read_only); point database_url at a writable primary",
+                        code="store_read_only",
+                    )
         except SQLAlchemyError as exc:
             raise _store_error(exc) from exc
 
@@ -318,6 +327,8 @@ def _explain(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     detail = str(orig if orig is not None else exc).strip().splitlines()[0]
     lowered = detail.lower()
+    if "read-only transaction" in lowered:  # PostgreSQL: a standby, or default_transaction_read_only
+        return f"the database is read-only ({detail}); point database_url at a writable primary"
     if "readonly" in lowered or "read-only" in lowered:
         return f"the database is read-only ({detail}); check the file's permissions and the mount"
     if "disk is full" in lowered or "no space" in lowered:
