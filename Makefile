@@ -6,11 +6,14 @@ STAMP  := $(VENV)/.installed
 DB     ?= data/agent-exporter.db
 PORT   ?= 9477
 
-.PHONY: help install run test lint typecheck pytest clean soak
+.PHONY: help install run test lint typecheck pytest bench clean generate stack soak
 
 help:
 	@echo "make run    serve on 127.0.0.1:$(PORT) with the SQLite store $(DB)"
 	@echo "make test   lint, type-check and run the test suite"
+	@echo "make bench  measure ingest, scrape, reads and memory; writes docs/BENCHMARKS.md (about 20 min)"
+	@echo "make generate  render rules, alerts and dashboards from alerts/config.yaml"
+	@echo "make stack  exporter, Prometheus and Alertmanager on 127.0.0.1 (ports: PORT, PROM_PORT, AM_PORT)"
 	@echo "make soak   minutes of steady load on SQLite and PostgreSQL (SOAK_SECONDS, SOAK_RATE)"
 
 $(STAMP): exporter/pyproject.toml exporter/constraints.txt
@@ -35,6 +38,19 @@ pytest: install
 	cd exporter && ../$(BIN)/pytest
 
 test: lint typecheck pytest
+
+bench: install
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	cd exporter && ../$(BIN)/python -m bench $(BENCH_ARGS)
+
+generate: install
+	$(BIN)/python -m agent_exporter.mixin generate
+
+PROM_PORT ?= 9090
+AM_PORT   ?= 9093
+stack: install
+	$(BIN)/python -m agent_exporter.mixin stack --exporter-port $(PORT) --prometheus-port $(PROM_PORT) \
+		--alertmanager-port $(AM_PORT) $(if $(STACK_DB),--database-url $(STACK_DB))
 
 SOAK_SECONDS ?= 300
 SOAK_RATE    ?= 50

@@ -244,3 +244,19 @@ def test_build_info_and_outcomes_exist_before_any_record(registry: CollectorRegi
     )
     for outcome in ("accepted", "duplicate", "conflict", "rejected"):
         assert value(registry, "agent_exporter_records_total", outcome=outcome) == 0
+
+
+def test_the_cached_exposition_is_byte_identical_to_prometheus_clients(registry: CollectorRegistry) -> None:
+    from prometheus_client import generate_latest as text
+
+    m = metrics(registry)
+    m.observe_run(
+        run("a", model='quote"back\\slash', input_tokens=10, output_tokens=1, cost_usd=0.1, llm_calls=2)
+    )
+    m.observe_run(run("b", status="failure", duration_seconds=4000, tools=[{"name": "bash", "calls": 2}]))
+    m.render(openmetrics=True)  # fills the caches
+    m.observe_run(run("c", phases=[{"name": "plan", "duration_seconds": 0.2}], cost_usd=1e-9))  # dirties some
+    generic = CollectorRegistry()
+    generic.register(m.families)
+    assert m.families.render(openmetrics=False) == text(generic).decode()
+    assert m.families.render(openmetrics=True) + "# EOF\n" == openmetrics(generic).decode()

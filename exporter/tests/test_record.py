@@ -89,9 +89,14 @@ def test_a_boolean_is_not_a_count() -> None:
     assert errors_of(record("r", llm_calls=True)) == [("llm_calls", "number")]
 
 
-def test_a_fractional_token_count_is_rejected_but_an_integral_float_is_taken() -> None:
+def test_a_count_must_be_sent_as_an_integer() -> None:
     assert errors_of(record("r", input_tokens=1.5)) == [("input_tokens", "integer")]
-    assert resolved(record("r", input_tokens=7.0)).input_tokens == 7
+    parsed = parse_record(record("r", input_tokens=7.0), now=NOW, max_future_skew=300)
+    assert parsed == [FieldError("input_tokens", "integer", "input_tokens: must be an integer (got 7.0)")]
+
+
+def test_a_duration_may_be_sent_as_an_integer() -> None:
+    assert resolved(record("r", duration_seconds=42)).duration_seconds == 42.0
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -25,6 +26,7 @@ from .store import InsertOutcome, Store, StoreError
 log = logging.getLogger(__name__)
 
 MAX_GROUP_RUNS: Final = 5000  # runs committed in one transaction at most
+INLINE_RECORDS: Final = 64  # larger requests are validated in a worker thread
 
 
 @dataclass(slots=True)
@@ -92,9 +94,18 @@ class Writer:
                 jobs.append(more)
                 count += len(more.runs)
             self._commit(jobs)
+        # a request that raced the shutdown is answered (503, retry), never left waiting
+        while True:
+            try:
+                late = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if late is not None:
+                late.future.set_exception(StoreError("the exporter is shutting down"))
 
     def _commit(self, jobs: list[_Job]) -> None:
         runs = [run for job in jobs for run in job.runs]
+        started = time.perf_counter()
         try:
             outcomes = self._store.insert_runs(runs)
         except StoreError as exc:
@@ -115,6 +126,8 @@ class Writer:
             for job in jobs:
                 job.future.set_exception(StoreError(f"internal error: {exc!r}", retryable=True))
             return
+        self._metrics.write_duration.observe(time.perf_counter() - started)
+        self._metrics.write_size.observe(len(runs))
         self.last_error = None
         start = 0
         for job in jobs:
@@ -154,7 +167,6 @@ class IngestResult:
     """What happened to every record of a request."""
 
     results: list[RecordResult]
-    batch: bool
 
     def count(self, outcome: str) -> int:
         """How many records had `outcome`."""
@@ -203,7 +215,7 @@ class Ingest:
             self.prices.price(run)
             runs.append(run)
             results.append(RecordResult(index, "pending", run.run_id, warnings=warnings))
-        return IngestResult(results, batch), runs
+        return IngestResult(results), runs
 
     async def handle(
         self, records: Sequence[Any], *, received_at: float, batch: bool, backfill: bool = False
@@ -212,7 +224,13 @@ class Ingest:
 
         A backfill stores the runs without counting them in the agent metrics.
         """
-        result, runs = self.prepare(records, received_at=received_at, batch=batch)
+        if len(records) > INLINE_RECORDS:
+            # a big batch is judged off the event loop, so that small requests keep flowing meanwhile
+            result, runs = await asyncio.to_thread(
+                self.prepare, records, received_at=received_at, batch=batch
+            )
+        else:
+            result, runs = self.prepare(records, received_at=received_at, batch=batch)
         outcomes: list[InsertOutcome] = []
         if runs:
             outcomes = await asyncio.wrap_future(self.writer.submit(runs, count=not backfill))

@@ -17,7 +17,7 @@ import platform
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -26,11 +26,17 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
+from prometheus_client import generate_latest as text_latest
 from prometheus_client.gc_collector import GCCollector
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
+from .exposition import FamilySet, Key
 from .record import CostSource, Run, Status
+
+_C = TypeVar("_C", bound=Collector)
 
 # `_created` series double the exposition and Prometheus does not use them in the text format.
 disable_created_metrics()
@@ -50,7 +56,9 @@ COST_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50,
 CALL_BUCKETS: Final = tuple(2**k for k in range(10))  # 1 .. 512
 # Receipt time minus ended_at: agents post on completion, clients retry for minutes, backfills run late.
 LAG_BUCKETS: Final = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 21600, 86400)
-# The exporter's own HTTP handlers.
+# Runs per store transaction (group commit).
+GROUP_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+# The exporter's own HTTP handlers and store writes.
 HTTP_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 EXEMPLAR_MAX_RUNES: Final = 128  # OpenMetrics limit on an exemplar's label names and values together
@@ -106,7 +114,11 @@ class LabelLimiter:
 
 
 class Metrics:
-    """The exporter's metrics on one registry (tests build their own)."""
+    """The exporter's metrics, all registered on one registry (tests build their own).
+
+    The agent metrics live in cached families (`exposition.FamilySet`); the service's own metrics
+    are prometheus_client objects. `render` produces the scrape from both.
+    """
 
     def __init__(
         self,
@@ -124,153 +136,179 @@ class Metrics:
 
         self._run_base = [n for n in ("agent", "model", "issue_type") if n not in cfg.drop]
         self._model_base = [n for n in ("agent", "model") if n not in cfg.drop]
-        self._run_dims = self._run_base + extra
-        self._model_dims = self._model_base + extra
+        run_dims = self._run_base + extra
+        model_dims = self._model_base + extra
         self._last_run: dict[str, float] = {}
+        self._seen_run_keys: set[Key] = set()
 
-        r = registry
-        self.label_overflow = Counter(
-            "agent_exporter_label_overflow",
-            "Label values replaced by 'other' because the label reached its cap of distinct values.",
-            ["label"],
-            registry=r,
+        # the service's own metrics: rendered by prometheus_client from a registry of their own
+        self._service = CollectorRegistry(auto_describe=True)
+        self.label_overflow = self._own(
+            Counter(
+                "agent_exporter_label_overflow",
+                "Label values replaced by 'other' because the label reached its cap of distinct values.",
+                ["label"],
+                registry=None,
+            )
         )
         self.limit = LabelLimiter(cfg.limits, cfg.default_limit, self.label_overflow)
+        for label in (*self._run_base, "tool", "phase", *extra):
+            # a zero before the first overflow, so increase() and the overflow alert see the first one
+            self.label_overflow.labels(label)
 
-        self.runs = Counter(
-            "agent_runs", "Completed agent runs, by outcome.", [*self._run_dims, "status"], registry=r
-        )
-        self.unpriced_runs = Counter(
+        f = self.families = FamilySet()
+        self.runs = f.counter("agent_runs", "Completed agent runs, by outcome.", [*run_dims, "status"])
+        self.unpriced_runs = f.counter(
             "agent_runs_unpriced",
             "Runs without a reported cost whose model has no known price "
             "(their cost is not in agent_cost_usd_total).",
-            self._model_dims,
-            registry=r,
+            model_dims,
         )
-        self.tokens = Counter(
+        self.tokens = f.counter(
             "agent_tokens",
             "Tokens used by runs; input includes cache reads and writes, output includes reasoning.",
-            [*self._model_dims, "token_type"],
-            registry=r,
+            [*model_dims, "token_type"],
         )
-        self.cache_read_tokens = Counter(
-            "agent_cache_read_tokens",
-            "Input tokens read from the prompt cache.",
-            self._model_dims,
-            registry=r,
+        self.cache_read_tokens = f.counter(
+            "agent_cache_read_tokens", "Input tokens read from the prompt cache.", model_dims
         )
-        self.cache_write_tokens = Counter(
-            "agent_cache_write_tokens",
-            "Input tokens written to the prompt cache.",
-            self._model_dims,
-            registry=r,
+        self.cache_write_tokens = f.counter(
+            "agent_cache_write_tokens", "Input tokens written to the prompt cache.", model_dims
         )
-        self.reasoning_tokens = Counter(
-            "agent_reasoning_tokens", "Output tokens spent on reasoning.", self._model_dims, registry=r
+        self.reasoning_tokens = f.counter(
+            "agent_reasoning_tokens", "Output tokens spent on reasoning.", model_dims
         )
-        self.cost = Counter(
+        self.cost = f.counter(
             "agent_cost_usd",
             "Cost of runs in US dollars, reported by the agent or estimated from tokens.",
-            [*self._model_dims, "cost_source"],
-            registry=r,
+            [*model_dims, "cost_source"],
         )
-        self.llm_calls = Counter("agent_llm_calls", "LLM calls made by runs.", self._model_dims, registry=r)
-        self.tool_calls = Counter(
-            "agent_tool_calls", "Tool calls made by runs.", ["agent", "tool"], registry=r
-        )
-        self.tool_errors = Counter(
-            "agent_tool_errors", "Tool calls that failed.", ["agent", "tool"], registry=r
-        )
-        self.run_duration = Histogram(
+        self.llm_calls = f.counter("agent_llm_calls", "LLM calls made by runs.", model_dims)
+        self.tool_calls = f.counter("agent_tool_calls", "Tool calls made by runs.", ["agent", "tool"])
+        self.tool_errors = f.counter("agent_tool_errors", "Tool calls that failed.", ["agent", "tool"])
+        self.run_duration = f.histogram(
             "agent_run_duration_seconds",
             "Wall-clock duration of runs.",
-            [*self._model_dims, "status"],
-            buckets=DURATION_BUCKETS,
-            registry=r,
+            [*model_dims, "status"],
+            DURATION_BUCKETS,
         )
-        self.run_tokens = Histogram(
-            "agent_run_tokens",
-            "Tokens (input plus output) per run.",
-            self._model_dims,
-            buckets=TOKEN_BUCKETS,
-            registry=r,
+        self.run_tokens = f.histogram(
+            "agent_run_tokens", "Tokens (input plus output) per run.", model_dims, TOKEN_BUCKETS
         )
-        self.run_cost = Histogram(
+        self.run_cost = f.histogram(
             "agent_run_cost_usd",
             "Cost per run in US dollars (runs with a known cost).",
-            self._model_dims,
-            buckets=COST_BUCKETS,
-            registry=r,
+            model_dims,
+            COST_BUCKETS,
         )
-        self.run_llm_calls = Histogram(
-            "agent_run_llm_calls", "LLM calls per run.", self._model_dims, buckets=CALL_BUCKETS, registry=r
+        self.run_llm_calls = f.histogram(
+            "agent_run_llm_calls", "LLM calls per run.", model_dims, CALL_BUCKETS
         )
-        self.run_tool_calls = Histogram(
-            "agent_run_tool_calls", "Tool calls per run.", self._model_dims, buckets=CALL_BUCKETS, registry=r
+        self.run_tool_calls = f.histogram(
+            "agent_run_tool_calls", "Tool calls per run.", model_dims, CALL_BUCKETS
         )
-        self.phase_duration = Histogram(
+        self.phase_duration = f.histogram(
             "agent_phase_duration_seconds",
             "Duration of run phases (plan, edit, test, review, pipeline attempts, ...).",
             ["agent", "phase"],
-            buckets=PHASE_BUCKETS,
-            registry=r,
+            PHASE_BUCKETS,
         )
-        self.last_run = Gauge(
+        self.last_run = f.gauge(
             "agent_last_run_timestamp_seconds",
             "End time (Unix seconds) of the newest run stored for the agent.",
             ["agent"],
-            registry=r,
         )
+        registry.register(f)
 
-        self.records = Counter(
-            "agent_exporter_records",
-            "Records received, by outcome: accepted, duplicate (stored already, counted once), "
-            "conflict (stored already with a different body), rejected (invalid).",
-            ["outcome"],
-            registry=r,
+        self.records = self._own(
+            Counter(
+                "agent_exporter_records",
+                "Records received, by outcome: accepted, duplicate (stored already, counted once), "
+                "conflict (stored already with a different body), rejected (invalid).",
+                ["outcome"],
+                registry=None,
+            )
         )
-        self.rejected = Counter(
-            "agent_exporter_records_rejected",
-            "Records (or whole requests that could not be split into records) rejected, by rule.",
-            ["reason"],
-            registry=r,
+        self.rejected = self._own(
+            Counter(
+                "agent_exporter_records_rejected",
+                "Records (or whole requests that could not be split into records) rejected, by rule.",
+                ["reason"],
+                registry=None,
+            )
         )
-        self.ingest_lag = Histogram(
-            "agent_exporter_ingest_lag_seconds",
-            "Receipt time minus the run's reported ended_at.",
-            buckets=LAG_BUCKETS,
-            registry=r,
+        self.ingest_lag = self._own(
+            Histogram(
+                "agent_exporter_ingest_lag_seconds",
+                "Receipt time minus the run's reported ended_at.",
+                buckets=LAG_BUCKETS,
+                registry=None,
+            )
         )
-        self.store_errors = Counter(
-            "agent_exporter_store_errors",
-            "Store operations that failed, by operation (write, read, ping).",
-            ["operation"],
-            registry=r,
+        self.store_errors = self._own(
+            Counter(
+                "agent_exporter_store_errors",
+                "Store operations that failed, by operation (write, read, ping).",
+                ["operation"],
+                registry=None,
+            )
         )
-        self.http_duration = Histogram(
-            "agent_exporter_http_request_duration_seconds",
-            "Time to answer HTTP requests, by route template, method and status code.",
-            ["handler", "method", "code"],
-            buckets=HTTP_BUCKETS,
-            registry=r,
+        self.write_duration = self._own(
+            Histogram(
+                "agent_exporter_store_write_duration_seconds",
+                "Time to store one group of runs (one transaction, committed).",
+                buckets=HTTP_BUCKETS,
+                registry=None,
+            )
         )
-        self.build_info = Gauge(
-            "agent_exporter_build_info",
-            "Always 1; the labels say which version is running.",
-            ["version", "python_version"],
-            registry=r,
+        self.write_size = self._own(
+            Histogram(
+                "agent_exporter_store_write_runs",
+                "Runs stored per transaction: requests that arrive together share one commit.",
+                buckets=GROUP_BUCKETS,
+                registry=None,
+            )
+        )
+        self.http_duration = self._own(
+            Histogram(
+                "agent_exporter_http_request_duration_seconds",
+                "Time to answer HTTP requests, by route template, method and status code.",
+                ["handler", "method", "code"],
+                buckets=HTTP_BUCKETS,
+                registry=None,
+            )
+        )
+        self.build_info = self._own(
+            Gauge(
+                "agent_exporter_build_info",
+                "Always 1; the labels say which version is running.",
+                ["version", "python_version"],
+                registry=None,
+            )
         )
         self.build_info.labels(version, platform.python_version()).set(1)
         for outcome in OUTCOMES:
             self.records.labels(outcome)
         for operation in ("write", "read", "ping"):
             self.store_errors.labels(operation)
-
         if process_collectors:
-            ProcessCollector(registry=r)
-            PlatformCollector(registry=r)
-            GCCollector(registry=r)
-        self._seen_run_keys: set[tuple[str, ...]] = set()
+            for collector in (
+                ProcessCollector(registry=self._service),
+                PlatformCollector(registry=self._service),
+                GCCollector(registry=self._service),
+            ):
+                registry.register(collector)
+
+    def _own(self, collector: _C) -> _C:
+        self._service.register(collector)
+        self.registry.register(collector)
+        return collector
+
+    def render(self, openmetrics: bool) -> bytes:
+        """The scrape: the agent families from their caches, then the service's own metrics."""
+        agent = self.families.render(openmetrics).encode()
+        service: bytes = openmetrics_latest(self._service) if openmetrics else text_latest(self._service)
+        return agent + service  # OpenMetrics: the service part ends the document with "# EOF"
 
     # -- counting runs -------------------------------------------------------------------------
 
@@ -299,63 +337,62 @@ class Metrics:
             "issue_type": self.limit("issue_type", run.issue_type),
         }
         extra = self._extra_values(run)
+        tools = [(self.limit("tool", t.name), t) for t in run.tools]
+        phases = [(self.limit("phase", p.name), p) for p in run.phases]
 
-        run_key = [values[n] for n in self._run_base] + extra
-        if tuple(run_key) not in self._seen_run_keys:
-            # failure series exist before the first failure, so ratios and alerts see a zero
-            self._seen_run_keys.add(tuple(run_key))
-            for status in Status:
-                self.runs.labels(*run_key, status.value)
-        self.runs.labels(*run_key, run.status.value).inc()
+        def model_key(model: str | None) -> tuple[str, ...]:
+            return (*[agent if n == "agent" else models[model] for n in self._model_base], *extra)
 
-        def model_key(model: str | None) -> list[str]:
-            return [agent if n == "agent" else models[model] for n in self._model_base] + extra
-
+        run_key = (*[values[n] for n in self._run_base], *extra)
         primary = model_key(run.model)
-        for model, part in _per_model_parts(run).items():
-            key = model_key(model)
-            if part.input_tokens:
-                self.tokens.labels(*key, "input").inc(part.input_tokens)
-            if part.output_tokens:
-                self.tokens.labels(*key, "output").inc(part.output_tokens)
-            if part.cache_read_tokens:
-                self.cache_read_tokens.labels(*key).inc(part.cache_read_tokens)
-            if part.cache_write_tokens:
-                self.cache_write_tokens.labels(*key).inc(part.cache_write_tokens)
-            if part.reasoning_tokens:
-                self.reasoning_tokens.labels(*key).inc(part.reasoning_tokens)
-            if part.llm_calls:
-                self.llm_calls.labels(*key).inc(part.llm_calls)
-            if part.unpriced:
-                self.unpriced_runs.labels(*key).inc()
-            if part.cost_usd is not None and part.cost_source is not None:
-                self.cost.labels(*key, part.cost_source.value).inc(part.cost_usd)
+        exemplar = run.run_id if len("run_id") + len(run.run_id) <= EXEMPLAR_MAX_RUNES else None
+        with self.families.lock:  # one run is one consistent update of every family
+            if run_key not in self._seen_run_keys:
+                # failure series exist before the first failure, so ratios and alerts see a zero
+                self._seen_run_keys.add(run_key)
+                for status in Status:
+                    self.runs.touch((*run_key, status.value))
+            self.runs.inc((*run_key, run.status.value))
 
-        exemplar = _exemplar(run.run_id)
-        self.run_duration.labels(*primary, run.status.value).observe(run.duration_seconds, exemplar)
-        if (tokens := run.total_tokens) is not None:
-            self.run_tokens.labels(*primary).observe(tokens, exemplar)
-        if run.cost_usd is not None:
-            self.run_cost.labels(*primary).observe(run.cost_usd, exemplar)
-        if run.llm_calls is not None:
-            self.run_llm_calls.labels(*primary).observe(run.llm_calls, exemplar)
-        if run.tool_calls is not None:
-            self.run_tool_calls.labels(*primary).observe(run.tool_calls, exemplar)
+            for model, part in _per_model_parts(run).items():
+                key = model_key(model)
+                if part.input_tokens:
+                    self.tokens.inc((*key, "input"), part.input_tokens)
+                if part.output_tokens:
+                    self.tokens.inc((*key, "output"), part.output_tokens)
+                if part.cache_read_tokens:
+                    self.cache_read_tokens.inc(key, part.cache_read_tokens)
+                if part.cache_write_tokens:
+                    self.cache_write_tokens.inc(key, part.cache_write_tokens)
+                if part.reasoning_tokens:
+                    self.reasoning_tokens.inc(key, part.reasoning_tokens)
+                if part.llm_calls:
+                    self.llm_calls.inc(key, part.llm_calls)
+                if part.unpriced:
+                    self.unpriced_runs.inc(key)
+                if part.cost_usd is not None and part.cost_source is not None:
+                    self.cost.inc((*key, part.cost_source.value), part.cost_usd)
 
-        for tool in run.tools:
-            name = self.limit("tool", tool.name)
-            if tool.calls:
-                self.tool_calls.labels(agent, name).inc(tool.calls)
-            if tool.errors:
-                self.tool_errors.labels(agent, name).inc(tool.errors)
-        for phase in run.phases:
-            self.phase_duration.labels(agent, self.limit("phase", phase.name)).observe(
-                phase.duration_seconds, exemplar
-            )
-        if run.ended_at > self._last_run.get(agent, 0.0):
-            # late records must not move an agent's last-seen time backwards
-            self._last_run[agent] = run.ended_at
-            self.last_run.labels(agent).set(run.ended_at)
+            self.run_duration.observe((*primary, run.status.value), run.duration_seconds, exemplar)
+            if (tokens := run.total_tokens) is not None:
+                self.run_tokens.observe(primary, tokens, exemplar)
+            if run.cost_usd is not None:
+                self.run_cost.observe(primary, run.cost_usd, exemplar)
+            if run.llm_calls is not None:
+                self.run_llm_calls.observe(primary, run.llm_calls, exemplar)
+            if run.tool_calls is not None:
+                self.run_tool_calls.observe(primary, run.tool_calls, exemplar)
+            for name, tool in tools:
+                if tool.calls:
+                    self.tool_calls.inc((agent, name), tool.calls)
+                if tool.errors:
+                    self.tool_errors.inc((agent, name), tool.errors)
+            for name, phase in phases:
+                self.phase_duration.observe((agent, name), phase.duration_seconds, exemplar)
+            if run.ended_at > self._last_run.get(agent, 0.0):
+                # late records must not move an agent's last-seen time backwards
+                self._last_run[agent] = run.ended_at
+                self.last_run.set((agent,), run.ended_at)
         if run.ended_at_reported:
             self.ingest_lag.observe(max(0.0, run.received_at - run.ended_at))
 
@@ -430,10 +467,3 @@ def _per_model_parts(run: Run) -> dict[str | None, _Part]:
         p = part(run.model)
         p.cost_usd, p.cost_source = run.cost_usd, run.cost_source
     return parts
-
-
-def _exemplar(run_id: str) -> dict[str, str] | None:
-    # prometheus_client raises on an exemplar over the OpenMetrics limit; a very long id goes without
-    if len("run_id") + len(run_id) > EXEMPLAR_MAX_RUNES:
-        return None
-    return {"run_id": run_id}

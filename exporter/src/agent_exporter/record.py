@@ -21,17 +21,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-import orjson
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
+    Strict,
     ValidationError,
 )
-from pydantic_core import PydanticCustomError
 
 
 class Status(enum.StrEnum):
@@ -70,81 +68,28 @@ DURATION_TOLERANCE_SECONDS: Final = 1.0  # slack between duration_seconds and en
 
 # C0 controls, DEL and C1 controls. Free text may keep tab, newline and carriage return.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_EXCEPT_WHITESPACE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LABEL_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _no_control(value: Any) -> Any:
-    if isinstance(value, str) and _CONTROL.search(value):
-        raise PydanticCustomError("control_characters", "must not contain control characters")
-    return value
+# The checks below run inside pydantic-core (Rust): a pattern, not a Python callback, per string,
+# and strict numbers. `_field_errors` turns their generic messages into ones naming the rule.
+_PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_PRINTABLE_NOT_BLANK = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 
-
-def _no_control_but_whitespace(value: Any) -> Any:
-    if isinstance(value, str) and _CONTROL_EXCEPT_WHITESPACE.search(value):
-        raise PydanticCustomError(
-            "control_characters", "must not contain control characters other than tab and newline"
-        )
-    return value
-
-
-def _json_number(value: Any) -> Any:
-    # Pydantic's lax mode would take "12" and true as numbers; a client sending them has a bug.
-    if isinstance(value, bool | str):
-        raise PydanticCustomError(
-            "number_type", "must be a JSON number, not a {kind}", {"kind": _kind(value)}
-        )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise PydanticCustomError("finite_number", "must be a finite number")
-    return value
-
-
-_INT64: Final = 2**63
-
-
-def _json_integer(value: Any) -> Any:
-    # JSON integers past 64 bits arrive as floats (orjson); pydantic would call them unparsable strings.
-    value = _json_number(value)
-    if isinstance(value, float) and value >= _INT64:
-        raise PydanticCustomError("int_too_large", "is too large for a count")
-    if isinstance(value, float) and value <= -_INT64:
-        raise PydanticCustomError("int_too_small", "must be greater than or equal to 0")
-    return value
-
-
-def _kind(value: Any) -> str:
-    return "boolean" if isinstance(value, bool) else "string"
-
-
-def _not_blank(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        raise PydanticCustomError("blank", "must not be empty or blank")
-    return value
-
-
-# String checks run after pydantic's own (type, length), so its messages stay specific.
-Id = Annotated[
-    str,
-    Field(min_length=1, max_length=MAX_ID_LENGTH),
-    AfterValidator(_no_control),
-    AfterValidator(_not_blank),
-]
-Name = Annotated[
-    str,
-    Field(min_length=1, max_length=MAX_NAME_LENGTH),
-    AfterValidator(_no_control),
-    AfterValidator(_not_blank),
-]
-Version = Annotated[str, Field(min_length=1, max_length=MAX_VERSION_LENGTH), AfterValidator(_no_control)]
-ErrorType = Annotated[str, Field(min_length=1, max_length=MAX_ERROR_TYPE_LENGTH), AfterValidator(_no_control)]
-Text = Annotated[str, Field(max_length=MAX_ERROR_SUMMARY_LENGTH), AfterValidator(_no_control_but_whitespace)]
-Tokens = Annotated[int, BeforeValidator(_json_integer), Field(ge=0, le=MAX_TOKENS)]
-Calls = Annotated[int, BeforeValidator(_json_integer), Field(ge=0, le=MAX_CALLS)]
-Seconds = Annotated[
-    float, BeforeValidator(_json_number), Field(ge=0, le=MAX_DURATION_SECONDS, allow_inf_nan=False)
-]
-Usd = Annotated[float, BeforeValidator(_json_number), Field(ge=0, le=MAX_COST_USD, allow_inf_nan=False)]
-Fraction = Annotated[float, BeforeValidator(_json_number), Field(ge=0, le=1, allow_inf_nan=False)]
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=_PRINTABLE_NOT_BLANK)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=_PRINTABLE_NOT_BLANK)]
+Version = Annotated[str, Field(min_length=1, max_length=MAX_VERSION_LENGTH, pattern=_PRINTABLE)]
+ErrorType = Annotated[str, Field(min_length=1, max_length=MAX_ERROR_TYPE_LENGTH, pattern=_PRINTABLE)]
+Text = Annotated[str, Field(max_length=MAX_ERROR_SUMMARY_LENGTH, pattern=_TEXT)]
+# Strict: a count sent as "12", 12.0 or true is a client bug, not a number to guess at.
+Tokens = Annotated[int, Strict(), Field(ge=0, le=MAX_TOKENS)]
+Calls = Annotated[int, Strict(), Field(ge=0, le=MAX_CALLS)]
+Seconds = Annotated[float, Strict(), Field(ge=0, le=MAX_DURATION_SECONDS, allow_inf_nan=False)]
+Usd = Annotated[float, Strict(), Field(ge=0, le=MAX_COST_USD, allow_inf_nan=False)]
+Fraction = Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)]
+# Timestamps are hashed as instants, so two spellings of one moment are the same body.
+Timestamp = Annotated[AwareDatetime, PlainSerializer(lambda d: d.timestamp(), return_type=float)]
 
 
 class _Model(BaseModel):
@@ -197,8 +142,8 @@ class RunRecord(_Model):
     project: Name | None = None
     team: Name | None = None
     environment: Name | None = None
-    started_at: AwareDatetime | None = None
-    ended_at: AwareDatetime | None = None
+    started_at: Timestamp | None = None
+    ended_at: Timestamp | None = None
     duration_seconds: Seconds | None = None
     input_tokens: Tokens | None = None
     output_tokens: Tokens | None = None
@@ -223,11 +168,10 @@ class RunRecord(_Model):
 
         Absent and null fields are equivalent, and so are 5 and 5.0 or two spellings of one instant.
         """
-        body = self.model_dump(mode="python", exclude_none=True, exclude_defaults=True)
-        for name in ("started_at", "ended_at"):
-            if name in body:
-                body[name] = body[name].timestamp()
-        return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        # fields serialise in declaration order, so the JSON is canonical without sorting
+        return hashlib.sha256(
+            self.model_dump_json(exclude_none=True, exclude_defaults=True).encode()
+        ).hexdigest()
 
     def resolve(self, received_at: float) -> Run:
         """Derive what the client left out and return the typed run the service stores and counts.
@@ -444,8 +388,6 @@ _RULES: Final[Mapping[str, str]] = {
     "less_than_equal": "maximum",
     "less_than": "maximum",
     "finite_number": "finite",
-    "int_too_large": "maximum",
-    "int_too_small": "minimum",
     "int_type": "integer",
     "int_parsing": "integer",
     "int_from_float": "integer",
@@ -500,12 +442,27 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _rule_and_sentence(kind: str, value: Any, msg: str) -> tuple[str, str]:
+    """The rule and the sentence for one pydantic error, in this API's words."""
+    if kind == "string_pattern_mismatch":
+        if isinstance(value, str) and value and not _CONTROL.search(value):
+            return "not_blank", "must not be empty or blank"
+        return "control_characters", "must not contain control characters"
+    if kind in {"int_type", "float_type"} and isinstance(value, bool | str):
+        return "number", f"must be a JSON number, not a {'boolean' if isinstance(value, bool) else 'string'}"
+    if kind == "int_type" and isinstance(value, float):
+        return "integer", "must be an integer"
+    if kind in {"finite_number", "float_type"} and isinstance(value, float) and not math.isfinite(value):
+        return "finite", "must be a finite number"
+    return _RULES.get(kind, "invalid"), msg[0].lower() + msg[1:]
+
+
 def _field_errors(exc: ValidationError, prefix: str) -> list[FieldError]:
     errors = []
     for err in exc.errors(include_url=False):
         field_name = prefix + _location(err["loc"])
-        rule = _RULES.get(err["type"], "invalid")
-        message = f"{field_name}: {err['msg'][0].lower()}{err['msg'][1:]}"
+        rule, sentence = _rule_and_sentence(err["type"], err.get("input"), err["msg"])
+        message = f"{field_name}: {sentence}"
         if err["type"] != "missing":
             message += f" (got {_describe(err['input'])})"
         errors.append(FieldError(field_name, rule, message))
@@ -531,6 +488,9 @@ def parse_record(
     return errors or record
 
 
+_FIELD_NAMES: Final = frozenset(RunRecord.model_fields)
+
+
 def _json_kind(value: object) -> str:
     if value is None:
         return "null"
@@ -545,7 +505,7 @@ def _json_kind(value: object) -> str:
 
 def unknown_fields(obj: Mapping[str, Any]) -> list[str]:
     """Top-level keys that the record model ignores, reported back to the client as a warning."""
-    return sorted(k for k in obj if k not in RunRecord.model_fields)
+    return sorted(k for k in obj if k not in _FIELD_NAMES)
 
 
 def _cross_field_errors(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
@@ -23,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from . import schema
-from .record import Run
+from .record import PhaseLine, Run, ToolLine, UsageLine
 
 log = logging.getLogger(__name__)
 
@@ -223,103 +224,117 @@ class Store:
     def _insert(self, conn: Connection, new: Sequence[Run]) -> set[str]:
         if not new:
             return set()
-        rows = [_run_row(r) for r in new]
+        rows = [_run_values(r) for r in new]
         if self.dialect == "postgresql":
             stmt = (
                 pg_insert(schema.runs)
                 .on_conflict_do_nothing(index_elements=["run_id"])
                 .returning(schema.runs.c.run_id)
             )
-            inserted = {row.run_id for row in conn.execute(stmt, rows)}
+            inserted = {
+                row.run_id
+                for row in conn.execute(
+                    stmt, [dict(zip(_COLUMNS[schema.runs], r, strict=True)) for r in rows]
+                )
+            }
+            kept = [r for r in new if r.run_id in inserted]
         else:
             # SQLite: BEGIN IMMEDIATE holds the write lock, so the check above is authoritative.
-            conn.execute(schema.runs.insert(), rows)
+            # The driver's executemany on plain tuples: the ingest path's hottest loop.
+            labels = _COLUMNS[schema.runs].index("labels")
+            rows = [(*r[:labels], _json(r[labels]), *r[labels + 1 :]) for r in rows]
+            conn.exec_driver_sql(_INSERT[schema.runs], rows)
             inserted = {r.run_id for r in new}
-        kept = [r for r in new if r.run_id in inserted]
-        usage = [_usage_row(r.run_id, i, u) for r in kept for i, u in enumerate(r.usage)]
-        tools = [_tool_row(r.run_id, i, t) for r in kept for i, t in enumerate(r.tools)]
-        phases = [_phase_row(r.run_id, i, p) for r in kept for i, p in enumerate(r.phases)]
-        for table, child_rows in (
-            (schema.run_usage, usage),
-            (schema.run_tools, tools),
-            (schema.run_phases, phases),
-        ):
-            if child_rows:
-                conn.execute(table.insert(), child_rows)
+            kept = list(new)
+        children = (
+            (schema.run_usage, [_usage_values(r.run_id, i, u) for r in kept for i, u in enumerate(r.usage)]),
+            (schema.run_tools, [_tool_values(r.run_id, i, t) for r in kept for i, t in enumerate(r.tools)]),
+            (
+                schema.run_phases,
+                [_phase_values(r.run_id, i, p) for r in kept for i, p in enumerate(r.phases)],
+            ),
+        )
+        for table, values in children:
+            if not values:
+                continue
+            if self.dialect == "postgresql":
+                conn.execute(table.insert(), [dict(zip(_COLUMNS[table], v, strict=True)) for v in values])
+            else:
+                conn.exec_driver_sql(_INSERT[table], values)
         return inserted
 
 
-def _run_row(run: Run) -> dict[str, Any]:
-    return {
-        "run_id": run.run_id,
-        "agent": run.agent,
-        "agent_version": run.agent_version,
-        "model": run.model,
-        "provider": run.provider,
-        "issue_type": run.issue_type,
-        "project": run.project,
-        "team": run.team,
-        "environment": run.environment,
-        "status": run.status.value,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
-        "duration_seconds": run.duration_seconds,
-        "input_tokens": run.input_tokens,
-        "output_tokens": run.output_tokens,
-        "cache_read_tokens": run.cache_read_tokens,
-        "cache_write_tokens": run.cache_write_tokens,
-        "reasoning_tokens": run.reasoning_tokens,
-        "cost_usd": run.cost_usd,
-        "cost_source": run.cost_source.value,
-        "llm_calls": run.llm_calls,
-        "tool_calls": run.tool_calls,
-        "retries": run.retries,
-        "quality_score": run.quality_score,
-        "confidence": run.confidence,
-        "error_type": run.error_type,
-        "error_summary": run.error_summary,
-        "labels": run.labels or None,
-        "received_at": run.received_at,
-        "body_hash": run.body_hash,
-    }
+_TABLES = (schema.runs, schema.run_usage, schema.run_tools, schema.run_phases)
+_COLUMNS = {t: [c.name for c in t.columns] for t in _TABLES}
+_INSERT = {  # built from the schema's own names, never from input
+    t: f"INSERT INTO {t.name} ({', '.join(_COLUMNS[t])}) VALUES ({', '.join('?' * len(_COLUMNS[t]))})"  # noqa: S608
+    for t in _TABLES
+}
 
 
-def _usage_row(run_id: str, position: int, u: Any) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "position": position,
-        "model": u.model,
-        "provider": u.provider,
-        "input_tokens": u.input_tokens,
-        "output_tokens": u.output_tokens,
-        "cache_read_tokens": u.cache_read_tokens,
-        "cache_write_tokens": u.cache_write_tokens,
-        "reasoning_tokens": u.reasoning_tokens,
-        "cost_usd": u.cost_usd,
-        "cost_source": u.cost_source.value,
-        "calls": u.calls,
-    }
+def _json(value: dict[str, str] | None) -> str | None:
+    return orjson.dumps(value).decode() if value else None
 
 
-def _tool_row(run_id: str, position: int, t: Any) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "position": position,
-        "name": t.name,
-        "calls": t.calls,
-        "errors": t.errors,
-        "duration_seconds": t.duration_seconds,
-    }
+# Each tuple follows its table's column order in schema.py (the store tests read every column back).
+def _run_values(run: Run) -> tuple[Any, ...]:
+    return (
+        run.run_id,
+        run.agent,
+        run.agent_version,
+        run.model,
+        run.provider,
+        run.issue_type,
+        run.project,
+        run.team,
+        run.environment,
+        run.status.value,
+        run.started_at,
+        run.ended_at,
+        run.duration_seconds,
+        run.input_tokens,
+        run.output_tokens,
+        run.cache_read_tokens,
+        run.cache_write_tokens,
+        run.reasoning_tokens,
+        run.cost_usd,
+        run.cost_source.value,
+        run.llm_calls,
+        run.tool_calls,
+        run.retries,
+        run.quality_score,
+        run.confidence,
+        run.error_type,
+        run.error_summary,
+        run.labels or None,
+        run.received_at,
+        run.body_hash,
+    )
 
 
-def _phase_row(run_id: str, position: int, p: Any) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "position": position,
-        "name": p.name,
-        "duration_seconds": p.duration_seconds,
-        "status": p.status.value if p.status is not None else None,
-    }
+def _usage_values(run_id: str, position: int, u: UsageLine) -> tuple[Any, ...]:
+    return (
+        run_id,
+        position,
+        u.model,
+        u.provider,
+        u.input_tokens,
+        u.output_tokens,
+        u.cache_read_tokens,
+        u.cache_write_tokens,
+        u.reasoning_tokens,
+        u.cost_usd,
+        u.cost_source.value,
+        u.calls,
+    )
+
+
+def _tool_values(run_id: str, position: int, t: ToolLine) -> tuple[Any, ...]:
+    return (run_id, position, t.name, t.calls, t.errors, t.duration_seconds)
+
+
+def _phase_values(run_id: str, position: int, p: PhaseLine) -> tuple[Any, ...]:
+    return (run_id, position, p.name, p.duration_seconds, p.status.value if p.status is not None else None)
 
 
 def _explain(exc: SQLAlchemyError) -> str:

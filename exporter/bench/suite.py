@@ -1,0 +1,256 @@
+"""The benchmarks. Each returns plain numbers; `__main__` repeats them and writes the report."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from agent_exporter import migrations, store
+from agent_exporter.pricing import PriceBook
+from agent_exporter.record import Run, RunRecord, parse_record
+
+from .harness import Server, WrkResult, free_port, median, percentile, server, wrk
+from .workloads import lua_pushgateway, lua_single_post, realistic
+
+Progress = Callable[[str], None]
+JSON = {"content-type": "application/json"}
+ACCEPT = (("openmetrics", "application/openmetrics-text; version=1.0.0"), ("text", "text/plain"))
+
+
+def single_posts(srv: Server, connections: int, seconds: float, tag: str) -> WrkResult:
+    """One record per POST with `connections` concurrent connections, for `seconds`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = lua_single_post(Path(tmp) / "post.lua", f"single-{tag}-{connections}")
+        result = wrk(srv.url, script, connections=connections, seconds=seconds)
+    if result.non_2xx or result.errors:
+        raise RuntimeError(f"single POSTs failed: {result}")
+    return result
+
+
+def batch_posts(srv: Server, batch_size: int, batches: int, tag: str, senders: int = 2) -> float:
+    """Records per second for `batches` POSTs of `batch_size` records, `senders` at a time."""
+    bodies = []
+    records = list(realistic(f"batch-{tag}-{batch_size}", batch_size * batches))
+    for start in range(0, len(records), batch_size):
+        bodies.append(orjson.dumps({"runs": records[start : start + batch_size]}))
+    queue = iter(bodies)
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def send() -> None:
+        with httpx.Client(base_url=srv.url, timeout=120) as client:
+            while True:
+                with lock:
+                    body = next(queue, None)
+                if body is None:
+                    return
+                response = client.post(
+                    "/api/v1/runs", content=body, headers={"content-type": "application/json"}
+                )
+                if response.status_code != 200 or response.json()["accepted"] != batch_size:
+                    failures.append(response.text[:300])
+
+    threads = [threading.Thread(target=send) for _ in range(senders)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise RuntimeError(f"batch POSTs failed: {failures[0]}")
+    return batch_size * batches / elapsed
+
+
+def resolved_runs(prefix: str, count: int) -> list[Run]:
+    """The same records the HTTP benchmarks send, validated, resolved and priced."""
+    prices = PriceBook()
+    now = time.time()
+    runs = []
+    for body in realistic(prefix, count):
+        parsed = parse_record(body, now=now, max_future_skew=300)
+        assert isinstance(parsed, RunRecord)
+        run = parsed.resolve(now)
+        prices.price(run)
+        runs.append(run)
+    return runs
+
+
+def sqlite_floor(runs: list[Run], transaction: int = 10_000) -> float:
+    """Runs per second inserted straight into the same SQLite schema with executemany.
+
+    Same file settings as the service (WAL, synchronous FULL), same rows (runs and their
+    breakdowns), large transactions, no validation, no HTTP: what the disk and SQLite allow.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "floor.db"
+        migrated = store.Store(store.StoreSettings(f"sqlite:///{path}"))
+        migrations.upgrade(migrated)
+        migrated.close()
+        tables = store._TABLES
+        inserts = store._INSERT
+        labels = store._COLUMNS[tables[0]].index("labels")
+        con = sqlite3.connect(path, isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")
+        started = time.perf_counter()
+        for start in range(0, len(runs), transaction):
+            chunk = runs[start : start + transaction]
+            rows = [store._run_values(r) for r in chunk]
+            rows = [(*r[:labels], store._json(r[labels]), *r[labels + 1 :]) for r in rows]
+            usage = [store._usage_values(r.run_id, i, u) for r in chunk for i, u in enumerate(r.usage)]
+            tools = [store._tool_values(r.run_id, i, t) for r in chunk for i, t in enumerate(r.tools)]
+            phases = [store._phase_values(r.run_id, i, p) for r in chunk for i, p in enumerate(r.phases)]
+            con.execute("BEGIN")
+            con.executemany(inserts[tables[0]], rows)
+            con.executemany(inserts[tables[1]], usage)
+            con.executemany(inserts[tables[2]], tools)
+            con.executemany(inserts[tables[3]], phases)
+            con.execute("COMMIT")
+        elapsed = time.perf_counter() - started
+        con.close()
+    return len(runs) / elapsed
+
+
+def _series(srv: Server) -> int:
+    text = httpx.get(f"{srv.url}/metrics", timeout=60).text
+    return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def _combinations(prefix: str, count: int, offset: int) -> list[dict[str, Any]]:
+    # every record a new (agent, model, issue_type) combination: the series grow as fast as they can
+    out = []
+    for i in range(offset, offset + count):
+        out.append(
+            {
+                "run_id": f"{prefix}-{i}",
+                "agent": f"agent-{i % 40}",
+                "model": f"model-{(i // 40) % 50}",
+                "issue_type": f"type-{i // 2000}",
+                "status": ("success", "failure")[i % 2],
+                "duration_seconds": 1 + i % 600,
+                "input_tokens": 10_000 + i,
+                "output_tokens": 100 + i % 1000,
+                "cost_usd": 0.01 * (1 + i % 300),
+                "llm_calls": 1 + i % 40,
+                "tool_calls": i % 90,
+            }
+        )
+    return out
+
+
+SCRAPE_CONFIG = {"metrics": {"default_label_limit": 100_000, "label_limits": {}}}
+
+
+def scrape_times(srv: Server, target_series: int, scrapes: int, progress: Progress) -> dict[str, float]:
+    """Milliseconds per /metrics scrape once the exposition has about `target_series` series.
+
+    `cached`: nothing changed since the previous scrape; `changed`: 100 new runs in between.
+    """
+    offset = 0
+    with httpx.Client(base_url=srv.url, timeout=120) as client:
+        while (series := _series(srv)) < target_series:
+            # a new combination adds about a hundred series: approach the target from below
+            step = max(2, min(1000, (target_series - series) // 150))
+            body = {"runs": _combinations(f"scrape-{target_series}", step, offset)}
+            offset += step
+            response = client.post("/api/v1/runs", json=body)
+            if response.status_code != 200 or response.json()["accepted"] != step:
+                raise RuntimeError(f"filling for the scrape benchmark failed: {response.text[:300]}")
+        progress(f"scrape: {series} series")
+        out: dict[str, float] = {"series": float(series)}
+        for name, accept in (
+            ("openmetrics", "application/openmetrics-text; version=1.0.0"),
+            ("text", "text/plain"),
+        ):
+            cached, changed = [], []
+            for _ in range(scrapes):
+                started = time.perf_counter()
+                client.get("/metrics", headers={"accept": accept}).raise_for_status()
+                cached.append((time.perf_counter() - started) * 1000)
+            for round_ in range(scrapes):
+                body = {"runs": _combinations(f"dirty-{name}-{round_}", 100, 0)}
+                client.post("/api/v1/runs", json=body).raise_for_status()
+                started = time.perf_counter()
+                client.get("/metrics", headers={"accept": accept}).raise_for_status()
+                changed.append((time.perf_counter() - started) * 1000)
+            out[f"{name}_cached_ms"] = median(cached)
+            out[f"{name}_changed_ms"] = median(changed)
+            out[f"{name}_changed_p95_ms"] = percentile(changed, 0.95)
+    return out
+
+
+@contextlib.contextmanager
+def pushgateway() -> Iterator[str]:
+    """Debian's prometheus-pushgateway on a free loopback port."""
+    binary = shutil.which("prometheus-pushgateway")
+    if binary is None:
+        raise RuntimeError("prometheus-pushgateway is not installed")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def pushgateway_pushes(url: str, connections: int, seconds: float, tag: str) -> WrkResult:
+    """Pushes per second to a Pushgateway, one group per run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = lua_pushgateway(Path(tmp) / "push.lua", f"push-{tag}")
+        return wrk(url, script, connections=connections, seconds=seconds)
+
+
+def fill(srv: Server, count: int, progress: Progress, batch: int = 1000, backfill: bool = False) -> float:
+    """POST `count` realistic records in batches; records per second."""
+    started = time.perf_counter()
+    sent = 0
+    records = realistic("fill", count)
+    with httpx.Client(base_url=srv.url, timeout=300) as client:
+        while sent < count:
+            chunk = [r for _, r in zip(range(batch), records, strict=False)]
+            response = client.post(
+                "/api/v1/runs", params={"backfill": str(backfill).lower()}, json={"runs": chunk}
+            )
+            if response.status_code != 200 or response.json()["accepted"] != len(chunk):
+                raise RuntimeError(f"fill failed: {response.text[:300]}")
+            sent += len(chunk)
+            if sent % 100_000 == 0:
+                progress(f"filled {sent:,} runs")
+    return count / (time.perf_counter() - started)
+
+
+__all__ = [
+    "batch_posts",
+    "fill",
+    "pushgateway",
+    "pushgateway_pushes",
+    "resolved_runs",
+    "scrape_times",
+    "server",
+    "single_posts",
+    "sqlite_floor",
+]

@@ -1,0 +1,458 @@
+"""Recording rules and alert rules, rendered from the configuration.
+
+Recording rules are named `level:metric:operations` (Prometheus naming practice): `agent:` rules
+aggregate to one series per agent, `agent_model:` per agent and model, `job:` per exporter job
+(all agents together). Window names in rule names are the nominal windows of the configuration,
+also when `time_scale` shortens the ranges for the live test, so dashboards query the same names.
+
+Failure means status `failure`, `error` or `timeout`. `cancelled` runs count on neither side of the
+failure ratio: someone stopped them, which says nothing about whether the agent works.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from .config import MixinConfig, format_duration
+
+FAILED: Final = "failure|error|timeout"
+RATE_WINDOW: Final = 300  # the dashboards' recorded 5m rates
+QUANTILES: Final = (0.5, 0.95, 0.99)
+
+OVERVIEW_UID: Final = "agent-exporter-overview"
+COST_UID: Final = "agent-exporter-cost"
+RUNS_UID: Final = "agent-exporter-runs"
+RUN_UID: Final = "agent-exporter-run"
+EXPORTER_UID: Final = "agent-exporter-health"
+
+Rule = dict[str, Any]
+Group = dict[str, Any]
+
+
+def quantile_name(q: float) -> str:
+    """`p95` for 0.95, `p99_9` for 0.999: a quantile as a rule-name part."""
+    return "p" + f"{q * 100:g}".replace(".", "_")
+
+
+def w(seconds: int) -> str:
+    """A nominal window as it appears in rule names (`1h`, `1d`, `1w`)."""
+    return format_duration(seconds)
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+class RuleNames:
+    """The recording rules' names, shared by the alert rules and the dashboards."""
+
+    @staticmethod
+    def runs_rate(level: str, window: int) -> str:
+        """Runs per second of every status."""
+        return f"{level}:agent_runs:rate{w(window)}"
+
+    @staticmethod
+    def decided_rate(window: int) -> str:
+        """Runs per second that ended with a verdict (every status but cancelled), per agent."""
+        return f"agent:agent_runs_decided:rate{w(window)}"
+
+    @staticmethod
+    def failure_ratio(window: int) -> str:
+        """Failed share of decided runs, per agent."""
+        return f"agent:agent_run_failure:ratio_rate{w(window)}"
+
+    @staticmethod
+    def cost_rate(level: str, window: int) -> str:
+        """US dollars per second."""
+        return f"{level}:agent_cost_usd:rate{w(window)}"
+
+    @staticmethod
+    def duration_quantile(level: str, q: float, window: int) -> str:
+        """A quantile of run durations, in seconds."""
+        return f"{level}:agent_run_duration_seconds:{quantile_name(q)}_rate{w(window)}"
+
+    @staticmethod
+    def tokens_mean(window: int) -> str:
+        """Mean tokens (input plus output) per run, per agent."""
+        return f"agent:agent_run_tokens:mean_rate{w(window)}"
+
+
+N = RuleNames
+
+
+def _record(name: str, expr: str) -> Rule:
+    return {"record": name, "expr": expr}
+
+
+def recording_groups(cfg: MixinConfig) -> list[Group]:
+    """The recording rule groups."""
+    r = cfg.range
+    job = f'job="{cfg.exporter_job}"'
+
+    dashboards: list[Rule] = [
+        _record(
+            N.runs_rate("agent_model", RATE_WINDOW),
+            f"sum by (agent, model) (rate(agent_runs_total{{{job}}}[{r(RATE_WINDOW)}]))",
+        ),
+        _record(
+            N.runs_rate("agent", RATE_WINDOW),
+            f"sum by (agent) (rate(agent_runs_total{{{job}}}[{r(RATE_WINDOW)}]))",
+        ),
+        _record(
+            N.cost_rate("agent_model", RATE_WINDOW),
+            f"sum by (agent, model) (rate(agent_cost_usd_total{{{job}}}[{r(RATE_WINDOW)}]))",
+        ),
+    ]
+    for q in QUANTILES:
+        dashboards.append(
+            _record(
+                N.duration_quantile("agent_model", q, RATE_WINDOW),
+                f"histogram_quantile({_num(q)}, sum by (agent, model, le) "
+                f"(rate(agent_run_duration_seconds_bucket{{{job}}}[{r(RATE_WINDOW)}])))",
+            )
+        )
+
+    fr = cfg.failure_rate
+    windows = sorted({x for pair in fr.windows for x in (pair.long, pair.short)})
+    slo: list[Rule] = []
+    for window in windows:
+        slo.append(
+            _record(
+                N.failure_ratio(window),
+                f'sum by (agent) (rate(agent_runs_total{{{job}, status=~"{FAILED}"}}[{r(window)}]))\n'
+                "/\n"
+                f'sum by (agent) (rate(agent_runs_total{{{job}, status!="cancelled"}}[{r(window)}]))',
+            )
+        )
+    for window in sorted({pair.long for pair in fr.windows}):
+        slo.append(
+            _record(
+                N.decided_rate(window),
+                f'sum by (agent) (rate(agent_runs_total{{{job}, status!="cancelled"}}[{r(window)}]))',
+            )
+        )
+
+    cost: list[Rule] = [
+        _record(
+            N.cost_rate("agent", cfg.cost.spike.window),
+            f"sum by (agent) (rate(agent_cost_usd_total{{{job}}}[{r(cfg.cost.spike.window)}]))",
+        )
+    ]
+    for window in sorted({b.window for b in cfg.cost.budget_windows}):
+        cost.append(
+            _record(
+                N.cost_rate("job", window),
+                f"sum by (job) (rate(agent_cost_usd_total{{{job}}}[{r(window)}]))",
+            )
+        )
+
+    d, t = cfg.duration, cfg.tokens
+    # The current window reads raw samples. The week-long baselines average 5m rates recorded per
+    # agent (and bucket): a week of one series per agent and bucket, not of every label set.
+    rate5m = r(RATE_WINDOW)
+    buckets = f"agent_le:agent_run_duration_seconds_bucket:rate{w(RATE_WINDOW)}"
+    tokens_sum = f"agent:agent_run_tokens_sum:rate{w(RATE_WINDOW)}"
+    tokens_count = f"agent:agent_run_tokens_count:rate{w(RATE_WINDOW)}"
+    current: list[Rule] = [
+        _record(buckets, f"sum by (agent, le) (rate(agent_run_duration_seconds_bucket{{{job}}}[{rate5m}]))"),
+        _record(tokens_sum, f"sum by (agent) (rate(agent_run_tokens_sum{{{job}}}[{rate5m}]))"),
+        _record(tokens_count, f"sum by (agent) (rate(agent_run_tokens_count{{{job}}}[{rate5m}]))"),
+        _record(
+            N.duration_quantile("agent", d.quantile, d.window),
+            f"histogram_quantile({_num(d.quantile)}, sum by (agent, le) "
+            f"(rate(agent_run_duration_seconds_bucket{{{job}}}[{r(d.window)}])))",
+        ),
+        _record(
+            N.tokens_mean(t.window),
+            f"sum by (agent) (rate(agent_run_tokens_sum{{{job}}}[{r(t.window)}]))\n"
+            "/\n"
+            f"sum by (agent) (rate(agent_run_tokens_count{{{job}}}[{r(t.window)}]))",
+        ),
+    ]
+    for window in sorted({d.window, t.window}):
+        current.append(
+            _record(
+                N.runs_rate("agent", window), f"sum by (agent) (rate(agent_runs_total{{{job}}}[{r(window)}]))"
+            )
+        )
+    baselines: list[Rule] = [
+        _record(
+            N.duration_quantile("agent", d.quantile, d.baseline),
+            f"histogram_quantile({_num(d.quantile)}, avg_over_time({buckets}[{r(d.baseline)}]))",
+        ),
+        _record(
+            N.tokens_mean(t.baseline),
+            f"avg_over_time({tokens_sum}[{r(t.baseline)}])\n/\navg_over_time({tokens_count}[{r(t.baseline)}])",
+        ),
+    ]
+
+    return [
+        {"name": "agent-exporter.dashboards", "rules": dashboards},
+        {"name": "agent-exporter.failure-ratio", "rules": slo},
+        {"name": "agent-exporter.cost", "rules": cost},
+        {"name": "agent-exporter.regressions", "rules": current},
+        # week-long baselines move slowly: every 2 minutes is plenty, and well within the 5-minute
+        # lookback through which the alerts read them
+        {"name": "agent-exporter.baselines", "interval": r(120), "rules": baselines},
+    ]
+
+
+class Alerts:
+    """Alert rules with the labels and annotations every alert carries."""
+
+    def __init__(self, cfg: MixinConfig) -> None:
+        self.cfg = cfg
+
+    def alert(
+        self,
+        name: str,
+        expr: str,
+        *,
+        for_: int,
+        severity: str,
+        component: str,
+        summary: str,
+        description: str,
+        dashboard: str,
+        labels: dict[str, str] | None = None,
+    ) -> Rule:
+        """One alert rule; `runbook_url` is the section of docs/runbooks.md named after the alert."""
+        grafana = self.cfg.links.grafana_url.rstrip("/")
+        rule: Rule = {"alert": name, "expr": expr}
+        if for_:
+            rule["for"] = self.cfg.range(for_)
+        rule["labels"] = {"severity": severity, "component": component, **(labels or {})}
+        rule["annotations"] = {
+            "summary": summary,
+            "description": description,
+            "runbook_url": f"{self.cfg.links.runbook_url}#{name.lower()}",
+            "dashboard_url": f"{grafana}/d/{dashboard}",
+        }
+        return rule
+
+    def agent_groups(self) -> list[Group]:
+        """Alerts on what the agents do: failures, cost, duration, tokens, silence."""
+        cfg, r = self.cfg, self.cfg.range
+        fr = cfg.failure_rate
+        agent_dash = f"{OVERVIEW_UID}?var-agent={{{{ $labels.agent }}}}"
+        failures: list[Rule] = []
+        for pair in fr.windows:
+            threshold = f"{_num(pair.burn_rate)} * {_num(round(fr.budget, 10))}"
+            failures.append(
+                self.alert(
+                    "AgentFailureBudgetBurn",
+                    f"{N.failure_ratio(pair.long)} > {threshold}\n"
+                    "and\n"
+                    f"{N.failure_ratio(pair.short)} > {threshold}\n"
+                    "and\n"
+                    f"{N.decided_rate(pair.long)} * {cfg.seconds(pair.long)} >= {fr.min_runs}",
+                    for_=pair.for_,
+                    severity=pair.severity,
+                    component="agents",
+                    labels={"long_window": w(pair.long), "short_window": w(pair.short)},
+                    summary="Agent {{ $labels.agent }} fails {{ $value | humanizePercentage }} of its runs.",
+                    description=(
+                        f"{{{{ $labels.agent }}}} failed {{{{ $value | humanizePercentage }}}} of its runs "
+                        f"over the last {w(pair.long)}, and more than "
+                        f"{_num(pair.burn_rate * fr.budget * 100)}% "
+                        f"over the last {w(pair.short)}: it burns its error budget at "
+                        f"{_num(pair.burn_rate)}× "
+                        f"the pace a {_num(fr.objective * 100)}% success objective over {w(fr.period)} "
+                        "allows. "
+                        "Failed runs are status failure, error and timeout; cancelled runs do not count."
+                    ),
+                    dashboard=agent_dash,
+                )
+            )
+
+        spike = cfg.cost.spike
+        rate, seconds = N.cost_rate("agent", spike.window), cfg.seconds(spike.window)
+        spent = f"{rate} * {seconds}"
+        cost: list[Rule] = [
+            self.alert(
+                "AgentCostSpike",
+                f"{spent} > {_num(spike.factor)} * ({rate} offset {r(spike.offset)}) * {seconds}\n"
+                "and\n"
+                f"{spent} >= {_num(spike.min_spend_usd)}",
+                for_=spike.for_,
+                severity="warning",
+                component="agents",
+                summary=(
+                    f"Agent {{{{ $labels.agent }}}} spends over {_num(spike.factor)}× what it spent "
+                    f"{w(spike.offset)} ago."
+                ),
+                description=(
+                    f"{{{{ $labels.agent }}}} spent {{{{ $value | humanize }}}} USD over the last "
+                    f"{w(spike.window)}: more than {_num(spike.factor)}× its spend in the same "
+                    f"{w(spike.window)} {w(spike.offset)} earlier, and at least {_num(spike.min_spend_usd)} "
+                    "USD."
+                ),
+                dashboard=f"{COST_UID}?var-agent={{{{ $labels.agent }}}}",
+            )
+        ]
+        budget = cfg.cost.daily_budget_usd
+        for b in cfg.cost.budget_windows:
+            cost.append(
+                self.alert(
+                    "AgentCostBudgetBurn",
+                    f"{N.cost_rate('job', b.window)} * 86400 > {_num(b.burn_rate)} * {_num(budget)}",
+                    for_=b.for_,
+                    severity=b.severity,
+                    component="agents",
+                    labels={"window": w(b.window)},
+                    summary=(
+                        "Agents spend at {{ $value | humanize }} USD a day, "
+                        f"{_num(b.burn_rate)}× the daily budget or more."
+                    ),
+                    description=(
+                        f"Over the last {w(b.window)} the agents of job {{{{ $labels.job }}}} spent at a "
+                        "pace of "
+                        f"{{{{ $value | humanize }}}} USD a day, against a daily budget of {_num(budget)} "
+                        "USD "
+                        f"(burn rate {_num(b.burn_rate)} or more)."
+                    ),
+                    dashboard=COST_UID,
+                )
+            )
+
+        d, t = cfg.duration, cfg.tokens
+        regressions = [
+            self.alert(
+                "AgentRunDurationRegression",
+                f"{N.duration_quantile('agent', d.quantile, d.window)}\n"
+                f"  > {_num(d.factor)} * {N.duration_quantile('agent', d.quantile, d.baseline)}\n"
+                "and\n"
+                f"{N.runs_rate('agent', d.window)} * {cfg.seconds(d.window)} >= {d.min_runs}",
+                for_=d.for_,
+                severity="warning",
+                component="agents",
+                summary=(
+                    f"Agent {{{{ $labels.agent }}}} runs take over {_num(d.factor)}× longer than usual "
+                    f"({quantile_name(d.quantile)})."
+                ),
+                description=(
+                    f"The {quantile_name(d.quantile)} duration of {{{{ $labels.agent }}}}'s runs over the "
+                    "last "
+                    f"{w(d.window)} is {{{{ $value | humanizeDuration }}}}, more than {_num(d.factor)}× "
+                    f"its {quantile_name(d.quantile)} over the last {w(d.baseline)}."
+                ),
+                dashboard=agent_dash,
+            ),
+            self.alert(
+                "AgentTokensPerRunSpike",
+                f"{N.tokens_mean(t.window)} > {_num(t.factor)} * {N.tokens_mean(t.baseline)}\n"
+                "and\n"
+                f"{N.runs_rate('agent', t.window)} * {cfg.seconds(t.window)} >= {t.min_runs}",
+                for_=t.for_,
+                severity="warning",
+                component="agents",
+                summary=(
+                    f"Agent {{{{ $labels.agent }}}} uses over {_num(t.factor)}× its usual tokens per run."
+                ),
+                description=(
+                    f"{{{{ $labels.agent }}}}'s runs used {{{{ $value | humanize }}}} tokens each on "
+                    "average over "
+                    f"the last {w(t.window)}, more than {_num(t.factor)}× their mean over the last "
+                    f"{w(t.baseline)}."
+                ),
+                dashboard=agent_dash,
+            ),
+        ]
+
+        s = cfg.stopped_reporting
+        silence = [
+            self.alert(
+                "AgentStoppedReporting",
+                "time() - max by (agent) (max_over_time("
+                f'agent_last_run_timestamp_seconds{{job="{cfg.exporter_job}"}}[{r(s.lookback)}]))\n'
+                f"  > {cfg.seconds(s.after)}",
+                for_=s.for_,
+                severity="warning",
+                component="agents",
+                summary=(
+                    "Agent {{ $labels.agent }} has not reported a run for {{ $value | humanizeDuration }}."
+                ),
+                description=(
+                    "The newest run of {{ $labels.agent }} ended {{ $value | humanizeDuration }} ago; it "
+                    "reported "
+                    f"within the last {w(s.lookback)} and usually within {w(s.after)}."
+                ),
+                dashboard=agent_dash,
+            )
+        ]
+        return [
+            {"name": "agent-exporter.failures", "rules": failures},
+            {"name": "agent-exporter.cost-alerts", "rules": cost},
+            {"name": "agent-exporter.regression-alerts", "rules": regressions},
+            {"name": "agent-exporter.silence", "rules": silence},
+        ]
+
+    def exporter_group(self) -> Group:
+        """Alerts on the exporter itself."""
+        cfg, e, r = self.cfg, self.cfg.exporter, self.cfg.range
+        job = f'job="{cfg.exporter_job}"'
+        records = "agent_exporter_records_total"
+        rejected = f'{records}{{{job}, outcome="rejected"}}'
+        return {
+            "name": "agent-exporter.exporter",
+            "rules": [
+                self.alert(
+                    "AgentExporterDown",
+                    f"up{{{job}}} == 0 or absent(up{{{job}}})",
+                    for_=e.down_for,
+                    severity="critical",
+                    component="exporter",
+                    summary="agent-exporter{{ with $labels.instance }} {{ . }}{{ end }} is down.",
+                    description=(
+                        f"Prometheus cannot scrape job {cfg.exporter_job}"
+                        "{{ with $labels.instance }} at {{ . }}{{ else }}: it has no such target{{ end }}. "
+                        "Agents posting to it get errors, and every agent-level alert is blind "
+                        "(Alertmanager inhibits them while this fires)."
+                    ),
+                    dashboard=EXPORTER_UID,
+                ),
+                self.alert(
+                    "AgentExporterRecordsRejected",
+                    f"sum by (job) (rate({rejected}[{r(e.rejected_window)}]))\n"
+                    f"  / sum by (job) (rate({records}{{{job}}}[{r(e.rejected_window)}])) > "
+                    f"{_num(e.rejected_ratio)}\n"
+                    "and\n"
+                    f"sum by (job) (increase({rejected}[{r(e.rejected_window)}])) >= {e.rejected_min}",
+                    for_=e.rejected_for,
+                    severity="warning",
+                    component="exporter",
+                    summary="agent-exporter rejects {{ $value | humanizePercentage }} of its records.",
+                    description=(
+                        "{{ $value | humanizePercentage }} of the records posted to job {{ $labels.job }} "
+                        "over the "
+                        f"last {w(e.rejected_window)} were rejected as invalid (threshold "
+                        f"{_num(e.rejected_ratio * 100)}%): those runs are neither stored nor counted. "
+                        "agent_exporter_records_rejected_total says which rule they broke."
+                    ),
+                    dashboard=EXPORTER_UID,
+                ),
+                self.alert(
+                    "AgentExporterLabelOverflow",
+                    f"sum by (job, label) (increase(agent_exporter_label_overflow_total{{{job}}}"
+                    f"[{r(e.label_overflow_window)}])) > 0",
+                    for_=0,
+                    severity="warning",
+                    component="exporter",
+                    summary="Label {{ $labels.label }} reached its cap of distinct values.",
+                    description=(
+                        "{{ $value | humanize }} values of label {{ $labels.label }} became 'other' "
+                        f"over the last {w(e.label_overflow_window)} (job {{{{ $labels.job }}}}): the "
+                        "metrics "
+                        "lump those runs together. Raise metrics.label_limits or stop sending unbounded "
+                        "values."
+                    ),
+                    dashboard=EXPORTER_UID,
+                ),
+            ],
+        }
+
+
+def alert_groups(cfg: MixinConfig) -> list[Group]:
+    """The alert rule groups."""
+    alerts = Alerts(cfg)
+    return [*alerts.agent_groups(), alerts.exporter_group()]
