@@ -143,6 +143,8 @@ def test_a_steady_rate_for_minutes_keeps_memory_flat_and_latency_steady(
         "counted": counted.total("agent_runs_total"),
         "p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "first_window_p95_ms": round(percentile(first, 95) * 1000, 1),
+        "last_window_p95_ms": round(percentile(last, 95) * 1000, 1),
         "first_window_p99_ms": round(percentile(first, 99) * 1000, 1),
         "last_window_p99_ms": round(percentile(last, 99) * 1000, 1),
         "max_ms": round(max(latencies) * 1000, 1),
@@ -158,6 +160,7 @@ def test_a_steady_rate_for_minutes_keeps_memory_flat_and_latency_steady(
     assert len(results) == total == stored == counted.total("agent_runs_total")
     # memory flat: after warm-up, growth stays under 10% (or 10 MiB, whichever is more)
     assert end_rss - warm_rss <= max(10 * 2**20, warm_rss // 10), summary
-    # latency steady: the last minute is not markedly slower than the first one after warm-up
-    assert percentile(last, 99) <= max(3 * percentile(first, 99), 0.05), summary
+    # latency steady: the last minute is not markedly slower than the first one after warm-up.
+    # p95, not p99: on a shared 2-core machine the top 1 % of a minute is a neighbour's burst.
+    assert percentile(last, 95) <= max(3 * percentile(first, 95), 0.025), summary
     assert percentile(last, 50) <= max(2 * percentile(first, 50), 0.01), summary
