@@ -64,6 +64,16 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
+def typical(results: list[tuple[float, float, int]], start: float, q: int, minute: float = 60.0) -> float:
+    """The median over the 10-second windows of [start, start + minute) of each window's q-th percentile."""
+    windows = []
+    for begin in range(int(start), int(start + minute), 10):
+        latencies = [r[1] for r in results if begin <= r[0] < begin + 10]
+        if latencies:
+            windows.append(percentile(latencies, q))
+    return statistics.median(windows)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def soaked(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, ExporterProcess]]:
     if request.param == "sqlite":
@@ -129,8 +139,6 @@ def test_a_steady_rate_for_minutes_keeps_memory_flat_and_latency_steady(
     errors = [r for r in results if r[2] != 201]
     latencies = [r[1] for r in results]
     window = 60.0 if SECONDS >= 180 else SECONDS / 3
-    first = [r[1] for r in results if window / 2 <= r[0] < window / 2 + window]  # after warm-up
-    last = [r[1] for r in results if r[0] >= SECONDS - window]
     warm_rss = next(rss for t, rss in samples if t >= min(30.0, SECONDS / 5))
     end_rss = samples[-1][1]
     summary = {
@@ -143,10 +151,10 @@ def test_a_steady_rate_for_minutes_keeps_memory_flat_and_latency_steady(
         "counted": counted.total("agent_runs_total"),
         "p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "p99_ms": round(percentile(latencies, 99) * 1000, 1),
-        "first_window_p95_ms": round(percentile(first, 95) * 1000, 1),
-        "last_window_p95_ms": round(percentile(last, 95) * 1000, 1),
-        "first_window_p99_ms": round(percentile(first, 99) * 1000, 1),
-        "last_window_p99_ms": round(percentile(last, 99) * 1000, 1),
+        "first_minute_p95_ms": round(typical(results, window / 2, 95, window) * 1000, 1),
+        "last_minute_p95_ms": round(typical(results, SECONDS - window, 95, window) * 1000, 1),
+        "first_minute_p50_ms": round(typical(results, window / 2, 50, window) * 1000, 1),
+        "last_minute_p50_ms": round(typical(results, SECONDS - window, 50, window) * 1000, 1),
         "max_ms": round(max(latencies) * 1000, 1),
         "scrape_p99_ms": round(percentile(scrape_seconds, 99) * 1000, 1),
         "rss_start_mb": round(samples[0][1] / 2**20, 1),
@@ -160,7 +168,11 @@ def test_a_steady_rate_for_minutes_keeps_memory_flat_and_latency_steady(
     assert len(results) == total == stored == counted.total("agent_runs_total")
     # memory flat: after warm-up, growth stays under 10% (or 10 MiB, whichever is more)
     assert end_rss - warm_rss <= max(10 * 2**20, warm_rss // 10), summary
-    # latency steady: the last minute is not markedly slower than the first one after warm-up.
-    # p95, not p99: on a shared 2-core machine the top 1 % of a minute is a neighbour's burst.
-    assert percentile(last, 95) <= max(3 * percentile(first, 95), 0.025), summary
-    assert percentile(last, 50) <= max(2 * percentile(first, 50), 0.01), summary
+    # latency steady: the last minute is not slower than the first one after warm-up. Judged on
+    # the typical 10-second window, because on a shared 2-core machine a neighbour's burst owns
+    # the tail of whichever minute it falls in; a slowdown that grows with the data shows in all.
+    early, late = window / 2, SECONDS - window
+    first_p95, last_p95 = typical(results, early, 95, window), typical(results, late, 95, window)
+    first_p50, last_p50 = typical(results, early, 50, window), typical(results, late, 50, window)
+    assert last_p95 <= max(2 * first_p95, 0.025), summary
+    assert last_p50 <= max(2 * first_p50, 0.01), summary
