@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DB     ?= data/agent-exporter.db
 PORT   ?= 9477
 
-.PHONY: help install run demo test lint typecheck pytest bench clean generate stack
+.PHONY: help install run demo test lint typecheck pytest bench clean generate stack soak
 
 help:
 	@echo "make run    serve on 127.0.0.1:$(PORT) with the SQLite store $(DB)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench  measure ingest, scrape, reads and memory; writes docs/BENCHMARKS.md (about 20 min)"
 	@echo "make generate  render rules, alerts and dashboards from alerts/config.yaml"
 	@echo "make stack  exporter, Prometheus and Alertmanager on 127.0.0.1 (ports: PORT, PROM_PORT, AM_PORT)"
+	@echo "make soak   minutes of steady load on SQLite and PostgreSQL (SOAK_SECONDS, SOAK_RATE)"
 
 $(STAMP): exporter/pyproject.toml exporter/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,11 @@ AM_PORT   ?= 9093
 stack: install
 	$(BIN)/python -m agent_exporter.mixin stack --exporter-port $(PORT) --prometheus-port $(PROM_PORT) \
 		--alertmanager-port $(AM_PORT) $(if $(STACK_DB),--database-url $(STACK_DB))
+
+SOAK_SECONDS ?= 300
+SOAK_RATE    ?= 50
+soak: install
+	cd exporter && SOAK_SECONDS=$(SOAK_SECONDS) SOAK_RATE=$(SOAK_RATE) ../$(BIN)/pytest -m soak -s -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) data exporter/.pytest_cache exporter/.mypy_cache exporter/.ruff_cache

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import __version__, migrations, read_api
+from . import __version__, auth, migrations, read_api
 from .config import Settings
 from .ingest import Ingest, Writer
 from .metrics import Metrics
@@ -83,6 +83,11 @@ class Service:
         registry = registry or CollectorRegistry(auto_describe=True)
         metrics = Metrics(registry, settings.metrics.label_config(), version=__version__)
         writer = Writer(store, metrics)
+        try:
+            store.check_writable()  # a read-only file or a full disk: serve, but not as ready
+        except StoreError as exc:
+            writer.last_error = exc
+            log.warning("the store does not take writes: %s", exc)
         ingest = Ingest(writer, metrics, prices, max_future_skew=settings.limits.max_future_skew_seconds)
         return cls(settings, store, registry, metrics, prices, writer, ingest)
 
@@ -245,7 +250,7 @@ async def post_runs(
     except StoreError as exc:
         return error_response(
             503,
-            "store_unavailable",
+            exc.code,
             f"nothing was stored: {exc}; retry later",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
@@ -284,15 +289,20 @@ async def readyz(request: Request) -> Response:
     service = _service(request)
     if not service.writer.alive:
         return ORJSONResponse({"status": "unavailable", "reason": "the writer has stopped"}, status_code=503)
+    failed_write = service.writer.last_error
     try:
         await run_in_threadpool(service.store.ping)
+        if failed_write is not None:  # the store answers reads; does it take writes again?
+            await run_in_threadpool(service.store.check_writable)
     except StoreError as exc:
         service.metrics.store_errors.labels("ping").inc()
         return ORJSONResponse(
-            {"status": "unavailable", "reason": str(exc)},
+            {"status": "unavailable", "code": exc.code, "reason": str(exc)},
             status_code=503,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
+    if failed_write is not None and service.writer.last_error is failed_write:
+        service.writer.last_error = None
     return ORJSONResponse({"status": "ready"})
 
 
@@ -464,4 +474,5 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
         )
 
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+    auth.install(app, settings.security)
     return app

@@ -19,6 +19,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from .auth import SecuritySettings
 from .metrics import DROPPABLE, PROMOTABLE, LabelConfig
 
 DEFAULT_PORT = 9477
@@ -129,6 +130,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     limits: LimitSettings = Field(default_factory=LimitSettings)
     metrics: MetricSettings = Field(default_factory=MetricSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @model_validator(mode="after")
     def _price_file_exists(self) -> Settings:

@@ -45,6 +45,7 @@ class Writer:
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="agent-exporter-writer", daemon=True)
         self._closed = False
+        self.last_error: StoreError | None = None  # of the latest commit; /readyz reports it
         self._thread.start()
 
     @property
@@ -108,6 +109,7 @@ class Writer:
         try:
             outcomes = self._store.insert_runs(runs)
         except StoreError as exc:
+            self.last_error = exc
             self._metrics.store_errors.labels("write").inc()
             if len(jobs) > 1 and not exc.retryable:
                 # something in one request may be what the database refuses: do not fail the others
@@ -126,6 +128,7 @@ class Writer:
             return
         self._metrics.write_duration.observe(time.perf_counter() - started)
         self._metrics.write_size.observe(len(runs))
+        self.last_error = None
         start = 0
         for job in jobs:
             mine = outcomes[start : start + len(job.runs)]

@@ -41,11 +41,15 @@ class InsertOutcome(enum.StrEnum):
 
 
 class StoreError(RuntimeError):
-    """The store could not do what was asked. `retryable` says whether trying later may help."""
+    """The store could not do what was asked. `retryable` says whether trying later may help.
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    `code` names the cause for machines: `store_read_only`, `store_full` or `store_unavailable`.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True, code: str = "store_unavailable") -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,8 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
     in_memory = not database or database == ":memory:"
     if not in_memory:
         assert database is not None
+        if parsed.query.get("uri") == "true":  # sqlite:///file:/path.db?mode=ro&uri=true
+            database = database.removeprefix("file:")
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         parsed,
@@ -140,7 +146,28 @@ class Store:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            raise StoreError(_explain(exc)) from exc
+            raise _store_error(exc) from exc
+
+    def check_writable(self) -> None:
+        """Raise `StoreError` unless the store takes writes: a read-only file or database fails here.
+
+        On SQLite the probe rewrites the migration version with itself, which changes nothing but
+        dirties a page, so that the commit has to reach the disk (and a full one fails). On
+        PostgreSQL it asks whether transactions are read-only (a standby, or a database set so),
+        which needs no privilege beyond connecting. It runs at start-up and after a failed write.
+        """
+        try:
+            with self._writing() as conn:
+                if self.dialect == "sqlite":
+                    conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+                elif conn.execute(text("SHOW transaction_read_only")).scalar_one() == "on":
+                    raise StoreError(
+                        "the database is read-only (transaction_read_only is on: a standby, or "
+                        "default_transaction_read_only); point database_url at a writable primary",
+                        code="store_read_only",
+                    )
+        except SQLAlchemyError as exc:
+            raise _store_error(exc) from exc
 
     def is_empty(self) -> bool:
         """True when the database has none of our tables (a fresh file or schema)."""
@@ -174,7 +201,7 @@ class Store:
                 if lost_race:  # another replica stored them between our check and our insert
                     stored |= self._stored_hashes(conn, lost_race)
         except SQLAlchemyError as exc:
-            raise StoreError(_explain(exc), retryable=_retryable(exc)) from exc
+            raise _store_error(exc) from exc
         for i in first.values():
             run = runs[i]
             if run.run_id in inserted:
@@ -352,11 +379,24 @@ def _explain(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     detail = str(orig if orig is not None else exc).strip().splitlines()[0]
     lowered = detail.lower()
+    if "read-only transaction" in lowered:  # PostgreSQL: a standby, or default_transaction_read_only
+        return f"the database is read-only ({detail}); point database_url at a writable primary"
     if "readonly" in lowered or "read-only" in lowered:
         return f"the database is read-only ({detail}); check the file's permissions and the mount"
     if "disk is full" in lowered or "no space" in lowered:
         return f"the disk is full ({detail}); free space or move the database"
     return f"database error: {detail}"
+
+
+def _store_error(exc: SQLAlchemyError) -> StoreError:
+    message = _explain(exc)
+    if message.startswith("the database is read-only"):
+        code = "store_read_only"
+    elif message.startswith("the disk is full"):
+        code = "store_full"
+    else:
+        code = "store_unavailable"
+    return StoreError(message, retryable=_retryable(exc), code=code)
 
 
 def _retryable(exc: SQLAlchemyError) -> bool:

@@ -1,0 +1,361 @@
+"""Access control: bearer tokens for ingest and for the read API, basic auth for /metrics, CORS.
+
+Everything is off by default (the server binds to 127.0.0.1, where the machine is the boundary).
+Each kind of credential is switched on by configuring at least one token (or user), and takes
+several, so that one can be rotated: add the new token, roll the clients over, remove the old one.
+
+Requests are judged by path and method, before routing, so that routes added later are covered
+without a line of their own:
+
+- `/healthz`, `/readyz`, `/openapi.json` and `/docs` are always open (probes and the contract);
+- `/metrics` needs basic auth when `metrics_users` are configured (Prometheus' `basic_auth`);
+- any other GET or HEAD needs a read token when `read_tokens` are configured;
+- any other method (POST under `/api/v1`: ingest, reprice) needs an ingest token when
+  `ingest_tokens` are configured.
+
+Credentials are compared in constant time (`hmac.compare_digest` on SHA-256 digests, against every
+configured token, so neither the position nor the length of a match shows in the timing) and are
+never logged: a refusal is logged with the method, path, client address and the reason only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+log = logging.getLogger(__name__)
+
+MIN_TOKEN_LENGTH: Final = 16
+#: paths that stay open whatever is configured: probes, and the API's contract
+OPEN_PATHS: Final = frozenset(
+    {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
+METRICS_PATH: Final = "/metrics"
+READ_METHODS: Final = frozenset({"GET", "HEAD"})
+REALM: Final = "agent-exporter"
+# RFC 6750 token68 characters: what fits in `Authorization: Bearer ...` without quoting
+_TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def _check_token(token: str, where: str) -> str:
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"{where}: a token must be at least {MIN_TOKEN_LENGTH} characters")
+    if not _TOKEN.match(token):
+        raise ValueError(f"{where}: a token may hold letters, digits and -._~+/ (and = at the end) only")
+    return token
+
+
+def read_token_file(path: Path) -> list[str]:
+    """The tokens in `path`: one a line; blank lines and lines starting with # are ignored."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read token file {path}: {exc.strerror}") from exc
+    tokens = [line.strip() for line in text.splitlines()]
+    tokens = [t for t in tokens if t and not t.startswith("#")]
+    if not tokens:
+        raise ValueError(f"token file {path} holds no token")
+    return [_check_token(t, f"{path} line {i}") for i, t in enumerate(tokens, 1)]
+
+
+def read_users_file(path: Path) -> dict[str, str]:
+    """The `user:password` lines of `path` (blank lines and # comments ignored)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read users file {path}: {exc.strerror}") from exc
+    users: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, password = line.partition(":")
+        if not sep or not user or not password:
+            raise ValueError(f"{path} line {number}: expected user:password")
+        users[user] = password
+    if not users:
+        raise ValueError(f"users file {path} holds no user")
+    return users
+
+
+class SecuritySettings(BaseModel):
+    """Who may write runs, read them and scrape /metrics, and which web origins may call the API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ingest_tokens: list[SecretStr] = Field(
+        default_factory=list, description="bearer tokens for POST (ingest); none: ingest is open"
+    )
+    ingest_token_file: Path | None = Field(default=None, description="a file of ingest tokens, one a line")
+    read_tokens: list[SecretStr] = Field(
+        default_factory=list, description="bearer tokens for GET under /api; none: reading is open"
+    )
+    read_token_file: Path | None = Field(default=None, description="a file of read tokens, one a line")
+    metrics_users: dict[str, SecretStr] = Field(
+        default_factory=dict, description="basic-auth users of /metrics (user: password); none: open"
+    )
+    metrics_users_file: Path | None = Field(default=None, description="a file of user:password lines")
+    cors_allow_origins: list[str] = Field(
+        default_factory=list, description="web origins allowed to call the API from a browser; none: CORS off"
+    )
+
+    @field_validator("ingest_tokens", "read_tokens")
+    @classmethod
+    def _tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for token in value:
+            _check_token(token.get_secret_value(), "tokens")
+        return value
+
+    @field_validator("metrics_users")
+    @classmethod
+    def _users(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for user, password in value.items():
+            if not user or ":" in user or not password.get_secret_value():
+                raise ValueError("users need a name without ':' and a non-empty password")
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"{origin!r}: an origin is scheme://host[:port] with no path, or *")
+        return value
+
+    @model_validator(mode="after")
+    def _files_readable(self) -> SecuritySettings:
+        self.policy()  # reads the files now, so that a missing one stops the start with its name
+        return self
+
+    def policy(self) -> AccessPolicy:
+        """The credentials from the settings and the files, as the middleware compares them."""
+        ingest = [t.get_secret_value() for t in self.ingest_tokens]
+        read = [t.get_secret_value() for t in self.read_tokens]
+        users = {u: p.get_secret_value() for u, p in self.metrics_users.items()}
+        if self.ingest_token_file is not None:
+            ingest += read_token_file(self.ingest_token_file)
+        if self.read_token_file is not None:
+            read += read_token_file(self.read_token_file)
+        if self.metrics_users_file is not None:
+            users.update(read_users_file(self.metrics_users_file))
+        return AccessPolicy(
+            ingest=tuple(_digest(t) for t in ingest),
+            read=tuple(_digest(t) for t in read),
+            metrics=tuple((_digest(u), _digest(p)) for u, p in users.items()),
+        )
+
+
+def _digest(secret: str | bytes) -> bytes:
+    # Comparing fixed-length digests keeps a token's length out of the timing.
+    return hashlib.sha256(secret.encode() if isinstance(secret, str) else secret).digest()
+
+
+class Access(Enum):
+    """What a request needs."""
+
+    OPEN = "open"
+    INGEST = "ingest"
+    READ = "read"
+    METRICS = "metrics"
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Digests of the accepted credentials; an empty set leaves that kind of access open."""
+
+    ingest: tuple[bytes, ...] = ()
+    read: tuple[bytes, ...] = ()
+    metrics: tuple[tuple[bytes, bytes], ...] = ()
+
+    def needs(self, method: str, path: str) -> Access:
+        """What a request for `path` with `method` needs under this policy."""
+        if path in OPEN_PATHS:
+            return Access.OPEN
+        if path == METRICS_PATH:
+            return Access.METRICS if self.metrics else Access.OPEN
+        if method in READ_METHODS:
+            return Access.READ if self.read else Access.OPEN
+        return Access.INGEST if self.ingest else Access.OPEN
+
+    def allows(self, access: Access, authorization: str | None) -> tuple[bool, str]:
+        """Whether the Authorization header grants `access`, and if not, why (never echoing it)."""
+        if access is Access.OPEN:
+            return True, ""
+        scheme = "Basic" if access is Access.METRICS else "Bearer"
+        if not authorization:
+            return False, f"missing credentials: send Authorization: {scheme} ..."
+        given_scheme, _, credentials = authorization.strip().partition(" ")
+        if given_scheme.lower() != scheme.lower() or not credentials.strip():
+            return False, f"the Authorization header must use the {scheme} scheme"
+        credentials = credentials.strip()
+        if access is Access.METRICS:
+            if _match_basic(self.metrics, credentials):
+                return True, ""
+            return False, "wrong user or password"
+        tokens = self.ingest if access is Access.INGEST else self.read
+        if _match_any(tokens, _digest(credentials)):
+            return True, ""
+        return False, f"the token is not valid for {access.value}"
+
+
+def _match_any(digests: Iterable[bytes], given: bytes) -> bool:
+    found = False
+    for digest in digests:  # no early exit: every token is compared every time
+        found |= hmac.compare_digest(digest, given)
+    return found
+
+
+def _match_basic(users: Sequence[tuple[bytes, bytes]], credentials: str) -> bool:
+    try:
+        decoded = base64.b64decode(credentials, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    user, sep, password = decoded.partition(b":")
+    if not sep:
+        return False
+    user_digest, password_digest = _digest(user), _digest(password)
+    found = False
+    for known_user, known_password in users:
+        user_ok = hmac.compare_digest(known_user, user_digest)
+        password_ok = hmac.compare_digest(known_password, password_digest)
+        found |= user_ok & password_ok
+    return found
+
+
+class AccessControlMiddleware:
+    """Refuses, with 401 and a JSON error, requests that lack the credentials their path needs."""
+
+    def __init__(self, app: ASGIApp, policy: AccessPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        access = self.policy.needs(scope["method"], scope["path"])
+        if access is Access.OPEN:
+            await self.app(scope, receive, send)
+            return
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        allowed, reason = self.policy.allows(access, authorization)
+        if allowed:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        log.info(
+            "refused %s %s from %s: %s",
+            scope["method"],
+            scope["path"],
+            client[0] if client else "unknown",
+            reason,
+        )
+        await _unauthorized(send, access, reason, given=authorization is not None)
+
+
+async def _unauthorized(send: Send, access: Access, reason: str, *, given: bool) -> None:
+    if access is Access.METRICS:
+        challenge = f'Basic realm="{REALM}", charset="UTF-8"'
+    else:
+        challenge = f'Bearer realm="{REALM}"' + (', error="invalid_token"' if given else "")
+    body = orjson.dumps(
+        {
+            "error": {
+                "code": "unauthorized",
+                "message": f"{access.value} needs credentials: {reason}",
+            }
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", challenge.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def document(schema: dict[str, Any], policy: AccessPolicy) -> dict[str, Any]:
+    """Add the security schemes the policy enforces, and their 401, to an OpenAPI document."""
+    schemes: dict[str, Any] = {}
+    if policy.ingest:
+        schemes["ingestToken"] = {"type": "http", "scheme": "bearer", "description": "an ingest token"}
+    if policy.read:
+        schemes["readToken"] = {"type": "http", "scheme": "bearer", "description": "a read token"}
+    if policy.metrics:
+        schemes["metricsBasic"] = {"type": "http", "scheme": "basic", "description": "a /metrics user"}
+    if not schemes:
+        return schema
+    schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(schemes)
+    names = {Access.INGEST: "ingestToken", Access.READ: "readToken", Access.METRICS: "metricsBasic"}
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            access = policy.needs(method.upper(), path)
+            if access is Access.OPEN:
+                continue
+            operation["security"] = [{names[access]: []}]
+            operation.setdefault("responses", {})["401"] = {
+                "description": "missing or wrong credentials",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+    return schema
+
+
+def install(app: Any, settings: SecuritySettings) -> None:
+    """Put access control and (when origins are configured) CORS in front of the app's routes.
+
+    Access control goes innermost, so the HTTP metrics time refusals too; CORS goes outermost, so
+    that browsers get preflight answers and can read a 401.
+    """
+    from starlette.middleware import Middleware
+    from starlette.middleware.cors import CORSMiddleware
+
+    policy = settings.policy()
+    if policy.ingest or policy.read or policy.metrics:
+        app.user_middleware.append(Middleware(AccessControlMiddleware, policy=policy))
+        log.info(
+            "access control: %d ingest token(s), %d read token(s), %d /metrics user(s)",
+            len(policy.ingest),
+            len(policy.read),
+            len(policy.metrics),
+        )
+    if settings.cors_allow_origins:
+        app.user_middleware.insert(
+            0,
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_allow_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+                max_age=600,
+            ),
+        )
+    unsecured = app.openapi
+    app.openapi = lambda: document(unsecured(), policy)
