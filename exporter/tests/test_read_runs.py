@@ -114,6 +114,9 @@ def test_a_listed_run_carries_its_figures(api: TestClient) -> None:
         ({"limit": 0}, "limit"),
         ({"limit": 1001}, "limit"),
         ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"model": "gpt\x005"}, "model"),  # PostgreSQL would refuse the NUL outright
+        ({"agent": "fixer\n"}, "agent"),
+        ({"project": "p" * 129}, "project"),
     ],
 )
 def test_bad_parameters_are_422_naming_the_field(api: TestClient, params: dict[str, Any], field: str) -> None:
@@ -206,6 +209,21 @@ def test_an_unknown_run_is_404_naming_it(api: TestClient) -> None:
     response = api.get("/api/v1/runs/no-such-run")
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": "no run with run_id 'no-such-run'"}}
+
+
+def test_a_run_id_no_run_can_have_is_404_without_asking_the_store(api: TestClient) -> None:
+    response = api.get("/api/v1/runs/bad%00id")
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "no run with run_id 'bad\\x00id': not a valid run_id"
+    assert api.get("/api/v1/runs/" + "x" * 129).status_code == 422
+
+
+def test_an_unknown_route_names_itself(api: TestClient) -> None:
+    response = api.get("/api/v1/nothing-here")
+    assert response.json()["error"] == {
+        "code": "not_found",
+        "message": "no route for GET /api/v1/nothing-here; the API is described at /openapi.json",
+    }
 
 
 def test_monday_is_a_monday() -> None:

@@ -454,9 +454,15 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Readiness")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed", 503: "store_unavailable"}.get(
+            exc.status_code, "http_error"
+        )
+        message = str(exc.detail)
+        if message in {"Not Found", "Method Not Allowed"}:  # the router's own words say too little
+            verb = "no route" if exc.status_code == 404 else "method not allowed"
+            message = f"{verb} for {request.method} {request.url.path}; the API is described at /openapi.json"
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> Response:

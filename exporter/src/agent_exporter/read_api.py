@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
@@ -35,7 +35,7 @@ from . import queries, reports
 from . import read_models as m
 from .pricing import PriceBook, PriceFileError
 from .queries import DAY, DIMENSIONS, HOUR, MONDAY_ORIGIN, WEEK, Bucket, RunFilter
-from .record import Status
+from .record import CONTROL_CHARACTERS, MAX_ID_LENGTH, MAX_NAME_LENGTH, Status
 from .reprice import reprice
 
 if TYPE_CHECKING:
@@ -67,6 +67,17 @@ def invalid(field: str, message: str, value: Any = None) -> RequestValidationErr
     return RequestValidationError(
         [{"type": "value_error", "loc": ("query", field), "msg": message, "input": value}]
     )
+
+
+def check_name(field: str, value: str) -> None:
+    """A filter value is a name as runs carry them: no control characters, at most 128 characters.
+
+    Nothing stored can match anything else, and PostgreSQL refuses a NUL in a query outright.
+    """
+    if len(value) > MAX_NAME_LENGTH:
+        raise invalid(field, f"must be at most {MAX_NAME_LENGTH} characters (got {len(value)})", value[:40])
+    if CONTROL_CHARACTERS.search(value):
+        raise invalid(field, "must not contain control characters", value)
 
 
 def parse_duration(value: str, field: str) -> float:
@@ -133,6 +144,17 @@ def run_filter(
     end = parse_time(to, "to", now) if to is not None else None
     if start is not None and end is not None and start >= end:
         raise invalid("from", f"must be before to ({from_!r} is not before {to!r})", from_)
+    for name, given in (
+        ("agent", agent),
+        ("model", model),
+        ("provider", provider),
+        ("issue_type", issue_type),
+        ("project", project),
+        ("team", team),
+        ("environment", environment),
+    ):
+        for value in given or []:
+            check_name(name, value)
     known = {s.value for s in Status}
     for value in status or []:
         if value not in known:
@@ -277,8 +299,13 @@ def _derived(detail: queries.RunDetail) -> m.Derived:
     summary="One run with its phases, per-model usage, tools and derived figures",
     responses={404: {"model": m.Error, "description": "no run with this run_id"}},
 )
-def get_run(request: Request, run_id: str) -> m.RunDetailOut:
+def get_run(
+    request: Request, run_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
+) -> m.RunDetailOut:
     """Everything stored about one run. `run_id` may contain slashes."""
+    if CONTROL_CHARACTERS.search(run_id):
+        # no stored run has such an id (ingest refuses them), and PostgreSQL refuses a NUL outright
+        raise HTTPException(404, f"no run with run_id {run_id[:MAX_ID_LENGTH]!r}: not a valid run_id")
     with _reading(request) as conn:
         detail = queries.get_run(conn, run_id)
     if detail is None:

@@ -74,7 +74,7 @@ EARLIEST_TIMESTAMP: Final = datetime(2000, 1, 1, tzinfo=UTC)
 DURATION_TOLERANCE_SECONDS: Final = 1.0  # slack between duration_seconds and ended_at - started_at
 
 # C0 controls, DEL and C1 controls. Free text may keep tab, newline and carriage return.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _LABEL_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -452,7 +452,7 @@ def _describe(value: Any) -> str:
 def _rule_and_sentence(kind: str, value: Any, msg: str) -> tuple[str, str]:
     """The rule and the sentence for one pydantic error, in this API's words."""
     if kind == "string_pattern_mismatch":
-        if isinstance(value, str) and value and not _CONTROL.search(value):
+        if isinstance(value, str) and value and not CONTROL_CHARACTERS.search(value):
             return "not_blank", "must not be empty or blank"
         return "control_characters", "must not contain control characters"
     if kind in {"int_type", "float_type"} and isinstance(value, bool | str):
@@ -547,7 +547,7 @@ def _cross_field_errors(
     for key, value in record.labels.items():
         if len(value) > MAX_LABEL_VALUE_LENGTH:
             yield err(f"labels.{key}", "max_length", f"must be at most {MAX_LABEL_VALUE_LENGTH} characters")
-        elif _CONTROL.search(value):
+        elif CONTROL_CHARACTERS.search(value):
             yield err(f"labels.{key}", "control_characters", "must not contain control characters")
 
     latest = now + max_future_skew
