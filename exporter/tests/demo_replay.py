@@ -12,9 +12,10 @@ windows hold no two scrapes. Here the clock is simulated instead, and everything
    that ended before it, as Prometheus would see them from a live demo;
 3. the samples of the metrics the rules read become promtool `input_series`, with the labels
    Prometheus attaches (job and instance) and `up`;
-4. `promtool test rules` evaluates the shipped recording and alert rules over them every minute,
-   and one query over `ALERTS` gives every alert that fired: the first and last minute, and at how
-   many evaluations. The test states exactly that list.
+4. `promtool test rules` evaluates the shipped alert rules (and the recording rules they read:
+   `rules_under_test`) over them every minute, and a query over `ALERTS` gives every alert that
+   fired: the first and last minute, and at how many evaluations. The test states exactly that
+   list. (test_demo_alerts also runs one scenario live, to check this clock against the wall's.)
 
 The demo's timestamps are Unix times when the replay ran; promtool's clock starts at 0, so
 `agent_last_run_timestamp_seconds` (a Unix time) is shifted by the demo's start: `time()` in the
@@ -36,13 +37,13 @@ import httpx
 import yaml
 
 from agent_exporter.client.delivery import encode
-from agent_exporter.mixin.config import format_duration
-from agent_exporter.mixin.generate import ALERT_RULES, RECORDING_RULES
+from agent_exporter.mixin.config import format_duration, load_config
+from agent_exporter.mixin.generate import ALERT_RULES, CONFIG_PATH, RECORDING_RULES
 
 from .support import REPO
 
 STEP: Final = 60  # simulated seconds between scrapes, and between rule evaluations
-JOB: Final = "agent-exporter"  # the scrape job's labels, as Prometheus attaches them
+JOB: Final = load_config(REPO / CONFIG_PATH).exporter_job  # the scrape's labels, as Prometheus adds them
 INSTANCE: Final = "exporter:9477"
 TIMESTAMP_METRICS: Final = frozenset({"agent_last_run_timestamp_seconds"})  # Unix times: shifted
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

@@ -75,8 +75,8 @@ FIXER_PAGE = alert("AgentFailureBudgetBurn", agent="fixer", severity="critical")
 SCENARIOS = {
     # no incident: over the longest scenario's horizon, nothing fires
     "baseline": Scenario(None, 140 * MINUTE, ()),
-    # 10 minutes of baseline, then 90% of the fixer's runs fail: the 6h/30m pair pages after 21
-    # minutes (the 6-hour window holds only the demo's 31 minutes), the 1h/5m pair after 39
+    # 10 minutes of baseline, then 90% of the fixer's runs fail: the 6h/30m pair pages 20 minutes
+    # later (the 6-hour window holds only the demo's 30 minutes), the 1h/5m pair 38 minutes later
     "failure-spike": Scenario(
         "failure-spike:start=600",
         50 * MINUTE,
