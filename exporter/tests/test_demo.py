@@ -42,7 +42,7 @@ def test_the_demos_incidents_reach_the_store(tmp_path: Path) -> None:
             "agent-silent on triager, from 0 s to the end",
         ]
         stored = Counter((agent, status == "success") for _, agent, status in stored_runs(tmp_path))
-    assert stored == {("fixer", False): 23, ("reviewer", True): 15, ("reviewer", False): 2}
+    assert stored == {("fixer", False): 23, ("reviewer", True): 16, ("reviewer", False): 1}
 
 
 def test_the_live_view_counts_failed_runs_as_the_alerts_do() -> None:

@@ -15,7 +15,7 @@ from agent_exporter.mixin.config import (
     parse_duration,
 )
 from agent_exporter.mixin.generate import CONFIG_PATH
-from agent_exporter.mixin.rules import recording_groups
+from agent_exporter.mixin.rules import alert_groups, recording_groups
 
 from .support import REPO
 
@@ -94,3 +94,12 @@ def test_scaling_shortens_ranges_but_keeps_rule_names() -> None:
     assert "[1m]" in rules["agent:agent_run_failure:ratio_rate1h"]
     assert "[5s]" in rules["agent:agent_run_failure:ratio_rate5m"]
     assert "[168m]" in rules["agent:agent_run_duration_seconds:p95_rate1w"]
+
+
+def test_scaling_shortens_the_day_of_the_daily_budget_and_the_baselines_offset() -> None:
+    cfg = load_config(REPO / CONFIG_PATH).scaled(60)
+    alerts = {r["alert"]: r["expr"] for g in alert_groups(cfg) for r in g["rules"]}
+    # a day is 1,440 s at this scale: the pace is the spend of a shortened day
+    assert alerts["AgentCostBudgetBurn"].startswith("job:agent_cost_usd:rate1d * 1440 > 1 * 250000")
+    assert "p95_rate1w offset 1m)" in alerts["AgentRunDurationRegression"]
+    assert "mean_rate1w offset 1m)" in alerts["AgentTokensPerRunSpike"]

@@ -9,7 +9,6 @@ dashboard query returns data, exemplars carry run ids, and a failure-rate incide
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import math
@@ -17,31 +16,28 @@ import random
 import re
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 from sqlalchemy import Connection, create_engine, text
 
-from agent_exporter.mixin.config import load_config
-from agent_exporter.mixin.generate import ALERT_RULES, CONFIG_PATH, DASHBOARDS, RECORDING_RULES, render
-from agent_exporter.mixin.stack import (
-    ALERTMANAGER_CONFIG,
-    PROMETHEUS_CONFIG,
-    alertmanager_binary,
-    alertmanager_command,
-    prometheus_command,
-    render_prometheus_config,
-)
+from agent_exporter.mixin.generate import DASHBOARDS
+from agent_exporter.mixin.stack import alertmanager_binary
 
-from .support import REPO, ExporterProcess, free_port, record, start_exporter, unavailable, wait_until
+from .live_stack import (
+    Receiver,
+    alertmanager_config,
+    start_alertmanager,
+    start_prometheus,
+    stop,
+    webhook_receiver,
+)
+from .support import REPO, ExporterProcess, record, start_exporter, unavailable, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.prometheus]
 
@@ -50,101 +46,6 @@ INTERVALS = {"$__rate_interval": "10s", "$__interval": "10s", "$__range": "5m"}
 # one value of each variable, for which every panel has data (acme: reported costs and unpriced runs)
 ONE = {"agent": "fixer", "model": "acme-internal-1", "issue_type": "complexity", "status": "success"}
 RICH_RUN = "fix-rich-0001"  # the run the drill-down dashboard is checked with
-
-
-# -- the HTTP receiver Alertmanager's webhooks post to ----------------------------------------------
-
-
-@dataclass
-class Receiver:
-    """Collects Alertmanager's webhook notifications: (path, payload)."""
-
-    notifications: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def received(self) -> list[tuple[str, dict[str, Any]]]:
-        """A copy of what arrived so far."""
-        with self.lock:
-            return list(self.notifications)
-
-
-@contextlib.contextmanager
-def webhook_receiver() -> Iterator[tuple[Receiver, str]]:
-    """A webhook receiver on a free loopback port; yields it and its base URL."""
-    receiver = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with receiver.lock:
-                receiver.notifications.append((self.path, json.loads(body)))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield receiver, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-# -- processes ---------------------------------------------------------------------------------
-
-
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
-def _ready(url: str, process: subprocess.Popen[bytes], log: Path, what: str) -> None:
-    def check() -> bool:
-        if process.poll() is not None:
-            pytest.fail(
-                f"{what} exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
-            )
-        return httpx.get(url, timeout=1).status_code == 200
-
-    wait_until(check, 30, f"{what} to become ready")
-
-
-def alertmanager_config(webhook: str, tmp_path: Path) -> Path:
-    """The shipped alertmanager.yml with its receivers posting to `webhook` and short group timers."""
-    config = yaml.safe_load((REPO / ALERTMANAGER_CONFIG).read_text())
-    for receiver in config["receivers"]:
-        for hook in receiver["webhook_configs"]:
-            hook["url"] = f"{webhook}/{receiver['name']}"
-    config["route"].update(group_wait="1s", group_interval="1s")
-    path = tmp_path / "alertmanager.yml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def start_alertmanager(config: Path, tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Alertmanager with `config` on a free port; waits until it is ready."""
-    port = free_port()
-    data = tmp_path / f"alertmanager-{port}"
-    data.mkdir()
-    log = tmp_path / f"alertmanager-{port}.log"
-    process = _spawn(alertmanager_command(config, data, port), log)
-    url = f"http://127.0.0.1:{port}"
-    _ready(f"{url}/-/ready", process, log, "Alertmanager")
-    return process, url
 
 
 # -- realistic records ---------------------------------------------------------------------------
@@ -294,14 +195,6 @@ def stack(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
 
-    cfg = load_config(REPO / CONFIG_PATH).scaled(TIME_SCALE)
-    files = render(cfg)
-    rules = []
-    for rel in (RECORDING_RULES, ALERT_RULES):
-        path = tmp / rel.name
-        path.write_text(files[rel])
-        rules.append(path)
-
     processes: list[subprocess.Popen[bytes]] = []
     exporter = start_exporter(
         tmp,
@@ -314,27 +207,10 @@ def stack(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         with webhook_receiver() as (receiver, webhook):
             am_process, am_url = start_alertmanager(alertmanager_config(webhook, tmp), tmp)
             processes.append(am_process)
-            prom_port = free_port()
-            prom_config = tmp / "prometheus.yml"
-            prom_config.write_text(
-                render_prometheus_config(
-                    REPO / PROMETHEUS_CONFIG,
-                    targets={
-                        "agent-exporter": [f"127.0.0.1:{exporter.port}"],
-                        "prometheus": [f"127.0.0.1:{prom_port}"],
-                    },
-                    alertmanagers=[am_url.removeprefix("http://")],
-                    rule_files=rules,
-                    scrape_interval="1s",
-                    evaluation_interval="1s",
-                )
+            prom_process, prom_url = start_prometheus(
+                tmp, exporter_port=exporter.port, alertmanager_url=am_url, scale=TIME_SCALE
             )
-            (tmp / "tsdb").mkdir()
-            prom_log = tmp / "prometheus.log"
-            prom_process = _spawn(prometheus_command(prom_config, tmp / "tsdb", prom_port), prom_log)
             processes.append(prom_process)
-            prom_url = f"http://127.0.0.1:{prom_port}"
-            _ready(f"{prom_url}/-/ready", prom_process, prom_log, "Prometheus")
 
             started = time.time()
             first, second = baseline_records()
@@ -360,7 +236,7 @@ def stack(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             yield live
     finally:
         for process in processes:
-            _stop(process)
+            stop(process)
         exporter.stop()
 
 
@@ -669,4 +545,4 @@ def test_exporter_down_inhibits_the_agent_alerts(tmp_path: Path) -> None:
             notified = {a["labels"]["alertname"] for _, p in receiver.received() for a in p["alerts"]}
             assert "AgentStoppedReporting" not in notified
         finally:
-            _stop(process)
+            stop(process)

@@ -92,14 +92,14 @@ def test_the_mix_of_agents_models_and_issue_types(baseline: list[dict[str, Any]]
 def test_statuses_per_agent(baseline: list[dict[str, Any]]) -> None:
     statuses = Counter((r["agent"], r["status"]) for r in baseline)
     assert {k: v for k, v in statuses.items() if k[0] == "fixer"} == {
-        ("fixer", "success"): 1193,  # 80%
-        ("fixer", "failure"): 215,
-        ("fixer", "error"): 45,
-        ("fixer", "timeout"): 21,
-        ("fixer", "cancelled"): 11,
+        ("fixer", "success"): 1421,  # 95.7% (96.7% over the first 20,000 fixer runs)
+        ("fixer", "failure"): 49,
+        ("fixer", "error"): 10,
+        ("fixer", "timeout"): 4,
+        ("fixer", "cancelled"): 1,
     }
-    assert statuses["reviewer", "success"] == 847  # 95% of 894
-    assert statuses["triager", "success"] == 605  # 97% of 621
+    assert statuses["reviewer", "success"] == 881  # 98.5% of 894
+    assert statuses["triager", "success"] == 609  # 98% of 621 (99% over 8,000)
 
 
 def test_runs_that_did_not_succeed_say_why(baseline: list[dict[str, Any]]) -> None:
@@ -109,8 +109,8 @@ def test_runs_that_did_not_succeed_say_why(baseline: list[dict[str, Any]]) -> No
     timeouts = [r for r in failed if r["status"] == "timeout"]
     assert all(r["duration_seconds"] >= AGENTS[r["agent"]].timeout_seconds for r in timeouts)
     assert Counter(r["error_type"] for r in failed if r["agent"] == "fixer").most_common(2) == [
-        ("lint_failed", 63),
-        ("tests_still_failing", 54),
+        ("patch_rejected", 15),
+        ("tests_still_failing", 13),
     ]
 
 
@@ -121,7 +121,7 @@ def test_phases_add_up_to_the_duration(baseline: list[dict[str, Any]]) -> None:
         )
     fixer = [r for r in baseline if r["agent"] == "fixer" and r["status"] == "success"]
     assert all([p["name"] for p in r["phases"][:4]] == ["plan", "edit", "test", "review"] for r in fixer)
-    assert statistics.median(r["duration_seconds"] for r in fixer) == pytest.approx(490.84, abs=0.01)
+    assert statistics.median(r["duration_seconds"] for r in fixer) == pytest.approx(498.525, abs=0.001)
 
 
 def test_totals_are_the_sums_of_the_per_model_usage(baseline: list[dict[str, Any]]) -> None:
@@ -131,7 +131,7 @@ def test_totals_are_the_sums_of_the_per_model_usage(baseline: list[dict[str, Any
         assert r["llm_calls"] == sum(u["calls"] for u in r["usage"])
         assert r["tool_calls"] == sum(t["calls"] for t in r["tools"])
     multi = [r for r in baseline if len(r["usage"]) == 2]
-    assert len(multi) == 437  # fixer runs on Sonnet that compact their context with Haiku
+    assert len(multi) == 449  # fixer runs on Sonnet that compact their context with Haiku
 
 
 def test_reported_costs_are_the_exporters_own_estimates_at_list_prices(
@@ -163,9 +163,9 @@ def test_reported_costs_are_the_exporters_own_estimates_at_list_prices(
 
 def test_fixer_costs(baseline: list[dict[str, Any]]) -> None:
     fixer = [r["cost_usd"] for r in baseline if r["agent"] == "fixer"]
-    assert round(statistics.median(fixer), 2) == 1.59
-    assert round(statistics.mean(fixer), 2) == 2.14
-    assert round(max(fixer), 2) == 14.49
+    assert round(statistics.median(fixer), 2) == 1.62
+    assert round(statistics.mean(fixer), 2) == 2.18
+    assert round(max(fixer), 2) == 13.34
 
 
 def test_fixer_runs_on_complexity_findings_are_shaped_like_the_swe_bench_pro_runs() -> None:
@@ -190,7 +190,7 @@ def test_the_fixers_tool_mix_is_the_datasets(baseline: list[dict[str, Any]]) -> 
         if r["agent"] == "fixer" and r["model"] == "claude-sonnet-4-5":
             calls.update({t["name"]: t["calls"] for t in r["tools"]})
     total = calls.total() - calls["submit"]
-    assert round(calls["bash"] / total, 3) == 0.426  # SWE-agent on Sonnet 4.5: 42.2%
+    assert round(calls["bash"] / total, 3) == 0.428  # SWE-agent on Sonnet 4.5: 42.2%
     assert round(calls["view"] / total, 3) == 0.199  # 19.5%
 
 
@@ -208,8 +208,8 @@ def test_a_failure_spike_makes_most_of_the_agents_runs_fail_and_leaves_the_rest_
     before = by_index(baseline)
     hit = _hit(spike)
     assert len(hit) == 617  # the fixer's runs between 300 s and 900 s
-    assert sum(1 for r in hit if r["status"] != "success") == 442  # 72% of them fail
-    assert sum(1 for r in hit if before[r["run_id"]]["status"] != "success") == 139  # 23% did before
+    assert sum(1 for r in hit if r["status"] != "success") == 563  # 91% of them fail
+    assert sum(1 for r in hit if before[r["run_id"]]["status"] != "success") == 36  # 6% did before
     changed = [r for r in hit if r["status"] != before[r["run_id"]]["status"]]
     assert {r["error_type"] for r in changed} == {"pipeline_failed", "llm_api_error"}
     untouched = [r for r in spike if not r["labels"].get("demo_incident")]
@@ -253,8 +253,8 @@ def test_a_latency_regression_stretches_the_slow_phase(baseline: list[dict[str, 
     def p95(values: list[float]) -> int:
         return round(sorted(values)[int(0.95 * len(values))])
 
-    assert p95([before[r["run_id"]]["duration_seconds"] for r in hit]) == 1030
-    assert p95([r["duration_seconds"] for r in hit]) == 4121
+    assert p95([before[r["run_id"]]["duration_seconds"] for r in hit]) == 906
+    assert p95([r["duration_seconds"] for r in hit]) == 3625
 
 
 def test_a_token_spike_adds_cache_reads_and_their_cost(baseline: list[dict[str, Any]]) -> None:
@@ -283,7 +283,8 @@ def test_a_silent_agent_sends_nothing_during_the_incident(baseline: list[dict[st
 
 
 def test_incidents_parse_from_the_command_line() -> None:
-    assert parse_incident("cost-spike") == Incident("cost-spike", magnitude=5.0)
+    assert parse_incident("cost-spike") == Incident("cost-spike", magnitude=10.0)
+    assert parse_incident("failure-spike") == Incident("failure-spike", magnitude=0.9)
     assert parse_incident("failure-spike:agent=reviewer,magnitude=0.8,start=60,duration=300") == Incident(
         "failure-spike", agent="reviewer", magnitude=0.8, start=60, duration=300
     )

@@ -36,6 +36,7 @@ from .record import FAILED_STATUSES, Status
 from .traffic import AGENTS, INCIDENT_KINDS, Incident, Traffic, list_cost, parse_incident
 
 WINDOW_SECONDS = 60.0
+DEFAULT_RATE = 2.0  # runs per second; docs/demo.md gives the alerts' timings at this rate
 
 
 @dataclass
@@ -238,7 +239,9 @@ def command(
     url: Annotated[
         str, typer.Option(envvar="AGENT_EXPORTER_URL", help="The exporter to send to.")
     ] = "http://127.0.0.1:9477",
-    rate: Annotated[float, typer.Option(min=0.001, help="Runs per second (Poisson arrivals).")] = 2.0,
+    rate: Annotated[
+        float, typer.Option(min=0.001, help="Runs per second (Poisson arrivals).")
+    ] = DEFAULT_RATE,
     duration: Annotated[
         float | None,
         typer.Option(min=0.001, help="Seconds to run (default: until Ctrl-C).", show_default=False),

@@ -14,6 +14,12 @@ per model. Those are the medians of a `complexity` finding; easier findings scal
 prompt caching (55-85% of input tokens are cache reads), so a run costs less than there: the dataset's
 cost per run reflects uncached prompts.
 
+Success rates do not come from the dataset (its harness resolves 43% of hard benchmark tasks): the
+demo is a healthy production fleet, inside the shipped success objective (95%, alerts/config.yaml),
+so that its baseline burns no error budget and only an incident pages. The fixer's runs fail 3% of
+the time on average (formatting findings 0.6%, security ones 6%), the reviewer's 1.5%, the triager's
+1%: about a third of the budget.
+
 Everything is drawn from `random.Random` streams seeded by strings derived from `seed` and the run's
 index, so the same seed and start time give the same records, and an incident changes only the runs
 it targets, and only in the documented way (`Incident`).
@@ -88,7 +94,7 @@ class AgentSpec:
     models: tuple[tuple[str, float], ...]  # model, weight
     shapes: dict[str, Shape]  # by model
     tools: dict[str, tuple[tuple[str, float], ...]]  # by provider: tool, share of calls
-    success: float  # chance of success before the issue type's difficulty
+    success: float  # chance of success on an average finding (the fixer: see ISSUE_TYPES, MODEL_FAILURE)
     outcomes: tuple[tuple[str, float], ...]  # how a run that does not succeed ends
     timeout_seconds: float
     reports_cost: bool = True
@@ -132,7 +138,7 @@ AGENTS: Final = {
                 "openai": _SWE_AGENT_TOOLS_OPENAI,
                 "google": _SWE_AGENT_TOOLS_OPENAI,
             },
-            success=0.95,
+            success=0.97,
             outcomes=_FAILURE_MIX,
             timeout_seconds=3600,
         ),
@@ -148,7 +154,7 @@ AGENTS: Final = {
             tools=dict.fromkeys(
                 ("anthropic", "openai"), (("view", 0.5), ("search_find", 0.3), ("comment", 0.2))
             ),
-            success=0.95,
+            success=0.985,
             outcomes=(("failure", 0.5), ("error", 0.35), ("timeout", 0.1), ("cancelled", 0.05)),
             timeout_seconds=900,
             reports_cost=False,  # the exporter estimates its cost from tokens
@@ -164,7 +170,7 @@ AGENTS: Final = {
                 "gpt-5-mini": Shape((3, 0.35), (6_500, 0.4), (260, 0.4)),
             },
             tools=dict.fromkeys(("anthropic", "openai"), (("search_find", 0.6), ("label", 0.4))),
-            success=0.97,
+            success=0.99,
             outcomes=(("failure", 0.6), ("error", 0.3), ("timeout", 0.05), ("cancelled", 0.05)),
             timeout_seconds=120,
             slow_phase="classify",
@@ -172,15 +178,19 @@ AGENTS: Final = {
     )
 }
 
-#: issue type -> (share of findings, chance the fixer succeeds, scale of its LLM calls)
+#: issue type -> (share of findings, how often the fixer fails on it against its average, scale of its
+#: LLM calls). The failure factors average 1 over the shares: the fixer's `success` is its average.
 ISSUE_TYPES: Final = {
-    "formatting": (0.20, 0.98, 0.25),
-    "dead_code": (0.15, 0.95, 0.45),
-    "complexity": (0.25, 0.85, 1.0),
-    "test_failure": (0.20, 0.80, 1.15),
-    "security": (0.10, 0.75, 1.3),
-    "dependency": (0.10, 0.85, 0.7),
+    "formatting": (0.20, 0.2, 0.25),
+    "dead_code": (0.15, 0.5, 0.45),
+    "complexity": (0.25, 1.2, 1.0),
+    "test_failure": (0.20, 1.5, 1.15),
+    "security": (0.10, 2.0, 1.3),
+    "dependency": (0.10, 0.8, 0.7),
 }
+#: model -> how often the fixer fails with it against Claude Sonnet 4.5 (the dataset resolves 42.5%
+#: with GPT-5 against 44.5% with Sonnet 4.5: 57.5 / 55.5 unresolved)
+MODEL_FAILURE: Final = {"gpt-5": 1.04, "gemini-2.5-pro": 1.25}
 
 #: project -> (team, share, source directory used in error summaries)
 PROJECTS: Final = {
@@ -210,8 +220,8 @@ _TOOL_TIME: Final = {
 
 INCIDENT_KINDS: Final = ("failure-spike", "cost-spike", "latency-regression", "token-spike", "agent-silent")
 DEFAULT_MAGNITUDE: Final = {
-    "failure-spike": 0.6,  # share of the agent's runs made to fail, on top of the usual failures
-    "cost-spike": 5.0,  # cost per run multiplied
+    "failure-spike": 0.9,  # share of the agent's runs made to fail, on top of the usual failures
+    "cost-spike": 10.0,  # cost per run multiplied
     "latency-regression": 4.0,  # duration multiplied (the extra time is spent in the slow phase)
     "token-spike": 4.0,  # input tokens multiplied (the extra tokens are cache reads)
     "agent-silent": 1.0,  # unused: the agent sends nothing
@@ -359,12 +369,10 @@ def _baseline(rng: random.Random, agent: AgentSpec, run_id: str, ended_at: float
     shape = agent.shapes[model.name]
 
     # status first: it decides how far the run got
-    p_success = agent.success * (difficulty if agent.name == "fixer" else 1.0)
-    if model.name == "gpt-5" and agent.name == "fixer":
-        p_success *= 0.96  # the dataset resolves 42.5% with GPT-5 against 44.5% with Sonnet 4.5
-    elif model.name == "gemini-2.5-pro":
-        p_success *= 0.94
-    status = "success" if rng.random() < p_success else _pick(rng, agent.outcomes)
+    p_failure = 1.0 - agent.success
+    if agent.name == "fixer":
+        p_failure *= difficulty * MODEL_FAILURE.get(model.name, 1.0)
+    status = "success" if rng.random() >= p_failure else _pick(rng, agent.outcomes)
 
     calls_scale = scale if agent.name == "fixer" else 1.0
     calls = max(1, round(_lognormal(rng, shape.calls[0] * calls_scale, shape.calls[1])))

@@ -295,11 +295,12 @@ class Alerts:
             )
         ]
         budget = cfg.cost.daily_budget_usd
+        day = cfg.seconds(86400)  # shortened like every window: the live test's rates are per real second
         for b in cfg.cost.budget_windows:
             cost.append(
                 self.alert(
                     "AgentCostBudgetBurn",
-                    f"{N.cost_rate('job', b.window)} * 86400 > {_num(b.burn_rate)} * {_num(budget)}",
+                    f"{N.cost_rate('job', b.window)} * {day} > {_num(b.burn_rate)} * {_num(budget)}",
                     for_=b.for_,
                     severity=b.severity,
                     component="agents",
@@ -320,11 +321,15 @@ class Alerts:
             )
 
         d, t = cfg.duration, cfg.tokens
+        # The baseline is read as it was one window ago: the window under judgment is never part
+        # of its own baseline. On a young deployment (hours of history, not a week) it would be
+        # a large part of it, and a regression would dilute the baseline it is compared with.
         regressions = [
             self.alert(
                 "AgentRunDurationRegression",
                 f"{N.duration_quantile('agent', d.quantile, d.window)}\n"
-                f"  > {_num(d.factor)} * {N.duration_quantile('agent', d.quantile, d.baseline)}\n"
+                f"  > {_num(d.factor)} * ({N.duration_quantile('agent', d.quantile, d.baseline)} "
+                f"offset {r(d.window)})\n"
                 "and\n"
                 f"{N.runs_rate('agent', d.window)} * {cfg.seconds(d.window)} >= {d.min_runs}",
                 for_=d.for_,
@@ -338,13 +343,14 @@ class Alerts:
                     f"The {quantile_name(d.quantile)} duration of {{{{ $labels.agent }}}}'s runs over the "
                     "last "
                     f"{w(d.window)} is {{{{ $value | humanizeDuration }}}}, more than {_num(d.factor)}× "
-                    f"its {quantile_name(d.quantile)} over the last {w(d.baseline)}."
+                    f"its {quantile_name(d.quantile)} over the {w(d.baseline)} before that {w(d.window)}."
                 ),
                 dashboard=agent_dash,
             ),
             self.alert(
                 "AgentTokensPerRunSpike",
-                f"{N.tokens_mean(t.window)} > {_num(t.factor)} * {N.tokens_mean(t.baseline)}\n"
+                f"{N.tokens_mean(t.window)} > {_num(t.factor)} * ({N.tokens_mean(t.baseline)} "
+                f"offset {r(t.window)})\n"
                 "and\n"
                 f"{N.runs_rate('agent', t.window)} * {cfg.seconds(t.window)} >= {t.min_runs}",
                 for_=t.for_,
@@ -356,8 +362,8 @@ class Alerts:
                 description=(
                     f"{{{{ $labels.agent }}}}'s runs used {{{{ $value | humanize }}}} tokens each on "
                     "average over "
-                    f"the last {w(t.window)}, more than {_num(t.factor)}× their mean over the last "
-                    f"{w(t.baseline)}."
+                    f"the last {w(t.window)}, more than {_num(t.factor)}× their mean over the "
+                    f"{w(t.baseline)} before that {w(t.window)}."
                 ),
                 dashboard=agent_dash,
             ),
