@@ -12,7 +12,7 @@ help:
 	@echo "make run    serve on 127.0.0.1:$(PORT) with the SQLite store $(DB)"
 	@echo "make test   lint, type-check and run the test suite"
 	@echo "make demo   serve as make run and send demo traffic (DEMO_ARGS=\"--incident failure-spike:start=300\")"
-	@echo "make bench  measure ingest, scrape, reads and memory; writes docs/BENCHMARKS.md (about 20 min)"
+	@echo "make bench  measure ingest, scrape, reads, memory, the client and a soak; writes docs/BENCHMARKS.md (~40 min)"
 	@echo "make generate  render rules, alerts and dashboards from alerts/config.yaml"
 	@echo "make stack  exporter, Prometheus and Alertmanager on 127.0.0.1 (ports: PORT, PROM_PORT, AM_PORT)"
 	@echo "make soak   minutes of steady load on SQLite and PostgreSQL (SOAK_SECONDS, SOAK_RATE)"

@@ -1,6 +1,6 @@
 """`make bench`: measure the exporter on this machine and write docs/BENCHMARKS.md.
 
-    python -m bench                 # everything, medians of 3 repeats (about 15 minutes)
+    python -m bench                 # everything, medians of 3 repeats (about 40 minutes)
     python -m bench --quick         # short runs, one repeat: checks the suite works
     python -m bench --only ingest,scrape --output /tmp/b.md
 
@@ -11,6 +11,7 @@ the machine is shared and absolute numbers move with its load.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import json
 import os
@@ -27,7 +28,7 @@ from . import suite
 from .harness import REPO, machine, median
 
 console = Console(stderr=True)
-SECTIONS = ("ingest", "batch", "scrape", "reads", "client", "pushgateway")
+SECTIONS = ("ingest", "batch", "scrape", "reads", "client", "pushgateway", "soak")
 PG_ADMIN_URL = os.environ.get(
     "AGENT_EXPORTER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -260,6 +261,90 @@ def _client(report: Report, runs: int) -> None:
     )
 
 
+SOAK_INTRO = (
+    "`tests/test_soak.py` (marker `soak`, also `make soak`) runs the real server on loopback for the "
+    "given duration, once on SQLite and once on PostgreSQL. The load is open-loop, like an agent fleet: "
+    "each POST of one record (2 tools, 2 phases, tokens, status mixed 80/10/10 success/failure/error over "
+    "4 agents and 3 models) is due at its time whether or not the previous one was answered, from 8 client "
+    "threads, while /metrics is scraped every 5 s. The test fails on any non-2xx; on stored or counted "
+    "differing from sent; on RSS growing after the first 30 s by more than 10 % (or 10 MiB); or on the "
+    "last minute's typical 10-second window being more than twice as slow as the first one's."
+)
+
+
+def _soak(report: Report, seconds: int, rate: int) -> None:
+    """The soak test (tests/test_soak.py), with its figures parsed from what it prints."""
+    env = {**os.environ, "SOAK_SECONDS": str(seconds), "SOAK_RATE": str(rate)}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-m",
+            "soak",
+            "-s",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_soak.py",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=4 * seconds + 600,
+    )
+    runs = [
+        ast.literal_eval(line.removeprefix("soak "))
+        for line in out.stdout.splitlines()
+        if line.startswith("soak {")
+    ]
+    if not runs:
+        raise RuntimeError(f"the soak test printed no figures:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+    rows = [
+        [
+            r["backend"],
+            f"{r['seconds']:.0f} s",
+            f"{r['rate']:.0f}/s",
+            f"{r['requests']:,}",
+            str(r["errors"]),
+            f"{r['stored']:,} = {r['counted']:,.0f}",
+            f"{r['p50_ms']:.1f}",
+            f"{r['p99_ms']:.1f}",
+            f"{r['first_minute_p95_ms']:.1f} → {r['last_minute_p95_ms']:.1f}",
+            f"{r['scrape_p99_ms']:.0f}",
+            f"{r['rss_start_mb']:.0f} → {r['rss_warm_mb']:.0f} → {r['rss_end_mb']:.0f}",
+        ]
+        for r in runs
+    ]
+    console.log("soak: " + ", ".join(f"{r[0]} p99 {r[7]} ms, RSS {r[10]} MB" for r in rows))
+    report.table(
+        "Soak",
+        SOAK_INTRO,
+        [
+            "store",
+            "duration",
+            "rate",
+            "requests",
+            "errors",
+            "stored = counted",
+            "p50 ms",
+            "p99 ms",
+            "p95 first → last minute",
+            "/metrics p99 ms",
+            "RSS start → 30 s → end MB",
+        ],
+        rows,
+    )
+    report.verdict(
+        f"soak: {seconds} s at {rate}/s with no error, flat memory, steady latency",
+        "passed" if out.returncode == 0 else f"failed (exit {out.returncode})",
+        "see the Soak section",
+        out.returncode == 0,
+    )
+
+
 def _pushgateway(report: Report, repeats: int, seconds: float) -> None:
     with suite.pushgateway() as url:
         results = [
@@ -300,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         "reads": lambda: _reads(report, stored_runs, 5 if args.quick else 30, PG_ADMIN_URL),
         "client": lambda: _client(report, 1_000 if args.quick else 5_000),
         "pushgateway": lambda: _pushgateway(report, repeats, seconds),
+        "soak": lambda: _soak(report, 30 if args.quick else 300, 50),
     }
     for name in SECTIONS:
         if name in chosen:

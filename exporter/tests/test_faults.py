@@ -418,7 +418,7 @@ def test_a_read_only_postgres_answers_503_naming_it_and_readyz_says_so(tmp_path:
     assert refused.status_code == 503
     assert refused.json()["error"] == {
         "code": "store_read_only",
-        "message": "nothing was stored: the database is read-only (cannot execute CREATE TABLE in a read-only "
-        "transaction); point database_url at a writable primary; retry later",
+        "message": "nothing was stored: the database is read-only (cannot execute CREATE TABLE in a "
+        "read-only transaction); point database_url at a writable primary; retry later",
     }
     assert counted.total("agent_runs_total") == 0

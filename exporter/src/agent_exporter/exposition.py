@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -198,12 +199,10 @@ class HistogramFamily(Family):
         if child is None:
             n = len(self.bounds)
             child = self._children[key] = _Histogram([0] * n, 0.0, [None] * n)
-        for i, bound in enumerate(self.bounds):
-            if value <= bound:
-                child.counts[i] += 1
-                if run_id is not None:
-                    child.exemplars[i] = (run_id, value, time.time())
-                break
+        i = bisect_left(self.bounds, value)  # the first bucket whose bound is >= value
+        child.counts[i] += 1
+        if run_id is not None:
+            child.exemplars[i] = (run_id, value, time.time())
         child.total += value
         self._cache[key] = None
 

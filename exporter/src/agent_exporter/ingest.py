@@ -252,5 +252,5 @@ class Ingest:
             if r.outcome == "rejected":
                 self.metrics.observe_rejection(r.errors[0].rule if r.errors else "invalid")
             else:
-                self.metrics.records.labels(r.outcome).inc()
+                self.metrics.observe_outcome(r.outcome)
         return result

@@ -17,7 +17,7 @@ import platform
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -287,8 +287,8 @@ class Metrics:
             )
         )
         self.build_info.labels(version, platform.python_version()).set(1)
-        for outcome in OUTCOMES:
-            self.records.labels(outcome)
+        self._outcome_children = {outcome: self.records.labels(outcome) for outcome in OUTCOMES}
+        self._http_children: dict[tuple[str, str, int], Any] = {}
         for operation in ("write", "read", "ping"):
             self.store_errors.labels(operation)
         if process_collectors:
@@ -395,6 +395,18 @@ class Metrics:
                 self.last_run.set((agent,), run.ended_at)
         if run.ended_at_reported:
             self.ingest_lag.observe(max(0.0, run.received_at - run.ended_at))
+
+    def observe_http(self, handler: str, method: str, status: int, seconds: float) -> None:
+        """Time one HTTP request (its route template, method and status code)."""
+        key = (handler, method, status)
+        child = self._http_children.get(key)
+        if child is None:  # labels() validates and locks: once per key, not once per request
+            child = self._http_children[key] = self.http_duration.labels(handler, method, str(status))
+        child.observe(seconds)
+
+    def observe_outcome(self, outcome: str) -> None:
+        """Count one record stored (accepted), found stored (duplicate) or in conflict."""
+        self._outcome_children[outcome].inc()
 
     def observe_rejection(self, reason: str, count: int = 1) -> None:
         """Count `count` rejected records (or requests) for `reason` (a closed set of rule names)."""

@@ -194,12 +194,10 @@ class Store:
         candidates = [runs[i] for i in first.values()]
         try:
             with self._writing() as conn:
-                stored = self._stored_hashes(conn, [r.run_id for r in candidates])
-                new = [r for r in candidates if r.run_id not in stored]
-                inserted = self._insert(conn, new)
-                lost_race = [r.run_id for r in new if r.run_id not in inserted]
-                if lost_race:  # another replica stored them between our check and our insert
-                    stored |= self._stored_hashes(conn, lost_race)
+                # insert first: the common case (new runs) costs one statement, not a lookup too
+                inserted = self._insert(conn, candidates)
+                known = [r.run_id for r in candidates if r.run_id not in inserted]
+                stored = self._stored_hashes(conn, known) if known else {}
         except SQLAlchemyError as exc:
             raise _store_error(exc) from exc
         for i in first.values():
@@ -230,10 +228,8 @@ class Store:
             inserted = _insert_postgres(conn, rows)
             kept = [r for r in new if r.run_id in inserted]
         else:
-            # SQLite: BEGIN IMMEDIATE holds the write lock, so the check above is authoritative.
-            _insert_sqlite(conn, schema.runs, rows)
-            inserted = {r.run_id for r in new}
-            kept = list(new)
+            inserted = _insert_sqlite(conn, schema.runs, rows, skip_stored=True)
+            kept = [r for r in new if r.run_id in inserted]
         usage = [_usage_values(r.run_id, i, u) for r in kept for i, u in enumerate(r.usage)]
         tools = [_tool_values(r.run_id, i, t) for r in kept for i, t in enumerate(r.tools)]
         phases = [_phase_values(r.run_id, i, p) for r in kept for i, p in enumerate(r.phases)]
@@ -263,23 +259,31 @@ _SQLITE_MAX_PARAMETERS: Final = 32_766  # SQLite's default limit since 3.32
 
 
 @lru_cache(maxsize=64)
-def _multi_row_insert(table: Table, rows: int) -> str:
+def _multi_row_insert(table: Table, rows: int, skip_stored: bool) -> str:
     one = "(" + ", ".join("?" * len(_COLUMNS[table])) + ")"
-    return f"INSERT INTO {table.name} ({', '.join(_COLUMNS[table])}) VALUES " + ", ".join([one] * rows)  # noqa: S608
+    values = ", ".join([one] * rows)
+    sql = f"INSERT INTO {table.name} ({', '.join(_COLUMNS[table])}) VALUES {values}"  # noqa: S608
+    return sql + " ON CONFLICT (run_id) DO NOTHING RETURNING run_id" if skip_stored else sql
 
 
-def _insert_sqlite(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+def _insert_sqlite(
+    conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]], *, skip_stored: bool = False
+) -> set[str]:
     """Insert with one statement per thousand rows rather than one step per row.
 
     sqlite3 releases the GIL around each step and must win it back for the next row: under load,
     from request threads that hold it for milliseconds. A few large statements take it a few times.
+    With `skip_stored`, rows whose run_id is stored already are skipped and the inserted ids returned.
     """
     per = _SQLITE_MAX_PARAMETERS // len(_COLUMNS[table])
+    inserted: set[str] = set()
     for start in range(0, len(rows), per):
         chunk = rows[start : start + per]
-        conn.exec_driver_sql(
-            _multi_row_insert(table, len(chunk)), tuple(itertools.chain.from_iterable(chunk))
-        )
+        sql = _multi_row_insert(table, len(chunk), skip_stored)
+        result = conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(chunk)))
+        if skip_stored:
+            inserted.update(row[0] for row in result)
+    return inserted
 
 
 def _copy(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]], into: str | None = None) -> None:
