@@ -28,10 +28,12 @@ JSON = {"content-type": "application/json"}
 ACCEPT = (("openmetrics", "application/openmetrics-text; version=1.0.0"), ("text", "text/plain"))
 
 
-def single_posts(srv: Server, connections: int, seconds: float, tag: str) -> WrkResult:
+def single_posts(
+    srv: Server, connections: int, seconds: float, tag: str, *, minimal: bool = False
+) -> WrkResult:
     """One record per POST with `connections` concurrent connections, for `seconds`."""
     with tempfile.TemporaryDirectory() as tmp:
-        script = lua_single_post(Path(tmp) / "post.lua", f"single-{tag}-{connections}")
+        script = lua_single_post(Path(tmp) / "post.lua", f"single-{tag}-{connections}", minimal=minimal)
         result = wrk(srv.url, script, connections=connections, seconds=seconds)
     if result.non_2xx or result.errors:
         raise RuntimeError(f"single POSTs failed: {result}")

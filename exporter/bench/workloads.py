@@ -37,9 +37,25 @@ def realistic(
         yield out
 
 
-def lua_single_post(path: Path, prefix: str) -> Path:
-    """A wrk script that POSTs one realistic record per request, each with a new run_id."""
-    template = next(realistic("X", 1))
+MINIMAL = {
+    "run_id": "__ID__",
+    "agent": "fixer",
+    "status": "success",
+    "duration_seconds": 42.5,
+    "model": "claude-sonnet-4-5",
+    "input_tokens": 120_000,
+    "output_tokens": 4_000,
+    "cost_usd": 0.5,
+}
+
+
+def lua_single_post(path: Path, prefix: str, *, minimal: bool = False) -> Path:
+    """A wrk script that POSTs one record per request, each with a new run_id.
+
+    The record is a realistic one (the dataset's tools, four phases) or, with `minimal`, a small
+    one (status, duration, tokens, cost): the HTTP and validation overhead alone.
+    """
+    template = dict(MINIMAL) if minimal else next(realistic("X", 1))
     template["run_id"] = "__ID__"
     body = json.dumps(template, separators=(",", ":")).replace("%", "%%").replace("__ID__", "%s")
     path.write_text(
