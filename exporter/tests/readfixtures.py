@@ -1,7 +1,8 @@
 """Run fixtures for the read API tests, on a fixed calendar a few weeks in the past.
 
-Times are relative to `MONDAY`, a Monday 00:00 UTC at least two weeks ago, so that records are never
-in the future and day and week buckets fall on known boundaries.
+Times are relative to `MONDAY`, the Monday 00:00 UTC five weeks before this week's, so that day and
+week buckets fall on known boundaries and every fixture (the latest is 24 days after `MONDAY`) is at
+least 11 days in the past and older than a 7-day window, whatever the day of the week the tests run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .support import record
 DAY = 86400
 WEEK = 7 * DAY
 _MONDAY_EPOCH = 4 * DAY  # 1970-01-05 was a Monday
-MONDAY = math.floor((time.time() - _MONDAY_EPOCH) / WEEK) * WEEK + _MONDAY_EPOCH - 3 * WEEK
+MONDAY = math.floor((time.time() - _MONDAY_EPOCH) / WEEK) * WEEK + _MONDAY_EPOCH - 5 * WEEK
 
 
 def at(days: float) -> str:
