@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
@@ -23,12 +24,12 @@ from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import __version__, auth, migrations, read_api
+from . import __version__, auth, compat, migrations, read_api
 from .config import Settings
 from .ingest import Ingest, Writer
 from .metrics import Metrics
 from .pricing import PriceBook
-from .record import RunRecord
+from .record import CONTROL_CHARACTERS, MAX_NAME_LENGTH, RunRecord
 from .store import Store, StoreError, StoreSettings, describe_url
 
 log = logging.getLogger(__name__)
@@ -229,6 +230,30 @@ async def post_runs(request: Request) -> Response:
     A plain Starlette endpoint, documented by hand in `_openapi`: FastAPI's dependency solving cost
     more than the rest of a small request, and this is the path every agent run takes.
     """
+    return await _ingest(request, "runs")
+
+
+async def post_executions(request: Request) -> Response:
+    """Store the Fixer Agent's own `AgentExecutionMetrics` objects (one, or `{"executions": [...]}`),
+    as run records of the agent named by `?agent=` (default `fixer`); answers as `POST /api/v1/runs`,
+    with errors named by the execution's own fields."""
+    agent = request.query_params.get("agent", "fixer")
+    if not agent.strip() or len(agent) > MAX_NAME_LENGTH or CONTROL_CHARACTERS.search(agent):
+        return error_response(
+            422, "invalid_request", f"agent: must be 1 to {MAX_NAME_LENGTH} printable characters"
+        )
+    received = datetime.now(UTC).isoformat()
+
+    def convert(records: list[Any]) -> list[Any]:
+        return [compat.to_run_record(r, agent=agent, received_at=received) for r in records]
+
+    return await _ingest(request, "executions", convert)
+
+
+async def _ingest(
+    request: Request, key: str, convert: Callable[[list[Any]], list[Any]] | None = None
+) -> Response:
+    """The ingest endpoints' common path: limits, JSON, the batch shape, then `Ingest.handle`."""
     service = _service(request)
     limits = service.settings.limits
     received_at = time.time()
@@ -254,20 +279,22 @@ async def post_runs(request: Request) -> Response:
         metrics.observe_rejection("malformed_json")
         return error_response(400, "malformed_json", f"the body is not valid JSON: {exc}")
 
-    batch = isinstance(payload, list) or (isinstance(payload, dict) and "runs" in payload)
-    records: Any = payload.get("runs") if isinstance(payload, dict) and batch else payload
+    batch = isinstance(payload, list) or (isinstance(payload, dict) and key in payload)
+    records: Any = payload.get(key) if isinstance(payload, dict) and batch else payload
     if not batch:
         records = [payload]
     elif not isinstance(records, list):
         metrics.observe_rejection("array")
-        return error_response(422, "invalid_batch", "runs: must be an array of run records")
+        return error_response(422, "invalid_batch", f"{key}: must be an array of records")
     if len(records) > limits.max_batch_records:
         metrics.observe_rejection("batch_too_large", len(records))
         return error_response(
             413,
             "batch_too_large",
-            f"runs: {len(records)} records is over the limit of {limits.max_batch_records} per request",
+            f"{key}: {len(records)} records is over the limit of {limits.max_batch_records} per request",
         )
+    if convert is not None:
+        records = convert(records)
     try:
         result = await service.ingest.handle(records, received_at=received_at, batch=batch, backfill=backfill)
     except StoreError as exc:
@@ -277,6 +304,8 @@ async def post_runs(request: Request) -> Response:
             f"nothing was stored: {exc}; retry later",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
+    if convert is not None:
+        result.rename_fields(compat.execution_field)
     body_out = result.as_dict()
     if batch:
         return ORJSONResponse(body_out, status_code=200)
@@ -366,71 +395,76 @@ _ERROR_SCHEMA: Final = {
 }
 
 
-def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(
-        title="agent-exporter",
-        version=__version__,
-        description=(
-            "Prometheus exporter for AI-agent executions. Agents POST one record per completed run; "
-            "the service stores it and counts it on /metrics."
-        ),
-        routes=app.routes,
-    )
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    record_schema = RunRecord.model_json_schema(ref_template="#/components/schemas/{model}")
-    components.update(record_schema.pop("$defs", {}))
-    components["RunRecord"] = record_schema
-    components["FieldError"] = {
-        "type": "object",
-        "required": ["field", "rule", "message"],
-        "properties": {
-            "field": {"type": "string"},
-            "rule": {"type": "string"},
-            "message": {"type": "string"},
+_EXECUTION_SCHEMA: Final = {
+    "type": "object",
+    "description": "The Fixer Agent's record of one execution (camelCase), as it persists it; see compat.py.",
+    "required": ["status"],
+    "properties": {
+        "invocationId": {"type": "string", "description": "becomes run_id"},
+        "feedId": {"type": "integer"},
+        "runStartId": {
+            "type": "integer",
+            "description": "with taskIndex, the run_id when invocationId is absent",
         },
-    }
-    components["IngestResponse"] = _INGEST_RESPONSE_SCHEMA
-    components["Error"] = _ERROR_SCHEMA
+        "taskIndex": {"type": "integer"},
+        "status": {"type": "string", "enum": sorted(compat.STATUSES)},
+        "errorMessage": {"type": "string", "description": "becomes error_summary"},
+        "model": {"type": "string"},
+        "llmCallCount": {"type": "integer", "minimum": 0},
+        "inputTokens": {"type": "integer", "minimum": 0, "description": "excluding prompt-cache tokens"},
+        "outputTokens": {"type": "integer", "minimum": 0},
+        "totalTokens": {"type": "integer", "minimum": 0},
+        "cacheCreationInputTokens": {"type": "integer", "minimum": 0},
+        "cacheReadInputTokens": {"type": "integer", "minimum": 0},
+        "toolCallsCount": {"type": "integer", "minimum": 0},
+        "modifiedFiles": {"type": "array", "items": {"type": "string"}},
+        "startTime": {"type": "string", "format": "date-time"},
+        "endTime": {"type": "string", "format": "date-time"},
+        "temperature": {"type": "number"},
+        "maxTokens": {"type": "integer"},
+        "errorInfo": {"type": "object", "description": "its type (or code, or name) becomes error_type"},
+        "executionMetadata": {"type": "object"},
+        "reportedCostUsd": {"type": "number", "minimum": 0},
+        "trajectoryGcsPath": {"type": ["string", "null"]},
+    },
+}
+
+
+def _ingest_operation(
+    operation_id: str,
+    summary: str,
+    *,
+    doc: str | None,
+    record: str,
+    key: str,
+    limit: int,
+    parameters: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The OpenAPI operation of an ingest endpoint (they are plain routes, documented by hand)."""
     ingest = {"application/json": {"schema": {"$ref": "#/components/schemas/IngestResponse"}}}
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    schema["paths"].setdefault("/api/v1/runs", {})["post"] = {
+    backfill = {
+        "name": "backfill",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "boolean", "default": False},
+        "description": BACKFILL_DESCRIPTION,
+    }
+    ref = {"$ref": f"#/components/schemas/{record}"}
+    batch = {
+        "type": "object",
+        "required": [key],
+        "properties": {key: {"type": "array", "maxItems": limit, "items": ref}},
+    }
+    return {
         "tags": ["ingest"],
-        "summary": "Record completed runs",
-        "description": post_runs.__doc__.split("\n\n    A plain")[0] if post_runs.__doc__ else "",
-        "operationId": "post_runs",
-        "parameters": [
-            {
-                "name": "backfill",
-                "in": "query",
-                "required": False,
-                "schema": {"type": "boolean", "default": False},
-                "description": BACKFILL_DESCRIPTION,
-            }
-        ],
+        "summary": summary,
+        "description": (doc or "").split("\n\n    A plain")[0],
+        "operationId": operation_id,
+        "parameters": [*parameters, backfill],
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "oneOf": [
-                            {"$ref": "#/components/schemas/RunRecord"},
-                            {
-                                "type": "object",
-                                "required": ["runs"],
-                                "properties": {
-                                    "runs": {
-                                        "type": "array",
-                                        "maxItems": settings.limits.max_batch_records,
-                                        "items": {"$ref": "#/components/schemas/RunRecord"},
-                                    }
-                                },
-                            },
-                        ]
-                    }
-                }
-            },
+            "content": {"application/json": {"schema": {"oneOf": [ref, batch]}}},
         },
         "responses": {
             "200": {
@@ -459,6 +493,62 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
             "503": {"description": "the store is unavailable; nothing was stored", "content": error},
         },
     }
+
+
+def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title="agent-exporter",
+        version=__version__,
+        description=(
+            "Prometheus exporter for AI-agent executions. Agents POST one record per completed run; "
+            "the service stores it and counts it on /metrics."
+        ),
+        routes=app.routes,
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    record_schema = RunRecord.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(record_schema.pop("$defs", {}))
+    components["RunRecord"] = record_schema
+    components["FieldError"] = {
+        "type": "object",
+        "required": ["field", "rule", "message"],
+        "properties": {
+            "field": {"type": "string"},
+            "rule": {"type": "string"},
+            "message": {"type": "string"},
+        },
+    }
+    components["IngestResponse"] = _INGEST_RESPONSE_SCHEMA
+    components["Error"] = _ERROR_SCHEMA
+    components["AgentExecutionMetrics"] = _EXECUTION_SCHEMA
+    limit = settings.limits.max_batch_records
+    schema["paths"].setdefault("/api/v1/runs", {})["post"] = _ingest_operation(
+        "post_runs",
+        "Record completed runs",
+        doc=post_runs.__doc__,
+        record="RunRecord",
+        key="runs",
+        limit=limit,
+        parameters=[],
+    )
+    agent = {
+        "name": "agent",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "default": "fixer", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
+        "description": "the agent the executions are runs of",
+    }
+    schema["paths"].setdefault("/api/v1/executions", {})["post"] = _ingest_operation(
+        "post_executions",
+        "Record the Fixer Agent's AgentExecutionMetrics",
+        doc=post_executions.__doc__,
+        record="AgentExecutionMetrics",
+        key="executions",
+        limit=limit,
+        parameters=[agent],
+    )
     app.openapi_schema = schema
     return schema
 
@@ -485,6 +575,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     )
     app.add_middleware(HTTPMetricsMiddleware)
     app.router.add_route("/api/v1/runs", post_runs, methods=["POST"], include_in_schema=False)
+    app.router.add_route("/api/v1/executions", post_executions, methods=["POST"], include_in_schema=False)
     app.include_router(read_api.router)
     app.add_api_route("/metrics", get_metrics, methods=["GET"], tags=["operations"], include_in_schema=True)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="Liveness")

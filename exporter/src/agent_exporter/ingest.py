@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -167,6 +167,20 @@ class IngestResult:
     """What happened to every record of a request."""
 
     results: list[RecordResult]
+
+    def rename_fields(self, rename: Callable[[str], str]) -> None:
+        """Name the errors' fields (and the messages that lead with them) in another vocabulary."""
+        for result in self.results:
+            result.errors = [
+                FieldError(
+                    rename(e.field),
+                    e.rule,
+                    rename(e.field) + e.message[len(e.field) :]
+                    if e.message.startswith(e.field)
+                    else e.message,
+                )
+                for e in result.errors
+            ]
 
     def count(self, outcome: str) -> int:
         """How many records had `outcome`."""
