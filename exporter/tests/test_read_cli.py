@@ -294,3 +294,17 @@ def test_an_import_without_backfill_is_counted(server: ExporterProcess, tmp_path
     before = counted_runs(server.url)
     assert cli(server.url, "import", str(path)).exit_code == 0
     assert counted_runs(server.url) == before + 2
+
+
+def test_the_cli_sends_agent_exporter_token_to_a_protected_exporter(tmp_path: Path) -> None:
+    token = "read-token-0123456789abcdef"
+    with exporter(tmp_path, config={"security": {"read_tokens": [token]}}) as protected:
+        refused = cli(protected.url, "runs")
+        allowed = CliRunner().invoke(
+            app, ["runs", "--json"], env={"AGENT_EXPORTER_URL": protected.url, "AGENT_EXPORTER_TOKEN": token}
+        )
+    assert refused.exit_code == 1
+    assert "HTTP 401" in refused.output
+    assert "set AGENT_EXPORTER_TOKEN to a token the exporter accepts" in " ".join(refused.output.split())
+    assert allowed.exit_code == 0, allowed.output
+    assert json.loads(allowed.output) == {"runs": [], "next_cursor": None}

@@ -8,6 +8,7 @@ counts as a failure").
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,7 +89,10 @@ def _client(url: str, timeout: float = READ_TIMEOUT) -> Iterator[httpx.Client]:
     base = url.rstrip("/")
     if not base.startswith(("http://", "https://")):
         _fail(f"--url {url!r}: give an http:// or https:// URL, such as {DEFAULT_URL}", 2)
-    with httpx.Client(base_url=base, timeout=httpx.Timeout(timeout, connect=5.0)) as client:
+    # the same variable as the client SDK's; with separate tokens, set it per command
+    token = os.environ.get("AGENT_EXPORTER_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=base, timeout=httpx.Timeout(timeout, connect=5.0), headers=headers) as client:
         yield client
 
 
@@ -107,6 +111,8 @@ def _request(url: str, method: str, path: str, params: dict[str, Any], timeout: 
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = response.text[:300] or response.reason_phrase
+        if response.status_code == 401:
+            message += " (set AGENT_EXPORTER_TOKEN to a token the exporter accepts)"
         _fail(f"HTTP {response.status_code}: {message}", 2 if response.status_code == 422 else 1)
     return response.json()
 
