@@ -410,7 +410,7 @@ class Metrics:
 
     def observe_rejection(self, reason: str, count: int = 1) -> None:
         """Count `count` rejected records (or requests) for `reason` (a closed set of rule names)."""
-        self.records.labels("rejected").inc(count)
+        self._outcome_children["rejected"].inc(count)
         self.rejected.labels(reason).inc(count)
 
 
