@@ -119,8 +119,9 @@ def test_nesting_the_parser_allows_is_judged_by_the_field(server: ExporterProces
 @pytest.mark.parametrize(
     ("raw", "status", "field", "rule"),
     [
-        (b"1e400", 400, None, "malformed_json"),  # beyond a double: the parser refuses it
-        (b"-1e400", 400, None, "malformed_json"),
+        # beyond a double: valid JSON grammar, read as an infinity and refused by the field
+        (b"1e400", 422, "input_tokens", "integer"),
+        (b"-1e400", 422, "input_tokens", "integer"),
         # past 64 bits the parser gives a float, and a count must arrive as a JSON integer
         (str(2**70).encode(), 422, "input_tokens", "integer"),
         (str(2**64).encode(), 422, "input_tokens", "integer"),
@@ -130,7 +131,7 @@ def test_nesting_the_parser_allows_is_judged_by_the_field(server: ExporterProces
     ],
 )
 def test_huge_numbers_are_refused_cleanly(
-    server: ExporterProcess, db_url: str, raw: bytes, status: int, field: str | None, rule: str
+    server: ExporterProcess, db_url: str, raw: bytes, status: int, field: str, rule: str
 ) -> None:
     body = orjson.dumps(record("huge-1", input_tokens=0)).replace(
         b'"input_tokens":0', b'"input_tokens":' + raw
@@ -139,13 +140,9 @@ def test_huge_numbers_are_refused_cleanly(
     response = post(server, body)
     after = scrape(server.url)
     assert response.status_code == status
-    if field is None:
-        assert response.json()["error"]["code"] == rule
-        assert "number is infinity" in response.json()["error"]["message"]
-    else:
-        errors = response.json()["results"][0]["errors"]
-        assert [(e["field"], e["rule"]) for e in errors] == [(field, rule)]
-        assert errors[0]["message"].startswith(f"{field}: ")
+    errors = response.json()["results"][0]["errors"]
+    assert [(e["field"], e["rule"]) for e in errors] == [(field, rule)]
+    assert errors[0]["message"].startswith(f"{field}: ")
     assert stored(db_url, "huge-") == {}
     assert rejected_reasons(before, after) == {rule: 1}
     assert "agent_runs_total" not in changes(before, after)
@@ -187,6 +184,37 @@ def test_control_characters_in_label_values_are_refused_naming_the_label(
     ]
     assert stored(db_url, "ctl-") == {}
     assert changes(before, after) == {"agent_exporter_records_total/rejected": 1}
+
+
+def test_non_finite_numbers_in_one_record_of_a_batch_keep_the_others(
+    server: ExporterProcess, db_url: str
+) -> None:
+    # Python's json.dumps writes NaN and Infinity; 1e400 is JSON beyond a double
+    head = b'{"run_id": "nonfinite-bad-%d", "agent": "fixer", "status": "success", '
+    body = b"".join(
+        [
+            b'{"runs": [',
+            orjson.dumps(record("nonfinite-good-0")),
+            b", " + head % 1 + b'"duration_seconds": NaN}, ',
+            orjson.dumps(record("nonfinite-good-2")),
+            b", " + head % 3 + b'"duration_seconds": 1, "cost_usd": Infinity}, ',
+            head % 4 + b'"duration_seconds": 1e400}',
+            b"]}",
+        ]
+    )
+    before = scrape(server.url)
+    response = post(server, body)
+    after = scrape(server.url)
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["outcome"] for r in results] == ["accepted", "rejected", "accepted", "rejected", "rejected"]
+    assert [(e["field"], e["rule"]) for r in results if r["outcome"] == "rejected" for e in r["errors"]] == [
+        ("runs[1].duration_seconds", "finite"),
+        ("runs[3].cost_usd", "finite"),
+        ("runs[4].duration_seconds", "finite"),
+    ]
+    assert set(stored(db_url, "nonfinite-")) == {"nonfinite-good-0", "nonfinite-good-2"}
+    assert rejected_reasons(before, after) == {"finite": 3}
 
 
 def test_a_lone_surrogate_is_refused_as_malformed_json(server: ExporterProcess) -> None:

@@ -182,7 +182,7 @@ def test_a_backfill_is_stored_without_counting_agent_metrics(
     ("content", "headers", "status", "code"),
     [
         (b'{"run_id": ', {"content-type": "application/json"}, 400, "malformed_json"),
-        (b'{"run_id": NaN}', {"content-type": "application/json"}, 400, "malformed_json"),
+        (b'{"run_id": "r",}', {"content-type": "application/json"}, 400, "malformed_json"),
         (orjson.dumps(record("r")), {"content-type": "text/plain"}, 415, "unsupported_media_type"),
         (orjson.dumps(record("r")), {}, 415, "unsupported_media_type"),
         (b'{"runs": {"run_id": "r"}}', {"content-type": "application/json"}, 422, "invalid_batch"),

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__, auth, compat, migrations, read_api
 from .config import Settings
 from .ingest import Ingest, Writer
+from .jsonbody import MalformedJSONError, parse_json
 from .metrics import Metrics
 from .pricing import PriceBook
 from .record import CONTROL_CHARACTERS, MAX_NAME_LENGTH, RunRecord
@@ -274,8 +275,8 @@ async def _ingest(
             f"the body is over the limit of {limits.max_body_bytes} bytes; send smaller batches",
         )
     try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        payload = parse_json(body)
+    except MalformedJSONError as exc:
         metrics.observe_rejection("malformed_json")
         return error_response(400, "malformed_json", f"the body is not valid JSON: {exc}")
 
