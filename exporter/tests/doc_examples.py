@@ -41,7 +41,7 @@ _LINK = re.compile(r"\[[^\]]*\]\((?P<target>[^)\s]+)\)")
 _CODE_SPAN = re.compile(r"`[^`]*`")
 
 
-# -- fenced blocks and commands ----------------------------------------------------------------------
+# -- fenced blocks and commands --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class Block:
     line: int  # of the opening fence, 1-based
     lang: str
     text: str
+    section: str  # the heading the block is under
 
     @property
     def commands(self) -> list[str]:
@@ -70,10 +71,13 @@ def fenced_blocks(doc: str) -> list[Block]:
     """Every fenced block of `doc`, in order."""
     lines = _lines(doc)
     blocks = []
+    section = ""
     i = 0
     while i < len(lines):
         opening = _FENCE.match(lines[i])
         if opening is None:
+            if (heading := re.match(r"^#{1,6}\s+(.*)$", lines[i])) is not None:
+                section = heading[1].strip()
             i += 1
             continue
         indent = len(opening["prefix"])
@@ -83,7 +87,7 @@ def fenced_blocks(doc: str) -> list[Block]:
             line = lines[i]
             body.append(line[indent:] if not line[:indent].strip() else line)
             i += 1
-        blocks.append(Block(doc, start, opening["lang"], "\n".join(body) + "\n"))
+        blocks.append(Block(doc, start, opening["lang"], "\n".join(body) + "\n", section))
         i += 1
     return blocks
 
@@ -152,7 +156,14 @@ def block_of(doc: str, start: str, lang: str = "sh") -> Block:
     return found[0]
 
 
-# -- headings, anchors, links, tables ------------------------------------------------------------------
+def blocks_in(doc: str, section: str, lang: str = "sh") -> list[Block]:
+    """The `lang` blocks of `doc` under the heading `section`, in order."""
+    found = [b for b in fenced_blocks(doc) if b.lang == lang and b.section == section]
+    assert found, f"{doc} has no {lang} block under {section!r}"
+    return found
+
+
+# -- headings, anchors, links, tables --------------------------------------------------------------
 
 
 def prose_lines(doc: str) -> list[tuple[int, str]]:
@@ -217,7 +228,7 @@ def code_spans(text: str) -> list[str]:
     return [span[1:-1] for span in _CODE_SPAN.findall(text)]
 
 
-# -- running commands --------------------------------------------------------------------------------
+# -- running commands ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
