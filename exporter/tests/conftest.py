@@ -19,6 +19,8 @@ from agent_exporter.app import create_app
 from agent_exporter.config import load_settings
 from agent_exporter.store import Store, StoreSettings
 
+from .doc_stack import DocsStack
+from .doc_stack import docs_stack as start_docs_stack
 from .support import PG_ADMIN_URL, unavailable
 
 
@@ -90,3 +92,11 @@ def client(tmp_path: Path, registry: CollectorRegistry) -> Iterator[TestClient]:
     """The app in-process on a SQLite file."""
     with make_client(f"sqlite:///{tmp_path / 'app.db'}", registry) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def docs_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsStack]:
+    """The exporter and Prometheus the operations checklist and the runbooks assume, loaded with a
+    fleet whose fixer just failed three runs in a row (tests/doc_stack.py)."""
+    with start_docs_stack(tmp_path_factory.mktemp("docs-stack")) as stack:
+        yield stack
