@@ -36,7 +36,7 @@ CLIENT_AND_CLI_VARIABLES = {
 }
 
 
-# -- the metrics catalogue -----------------------------------------------------------------------------
+# -- the metrics catalogue -------------------------------------------------------------------------
 
 
 def documented_metrics() -> dict[str, tuple[str, frozenset[str]]]:
@@ -109,7 +109,7 @@ def test_the_documented_rule_names_are_the_validations_rules() -> None:
     assert documented == set(RULES)
 
 
-# -- the configuration reference -------------------------------------------------------------------------
+# -- the configuration reference -------------------------------------------------------------------
 
 
 def settings_keys(model: type[BaseModel] = Settings, prefix: str = "") -> dict[str, Any]:
@@ -201,7 +201,7 @@ def test_the_nested_environment_variable_example_sets_its_key(monkeypatch: pytes
     assert load_settings().limits.max_batch_records == 500
 
 
-# -- the YAML examples -------------------------------------------------------------------------------------
+# -- the YAML examples -----------------------------------------------------------------------------
 
 
 def test_the_configuration_example_loads_with_every_key_it_sets(tmp_path: Path) -> None:
