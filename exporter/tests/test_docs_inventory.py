@@ -10,12 +10,12 @@ from .doc_examples import DOCS, Block, block_of, command_key, fenced_blocks
 from .doc_stack import SCRAPE_CONFIG
 from .test_docs_operations import BLOCKS as OPERATIONS_BLOCKS
 from .test_docs_readme import BLOCKS as README_BLOCKS
-from .test_docs_reference import CONFIG, PRICES
+from .test_docs_reference import CONFIG, PRICES, REMOTE_WRITE
 from .test_docs_runbooks import BLOCKS as RUNBOOKS_BLOCKS
 
 #: run by a test, or loaded by one (the YAML examples)
 TESTED: frozenset[Block] = frozenset(
-    {*README_BLOCKS, *OPERATIONS_BLOCKS, *RUNBOOKS_BLOCKS, CONFIG, PRICES, SCRAPE_CONFIG}
+    {*README_BLOCKS, *OPERATIONS_BLOCKS, *RUNBOOKS_BLOCKS, CONFIG, PRICES, REMOTE_WRITE, SCRAPE_CONFIG}
 )
 _BY_HAND = "run by hand on 2026-12-01 for issue 8"
 _STACK = (

@@ -5,6 +5,8 @@ variables and YAML examples it gives are the ones the code reads."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,12 @@ from agent_exporter.record import RULES
 
 from .conftest import make_client
 from .doc_examples import DOCS, block_of, code_spans, prose_lines, table
-from .support import REPO, record
+from .support import REPO, record, unavailable
 
 README = "README.md"
 PRICES = block_of(README, "models:", lang="yaml")
 CONFIG = block_of(README, "# agent-exporter.yaml", lang="yaml")
+REMOTE_WRITE = block_of(README, "remote_write:", lang="yaml")
 #: the variables the client SDK, the CLI and `--config` read (the service's own are its settings)
 CLIENT_AND_CLI_VARIABLES = {
     "AGENT_EXPORTER_URL",
@@ -249,3 +252,19 @@ def test_the_price_file_example_prices_as_its_comments_say(tmp_path: Path) -> No
         "claude-sonnet-4-5-20250929", "bedrock", input_tokens=1_000_000, output_tokens=0
     )
     assert elsewhere != pytest.approx(2.70)
+
+
+@pytest.mark.prometheus
+def test_the_remote_write_example_is_valid_prometheus_configuration(tmp_path: Path) -> None:
+    if shutil.which("promtool") is None:
+        unavailable("promtool is not installed (apt-get install prometheus)")
+    config = yaml.safe_load((REPO / "prometheus/prometheus.yml").read_text())
+    config.update(yaml.safe_load(REMOTE_WRITE.text))
+    config["rule_files"] = []  # this checks the remote_write section, not the rule files' paths
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    checked = subprocess.run(["promtool", "check", "config", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert config["remote_write"] == [
+        {"url": "http://mimir.internal:8080/api/v1/push", "send_exemplars": True}
+    ]
