@@ -23,11 +23,12 @@ from .support import SHARED_DATA, ExporterProcess, exporter, unavailable
 
 README = "README.md"
 SEND = block_of(README, "curl -s http://127.0.0.1:9477/api/v1/runs -H")
+EXECUTION = block_of(README, "curl -s 'http://127.0.0.1:9477/api/v1/executions?agent=fixer'")
 HISTORY = block_of(README, "agent-exporter runs --status failure --from 24h")
 IMPORT = block_of(README, "python -m agent_exporter.swebench")
 CLIENT = block_of(README, "from agent_exporter import client as exporter", lang="python")
 #: the blocks this module runs, for test_docs_inventory
-BLOCKS: tuple[Block, ...] = (SEND, HISTORY, IMPORT, CLIENT)
+BLOCKS: tuple[Block, ...] = (SEND, EXECUTION, HISTORY, IMPORT, CLIENT)
 
 DATASET_RUN = "gpt5/NodeBB__NodeBB-04998908ba6721d64eba79ae3b65a351dcfbc5b5-vnan"
 # the dataset (1,232 runs, USD 8,191.10) and fix-4711 (USD 3.96)
@@ -123,6 +124,18 @@ def test_the_run_costs_usd_3_96_estimated_from_its_tokens(readme: Readme) -> Non
     run = readme.run.json()
     assert (run["run_id"], run["cost_usd"], run["cost_source"]) == ("fix-4711", 3.96, "estimated")
     assert run["tools"] == [{"name": "bash", "calls": 12, "errors": 1, "duration_seconds": None}]
+
+
+def test_an_execution_of_the_fixer_agent_is_stored_as_a_run(readme: Readme) -> None:
+    post, get = EXECUTION.commands
+    status, body = readme.shell.run(post, http_status=True).ok().http()
+    assert (status, body["results"]) == (201, [{"index": 0, "outcome": "accepted", "run_id": "inv-8812"}])
+    run = readme.shell.run(get).ok().json()
+    # input is inclusive of the prompt cache: 12,000 + 88,000
+    assert (run["agent"], run["status"], run["duration_seconds"]) == ("fixer", "failure", 250.0)
+    assert (run["input_tokens"], run["cache_read_tokens"], run["output_tokens"]) == (100_000, 88_000, 2_500)
+    assert (run["llm_calls"], run["error_summary"]) == (14, "2 tests still fail")
+    assert run["labels"] == {"modified_files": "2"}
 
 
 # -- importing the shared dataset ------------------------------------------------------------------
