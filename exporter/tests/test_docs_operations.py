@@ -223,7 +223,10 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Shell, 
     `historian` agent; yields the shell, the exporter's URL and both outputs."""
     tmp = tmp_path_factory.mktemp("import")
     (tmp / "runs.jsonl").write_text(
-        "".join(json.dumps(record(f"old-{i}", agent="historian")) + "\n" for i in range(3))
+        "".join(
+            json.dumps(record(f"old-{i}", agent="historian", ended_at=f"2025-06-0{i + 1}T12:00:00Z")) + "\n"
+            for i in range(3)
+        )
     )
     with exporter(tmp) as server:
         shell = Shell(tmp, server.url)
@@ -236,7 +239,11 @@ def test_import_stores_the_history_without_counting_it(imported: tuple[Shell, st
     shell, url, first, _ = imported
     assert re.search(r"^\s*3\s+3\s+0\s+0\s+0\s+0\s*$", first.stdout, re.M), first.stdout
     assert len(httpx.get(f"{url}/api/v1/runs", params={"agent": "historian"}, timeout=5).json()["runs"]) == 3
-    assert 'agent="historian"' not in httpx.get(f"{url}/metrics", timeout=5).text
+    metrics = httpx.get(f"{url}/metrics", timeout=5).text
+    assert 'agent="historian"' not in metrics
+    # the records are counted as received; their lateness is not history's
+    assert 'agent_exporter_records_total{outcome="accepted"} 3.0' in metrics
+    assert "agent_exporter_ingest_lag_seconds_count 0.0" in metrics
     assert (shell.cwd / "runs.jsonl.checkpoint").is_file()
 
 
