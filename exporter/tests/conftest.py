@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,6 +20,9 @@ from agent_exporter.config import load_settings
 from agent_exporter.store import Store, StoreSettings
 
 from .support import PG_ADMIN_URL, unavailable
+
+if TYPE_CHECKING:
+    from .doc_stack import DocsStack
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +93,14 @@ def client(tmp_path: Path, registry: CollectorRegistry) -> Iterator[TestClient]:
     """The app in-process on a SQLite file."""
     with make_client(f"sqlite:///{tmp_path / 'app.db'}", registry) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def docs_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsStack]:
+    """The exporter and Prometheus the operations checklist and the runbooks assume, loaded with a
+    fleet whose fixer just failed three runs in a row (tests/doc_stack.py, imported here so that a
+    change to the README it reads fails the docs tests, not the whole session)."""
+    from .doc_stack import docs_stack as start_docs_stack
+
+    with start_docs_stack(tmp_path_factory.mktemp("docs-stack")) as stack:
+        yield stack
