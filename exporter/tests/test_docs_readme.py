@@ -197,7 +197,7 @@ def test_report_ranks_only_issue_types_with_enough_attempts(readme: Readme) -> N
 
 def test_trends_of_the_fixer_need_more_days(readme: Readme) -> None:
     out = history(readme, "agent-exporter trends").stdout
-    assert "7d (1 runs)" in out
+    assert "7d (1 run)" in out
     assert out.count("insufficient data") == 12  # 4 metrics in 3 windows
 
 

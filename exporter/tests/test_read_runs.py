@@ -196,6 +196,26 @@ def test_one_run_has_its_breakdowns_and_derived_figures(store_url: str, registry
     assert derived["phases_seconds"] == pytest.approx(100.0)
     assert derived["slowest_phase"] == "edit"
     assert derived["ingest_lag_seconds"] > 0
+    assert body["ended_at_reported"] is True
+
+
+@pytest.mark.parametrize(
+    ("timestamps", "reported"),
+    [
+        ({}, False),  # ended when received
+        ({"ended_at": at(1)}, True),
+        ({"started_at": at(1)}, True),  # ended at start + duration
+    ],
+)
+def test_a_run_says_whether_its_end_was_reported_or_is_the_receipt_time(
+    store_url: str, registry: CollectorRegistry, timestamps: dict[str, str], reported: bool
+) -> None:
+    sent = record("when-1", duration_seconds=30.0, **timestamps)
+    with make_client(store_url, registry) as client:
+        post(client, [sent])
+        body = client.get("/api/v1/runs/when-1").json()
+    assert body["ended_at_reported"] is reported
+    assert (body["ended_at"] == body["received_at"]) is not reported
 
 
 def test_a_run_without_cache_figures_has_no_cache_hit_ratio(api: TestClient) -> None:

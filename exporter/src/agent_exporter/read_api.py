@@ -317,6 +317,9 @@ def get_run(
         confidence=row["confidence"],
         labels=row["labels"] or {},
         received_at=reports.timestamp(row["received_at"]),
+        # a run sent without an end (or a start and duration) ended when it was received: the
+        # store keeps both from the same clock reading, so equality says which it was
+        ended_at_reported=row["ended_at"] != row["received_at"],
         usage=[dict(u) for u in detail.usage],
         tools=[dict(t) for t in detail.tools],
         phases=[dict(p) for p in detail.phases],

@@ -649,7 +649,7 @@ def trends(
             show_value = fmt[metric["metric"]]
             change = metric.get("relative_change")
             table.add_row(
-                f"{w['days']}d ({w['runs']} runs)" if i == 0 else "",
+                f"{w['days']}d ({w['runs']} run{'' if w['runs'] == 1 else 's'})" if i == 0 else "",
                 label[metric["metric"]],
                 show_value(metric.get("current")),
                 Text(metric["trend"], style=TREND_STYLE.get(metric["trend"], "")),

@@ -150,7 +150,9 @@ class RunDetailOut(RunSummary):
     labels: dict[str, str] = Field(default_factory=dict)
     received_at: datetime
     ended_at_reported: bool = Field(
-        True, description="false when the agent sent no timestamps and ended_at is the receipt time"
+        True,
+        description="false when the agent sent neither ended_at nor started_at, and ended_at is the "
+        "receipt time",
     )
     usage: list[UsageOut] = Field(default_factory=list, description="per-model breakdown")
     tools: list[ToolOut] = Field(default_factory=list, description="per-tool breakdown")
