@@ -8,9 +8,11 @@ replicas sharing one PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import itertools
 import logging
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -192,14 +194,17 @@ class Store:
                 same = runs[j].body_hash == run.body_hash
                 outcomes[i] = InsertOutcome.DUPLICATE if same else InsertOutcome.CONFLICT
         candidates = [runs[i] for i in first.values()]
-        try:
-            with self._writing() as conn:
-                # insert first: the common case (new runs) costs one statement, not a lookup too
-                inserted = self._insert(conn, candidates)
-                known = [r.run_id for r in candidates if r.run_id not in inserted]
-                stored = self._stored_hashes(conn, known) if known else {}
-        except SQLAlchemyError as exc:
-            raise _store_error(exc) from exc
+        if self.dialect == "sqlite":
+            inserted, stored = self._write_sqlite(candidates)
+        else:
+            try:
+                with self._writing() as conn:
+                    # insert first: the common case (new runs) costs one statement, not a lookup too
+                    inserted = self._insert(conn, candidates)
+                    known = [r.run_id for r in candidates if r.run_id not in inserted]
+                    stored = self._stored_hashes(conn, known) if known else {}
+            except SQLAlchemyError as exc:
+                raise _store_error(exc) from exc
         for i in first.values():
             run = runs[i]
             if run.run_id in inserted:
@@ -209,6 +214,44 @@ class Store:
             else:
                 outcomes[i] = InsertOutcome.CONFLICT
         return [o for o in outcomes if o is not None]
+
+    def _write_sqlite(self, candidates: Sequence[Run]) -> tuple[set[str], dict[str, str]]:
+        """Store `candidates` (distinct run_ids) in one SQLite transaction, through the driver.
+
+        The statements go straight to sqlite3's cursor: SQLAlchemy's execution and result layers
+        cost more per commit than the statements themselves for the small groups that single
+        POSTs make. The connection still comes from the engine's pool (with its PRAGMAs).
+        Returns the run_ids inserted and the stored body hashes of the others.
+        """
+        try:
+            raw = self.engine.raw_connection()
+        except SQLAlchemyError as exc:
+            raise _store_error(exc) from exc
+        try:
+            driver = raw.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            cursor = driver.cursor()
+            try:
+                # the write lock up front: the duplicate check and the insert see the same database
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    inserted = _insert_runs_sqlite(cursor, candidates)
+                    known = [r.run_id for r in candidates if r.run_id not in inserted]
+                    stored = _stored_hashes_sqlite(cursor, known) if known else {}
+                    kept = [r for r in candidates if r.run_id in inserted] if known else candidates
+                    _insert_children_sqlite(cursor, kept)
+                    cursor.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        cursor.execute("ROLLBACK")
+                    raise
+            finally:
+                cursor.close()
+        except sqlite3.Error as exc:
+            raise _store_error(exc) from exc
+        finally:
+            raw.close()  # back to the pool
+        return inserted, stored
 
     def _stored_hashes(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -221,15 +264,11 @@ class Store:
         return found
 
     def _insert(self, conn: Connection, new: Sequence[Run]) -> set[str]:
+        """PostgreSQL: COPY the runs through a staging table, then COPY the new ones' breakdowns."""
         if not new:
             return set()
-        rows = [_run_values(r) for r in new]
-        if self.dialect == "postgresql":
-            inserted = _insert_postgres(conn, rows)
-            kept = [r for r in new if r.run_id in inserted]
-        else:
-            inserted = _insert_sqlite(conn, schema.runs, rows, skip_stored=True)
-            kept = [r for r in new if r.run_id in inserted]
+        inserted = _insert_postgres(conn, [_run_values(r) for r in new])
+        kept = [r for r in new if r.run_id in inserted]
         usage = [_usage_values(r.run_id, i, u) for r in kept for i, u in enumerate(r.usage)]
         tools = [_tool_values(r.run_id, i, t) for r in kept for i, t in enumerate(r.tools)]
         phases = [_phase_values(r.run_id, i, p) for r in kept for i, p in enumerate(r.phases)]
@@ -238,12 +277,8 @@ class Store:
             (schema.run_tools, tools),
             (schema.run_phases, phases),
         ):
-            if not values:
-                continue
-            if self.dialect == "postgresql":
+            if values:
                 _copy(conn, table, values)
-            else:
-                _insert_sqlite(conn, table, values)
         return inserted
 
 
@@ -260,30 +295,71 @@ _SQLITE_MAX_PARAMETERS: Final = 32_766  # SQLite's default limit since 3.32
 
 @lru_cache(maxsize=64)
 def _multi_row_insert(table: Table, rows: int, skip_stored: bool) -> str:
+    """One INSERT of `rows` rows: one statement per thousand rows rather than one step per row.
+
+    sqlite3 releases the GIL around each step and must win it back for the next one: under load,
+    from request threads that hold it for milliseconds. A few large statements take it a few times.
+    """
     one = "(" + ", ".join("?" * len(_COLUMNS[table])) + ")"
     values = ", ".join([one] * rows)
     sql = f"INSERT INTO {table.name} ({', '.join(_COLUMNS[table])}) VALUES {values}"  # noqa: S608
-    return sql + " ON CONFLICT (run_id) DO NOTHING RETURNING run_id" if skip_stored else sql
+    return sql + " ON CONFLICT (run_id) DO NOTHING" if skip_stored else sql
 
 
-def _insert_sqlite(
-    conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]], *, skip_stored: bool = False
-) -> set[str]:
-    """Insert with one statement per thousand rows rather than one step per row.
+def _insert_runs_sqlite(cursor: sqlite3.Cursor, runs: Sequence[Run]) -> set[str]:
+    """Insert the runs whose run_id is not stored yet; the run_ids inserted.
 
-    sqlite3 releases the GIL around each step and must win it back for the next row: under load,
-    from request threads that hold it for milliseconds. A few large statements take it a few times.
-    With `skip_stored`, rows whose run_id is stored already are skipped and the inserted ids returned.
+    A plain multi-row INSERT ... ON CONFLICT DO NOTHING, without RETURNING (whose rows come back
+    one step, and one GIL hand-off, each): when it inserted every row, as it does but for
+    retries, that is the answer. Otherwise the statement is undone to a savepoint and the chunk
+    is inserted again without the run_ids that a look-up finds stored.
     """
+    table = schema.runs
     per = _SQLITE_MAX_PARAMETERS // len(_COLUMNS[table])
     inserted: set[str] = set()
-    for start in range(0, len(rows), per):
-        chunk = rows[start : start + per]
-        sql = _multi_row_insert(table, len(chunk), skip_stored)
-        result = conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(chunk)))
-        if skip_stored:
-            inserted.update(row[0] for row in result)
+    for start in range(0, len(runs), per):
+        chunk = runs[start : start + per]
+        rows = [_run_values(r) for r in chunk]
+        cursor.execute("SAVEPOINT insert_runs")
+        cursor.execute(_multi_row_insert(table, len(rows), True), tuple(itertools.chain.from_iterable(rows)))
+        if cursor.rowcount == len(rows):
+            cursor.execute("RELEASE insert_runs")
+            inserted.update(r.run_id for r in chunk)
+            continue
+        cursor.execute("ROLLBACK TO insert_runs")
+        cursor.execute("RELEASE insert_runs")
+        stored = _stored_hashes_sqlite(cursor, [r.run_id for r in chunk])
+        new = [row for row, r in zip(rows, chunk, strict=True) if r.run_id not in stored]
+        if new:
+            cursor.execute(
+                _multi_row_insert(table, len(new), False), tuple(itertools.chain.from_iterable(new))
+            )
+        inserted.update(r.run_id for r in chunk if r.run_id not in stored)
     return inserted
+
+
+def _insert_children_sqlite(cursor: sqlite3.Cursor, runs: Sequence[Run]) -> None:
+    """The runs' usage, tool and phase rows, a multi-row INSERT per table and chunk."""
+    usage = [_usage_values(r.run_id, i, u) for r in runs for i, u in enumerate(r.usage)]
+    tools = [_tool_values(r.run_id, i, t) for r in runs for i, t in enumerate(r.tools)]
+    phases = [_phase_values(r.run_id, i, p) for r in runs for i, p in enumerate(r.phases)]
+    for table, values in ((schema.run_usage, usage), (schema.run_tools, tools), (schema.run_phases, phases)):
+        per = _SQLITE_MAX_PARAMETERS // len(_COLUMNS[table])
+        for start in range(0, len(values), per):
+            chunk = values[start : start + per]
+            cursor.execute(
+                _multi_row_insert(table, len(chunk), False), tuple(itertools.chain.from_iterable(chunk))
+            )
+
+
+def _stored_hashes_sqlite(cursor: sqlite3.Cursor, run_ids: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(run_ids), _IN_CHUNK):
+        chunk = run_ids[start : start + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        cursor.execute(f"SELECT run_id, body_hash FROM runs WHERE run_id IN ({marks})", chunk)  # noqa: S608
+        found.update(cursor.fetchall())
+    return found
 
 
 def _copy(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]], into: str | None = None) -> None:
@@ -378,7 +454,7 @@ def _phase_values(run_id: str, position: int, p: PhaseLine) -> tuple[Any, ...]:
     return (run_id, position, p.name, p.duration_seconds, p.status.value if p.status is not None else None)
 
 
-def _explain(exc: SQLAlchemyError) -> str:
+def _explain(exc: SQLAlchemyError | sqlite3.Error) -> str:
     """A one-line description of a database error, without SQL or parameters."""
     orig = getattr(exc, "orig", None)
     detail = str(orig if orig is not None else exc).strip().splitlines()[0]
@@ -392,7 +468,7 @@ def _explain(exc: SQLAlchemyError) -> str:
     return f"database error: {detail}"
 
 
-def _store_error(exc: SQLAlchemyError) -> StoreError:
+def _store_error(exc: SQLAlchemyError | sqlite3.Error) -> StoreError:
     message = _explain(exc)
     if message.startswith("the database is read-only"):
         code = "store_read_only"
@@ -403,6 +479,6 @@ def _store_error(exc: SQLAlchemyError) -> StoreError:
     return StoreError(message, retryable=_retryable(exc), code=code)
 
 
-def _retryable(exc: SQLAlchemyError) -> bool:
+def _retryable(exc: SQLAlchemyError | sqlite3.Error) -> bool:
     message = str(getattr(exc, "orig", exc)).lower()
     return not ("readonly" in message or "read-only" in message or "no such table" in message)
