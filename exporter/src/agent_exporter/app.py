@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -113,6 +114,11 @@ def prepare_schema(store: Store) -> None:
 
 
 GC_THRESHOLD: Final = (10_000, 10, 10)
+#: seconds a thread may hold the interpreter lock while another waits (Python's default: 0.005).
+#: The writer thread gives the lock up for every SQLite statement and fsync; with the default it
+#: then waits up to 5 ms to get it back from a thread validating the next request, several times
+#: per transaction. 1 ms made batch ingest about a tenth faster (docs/BENCHMARKS.md).
+SWITCH_INTERVAL: Final = 0.001
 
 
 def settle_garbage_collector() -> None:
@@ -122,11 +128,13 @@ def settle_garbage_collector() -> None:
     (700) run a collection every few records; and every full collection used to walk the objects
     made at start-up (modules, the price table, SQLAlchemy's caches). Those are frozen out of the
     collector's sight, and young objects are collected ten times less often. The tail latency of
-    single-record POSTs is what this buys (docs/BENCHMARKS.md).
+    single-record POSTs is what this buys (docs/BENCHMARKS.md). It also sets the thread switch
+    interval (`SWITCH_INTERVAL`).
     """
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def _service(request: Request) -> Service:

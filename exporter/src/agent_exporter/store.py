@@ -232,19 +232,10 @@ class Store:
             assert isinstance(driver, sqlite3.Connection)
             cursor = driver.cursor()
             try:
-                # the write lock up front: the duplicate check and the insert see the same database
-                cursor.execute("BEGIN IMMEDIATE")
                 try:
-                    inserted = _insert_runs_sqlite(cursor, candidates)
-                    known = [r.run_id for r in candidates if r.run_id not in inserted]
-                    stored = _stored_hashes_sqlite(cursor, known) if known else {}
-                    kept = [r for r in candidates if r.run_id in inserted] if known else candidates
-                    _insert_children_sqlite(cursor, kept)
-                    cursor.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(sqlite3.Error):
-                        cursor.execute("ROLLBACK")
-                    raise
+                    inserted, stored = _write_sqlite_transaction(cursor, candidates, look_first=False)
+                except _StoredRunsError:  # a retry of runs stored already: rare, and slower
+                    inserted, stored = _write_sqlite_transaction(cursor, candidates, look_first=True)
             finally:
                 cursor.close()
         except sqlite3.Error as exc:
@@ -306,36 +297,57 @@ def _multi_row_insert(table: Table, rows: int, skip_stored: bool) -> str:
     return sql + " ON CONFLICT (run_id) DO NOTHING" if skip_stored else sql
 
 
-def _insert_runs_sqlite(cursor: sqlite3.Cursor, runs: Sequence[Run]) -> set[str]:
+class _StoredRunsError(Exception):
+    """Some of the runs being inserted are stored already: the transaction starts over, looking first."""
+
+
+def _insert_runs_sqlite(cursor: sqlite3.Cursor, runs: Sequence[Run], *, look_first: bool) -> set[str]:
     """Insert the runs whose run_id is not stored yet; the run_ids inserted.
 
-    A plain multi-row INSERT ... ON CONFLICT DO NOTHING, without RETURNING (whose rows come back
-    one step, and one GIL hand-off, each): when it inserted every row, as it does but for
-    retries, that is the answer. Otherwise the statement is undone to a savepoint and the chunk
-    is inserted again without the run_ids that a look-up finds stored.
+    Optimistically (`look_first` false), a multi-row INSERT ... ON CONFLICT DO NOTHING per chunk,
+    without RETURNING (whose rows come back one step, and one GIL hand-off, each): when it inserts
+    every row, as it does but for retries, that is the answer, in one statement. When it does
+    not, `_StoredRunsError` says to roll back and start over with `look_first`: a look-up of the
+    stored run_ids, then an INSERT of the others.
     """
     table = schema.runs
     per = _SQLITE_MAX_PARAMETERS // len(_COLUMNS[table])
     inserted: set[str] = set()
     for start in range(0, len(runs), per):
         chunk = runs[start : start + per]
+        if look_first:
+            stored = _stored_hashes_sqlite(cursor, [r.run_id for r in chunk])
+            chunk = [r for r in chunk if r.run_id not in stored]
+            if not chunk:
+                continue
         rows = [_run_values(r) for r in chunk]
-        cursor.execute("SAVEPOINT insert_runs")
-        cursor.execute(_multi_row_insert(table, len(rows), True), tuple(itertools.chain.from_iterable(rows)))
-        if cursor.rowcount == len(rows):
-            cursor.execute("RELEASE insert_runs")
-            inserted.update(r.run_id for r in chunk)
-            continue
-        cursor.execute("ROLLBACK TO insert_runs")
-        cursor.execute("RELEASE insert_runs")
-        stored = _stored_hashes_sqlite(cursor, [r.run_id for r in chunk])
-        new = [row for row, r in zip(rows, chunk, strict=True) if r.run_id not in stored]
-        if new:
-            cursor.execute(
-                _multi_row_insert(table, len(new), False), tuple(itertools.chain.from_iterable(new))
-            )
-        inserted.update(r.run_id for r in chunk if r.run_id not in stored)
+        sql = _multi_row_insert(table, len(rows), not look_first)
+        cursor.execute(sql, tuple(itertools.chain.from_iterable(rows)))
+        if not look_first and cursor.rowcount != len(rows):
+            raise _StoredRunsError
+        inserted.update(r.run_id for r in chunk)
     return inserted
+
+
+def _write_sqlite_transaction(
+    cursor: sqlite3.Cursor, candidates: Sequence[Run], *, look_first: bool
+) -> tuple[set[str], dict[str, str]]:
+    """One transaction of `Store._write_sqlite`, rolled back if anything fails."""
+    # the write lock up front: the duplicate check and the insert see the same database
+    cursor.execute("BEGIN IMMEDIATE")
+    try:
+        inserted = _insert_runs_sqlite(cursor, candidates, look_first=look_first)
+        known = [r.run_id for r in candidates if r.run_id not in inserted]
+        stored = _stored_hashes_sqlite(cursor, known) if known else {}
+        _insert_children_sqlite(
+            cursor, [r for r in candidates if r.run_id in inserted] if known else candidates
+        )
+        cursor.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            cursor.execute("ROLLBACK")
+        raise
+    return inserted, stored
 
 
 def _insert_children_sqlite(cursor: sqlite3.Cursor, runs: Sequence[Run]) -> None:
