@@ -126,22 +126,38 @@ def _batch(report: Report, repeats: int, records: int) -> None:
             rows.append([f"POST of {size:,}", f"{rate:,.0f}"])
             console.log(f"batches of {size}: {rate:,.0f} records/s")
     floor_runs = suite.resolved_runs("floor", records)
-    floor = median([suite.sqlite_floor(floor_runs) for _ in range(repeats)])
-    console.log(f"SQLite floor: {floor:,.0f} runs/s")
+    floors: dict[bool, list[float]] = {
+        True: [],
+        False: [],
+    }  # with the rollup triggers, without them; interleaved
+    for _ in range(repeats):
+        for rollup in (True, False):
+            floors[rollup].append(suite.sqlite_floor(floor_runs, rollup=rollup))
+    floor, bare = median(floors[True]), median(floors[False])
+    console.log(f"SQLite floor: {floor:,.0f} runs/s ({bare:,.0f} without the rollup triggers)")
     rows.append(["SQLite floor: executemany, 10k-run transactions", f"{floor:,.0f}"])
-    ratio = rates[1000] / floor
+    rows.append(
+        ["SQLite floor without the rollup triggers (the schema before migration 0003)", f"{bare:,.0f}"]
+    )
+    # judged against the faster floor: the rollup's triggers slow executemany more than the
+    # service's multi-row INSERTs, and must not make the ratio look better than it is
+    strict = max(floor, bare)
+    ratio = rates[1000] / strict
     report.table(
         "Ingest: batches and the store's floor",
         f"{records:,} realistic records per run, two senders. The floor inserts the same rows (runs, tools, "
         "phases) into the same schema with the same settings straight through sqlite3, with no HTTP, "
-        f"validation or metrics. Batch ingest of 1,000 is **{ratio:.2f}×** the floor.",
+        "validation or metrics. The schema's rollup triggers (migration 0003, for the report) cost "
+        "executemany more than they cost the service's multi-row INSERTs, so the floor is also measured "
+        f"without them, and the ratio is taken against the faster of the two: batch ingest of 1,000 is "
+        f"**{ratio:.2f}×** the floor ({rates[1000] / floor:.2f}× the floor with the triggers).",
         ["workload", "records/s"],
         rows,
     )
     report.verdict(
         "batch ingest ≥ 0.5× the raw SQLite floor",
-        f"{ratio:.2f}× ({rates[1000]:,.0f} vs {floor:,.0f} runs/s)",
-        "validation and counting in Python, per record",
+        f"{ratio:.2f}× ({rates[1000]:,.0f} vs {strict:,.0f} runs/s, the faster floor)",
+        "validation, hashing and counting in Python, per record, under one interpreter lock",
         ratio >= 0.5,
     )
 
@@ -221,11 +237,16 @@ def _reads(report: Report, runs: int, requests: int, pg_admin_url: str) -> None:
         table,
     )
     sqlite = latencies["SQLite"]
+    bounds = {
+        "/runs page": "a keyset page: 50 entries of the (ended_at, run_id) index",
+        "/summary, 30 days": "SQL aggregates over the range's entries of a covering index",
+        "/report, all runs": "SQLite: the daily rollup, a few rows per group and day (migration 0003)",
+    }
     for name, limit in (("/runs page", 50.0), ("/summary, 30 days", 300.0), ("/report, all runs", 300.0)):
         report.verdict(
             f"{name} p95 < {limit:.0f} ms on SQLite with {runs:,} runs",
             f"{sqlite[name][1]:.1f} ms",
-            "SQL aggregates over the range's index entries",
+            bounds[name],
             sqlite[name][1] < limit,
         )
 
