@@ -273,8 +273,9 @@ class RunRecord(_Model):
             error_summary=self.error_summary,
             labels=dict(self.labels),
             usage=usage,
-            tools=[ToolLine(t.name, t.calls, t.errors, t.duration_seconds) for t in self.tools],
-            phases=[PhaseLine(p.name, p.duration_seconds, p.status) for p in self.phases],
+            # the validated (frozen) entries themselves: they have the lines' fields
+            tools=self.tools,
+            phases=self.phases,
             received_at=received_at,
             body_hash=self.body_hash(),
         )
@@ -370,8 +371,8 @@ class Run:
     error_summary: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     usage: list[UsageLine] = field(default_factory=list)
-    tools: list[ToolLine] = field(default_factory=list)
-    phases: list[PhaseLine] = field(default_factory=list)
+    tools: Sequence[ToolLine | ToolUsage] = field(default_factory=list)
+    phases: Sequence[PhaseLine | Phase] = field(default_factory=list)
 
     @property
     def total_tokens(self) -> int | None:
