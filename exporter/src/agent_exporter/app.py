@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from . import __version__, auth, compat, migrations, read_api
 from .config import Settings
@@ -198,12 +199,21 @@ async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLargeError
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLargeError
-    return bytes(body)
+    # the ASGI messages themselves: Request.stream's generator cost more than a small body
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLargeError
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -266,7 +276,9 @@ async def _ingest(
     limits = service.settings.limits
     received_at = time.time()
     metrics = service.metrics
-    backfill = _BOOLEANS.get(request.query_params.get("backfill", "false").lower())
+    # most requests have no query string: then there is nothing to parse
+    asked = request.query_params.get("backfill", "false") if request.scope.get("query_string") else "false"
+    backfill = _BOOLEANS.get(asked.lower())
     if backfill is None:
         return error_response(422, "invalid_request", "backfill: must be true or false")
     if not _is_json(request.headers.get("content-type")):

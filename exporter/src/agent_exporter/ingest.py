@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from .metrics import Metrics
 from .pricing import PriceBook
@@ -32,10 +33,48 @@ INLINE_RECORDS: Final = 64  # larger requests are validated in a worker thread
 INLINE_COUNT: Final = 64  # larger committed groups are counted by a thread of their own
 
 
+class _Outcome(Protocol):
+    """Where the writer thread puts a job's outcomes (or the reason it failed)."""
+
+    def set_result(self, result: list[InsertOutcome]) -> None: ...
+    def set_exception(self, exception: BaseException) -> None: ...
+
+
+class _LoopWaiter:
+    """A job's outcome for a coroutine waiting on its event loop: settled there, with one
+    `call_soon_threadsafe`, without a `concurrent.futures.Future` (and its condition) in between."""
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[list[InsertOutcome]] = loop.create_future()
+
+    def set_result(self, result: list[InsertOutcome]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            self.loop.call_soon_threadsafe(_settle, self.future, result, None)
+
+    def set_exception(self, exception: BaseException) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(_settle, self.future, None, exception)
+
+
+def _settle(
+    future: asyncio.Future[list[InsertOutcome]], result: list[InsertOutcome] | None, exc: BaseException | None
+) -> None:
+    if future.cancelled():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        assert result is not None
+        future.set_result(result)
+
+
 @dataclass(slots=True)
 class _Job:
     runs: Sequence[Run]
-    future: concurrent.futures.Future[list[InsertOutcome]]
+    future: _Outcome
     count: bool  # False for backfills: stored, not counted in the agent metrics
 
 
@@ -85,6 +124,15 @@ class Writer:
         else:
             self._queue.put(_Job(runs, future, count))
         return future
+
+    async def store(self, runs: Sequence[Run], *, count: bool = True) -> list[InsertOutcome]:
+        """`submit` for a coroutine: the outcome per run, once committed (and counted); raises
+        `StoreError` if nothing was stored."""
+        waiter = _LoopWaiter(asyncio.get_running_loop())
+        if self._closed:
+            raise StoreError("the exporter is shutting down")
+        self._queue.put(_Job(runs, waiter, count))
+        return await waiter.future
 
     def close(self, timeout: float = 30.0) -> None:
         """Store what is queued, then stop the thread."""
@@ -290,7 +338,7 @@ class Ingest:
             result, runs = self.prepare(records, received_at=received_at, batch=batch)
         outcomes: list[InsertOutcome] = []
         if runs:
-            outcomes = await asyncio.wrap_future(self.writer.submit(runs, count=not backfill))
+            outcomes = await self.writer.store(runs, count=not backfill)
         pending = iter(outcomes)
         for r in result.results:
             if r.outcome == "pending":
