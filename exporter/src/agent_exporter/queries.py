@@ -715,8 +715,13 @@ def bucket_range(conn: Connection, flt: RunFilter, bucket: Bucket) -> range:
 
 def time_span(conn: Connection, flt: RunFilter) -> tuple[float, float] | None:
     """The first and last `ended_at` among the filtered runs, or None when there are none."""
-    row = conn.execute(select(func.min(R.c.ended_at), func.max(R.c.ended_at)).where(*flt.conditions())).one()
-    return None if row[0] is None else (float(row[0]), float(row[1]))
+    # two probes of an ended_at index: min() and max() together, under a WHERE, scan the range
+    first = select(R.c.ended_at).where(*flt.conditions())
+    low = conn.execute(first.order_by(R.c.ended_at).limit(1)).scalar()
+    if low is None:
+        return None
+    high = conn.execute(first.order_by(R.c.ended_at.desc()).limit(1)).scalar_one()
+    return float(low), float(high)
 
 
 # ---------------------------------------------------------------------------------------------
