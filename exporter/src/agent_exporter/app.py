@@ -77,12 +77,17 @@ class Service:
     def start(cls, settings: Settings, registry: CollectorRegistry | None = None) -> Service:
         """Open the store (migrating an empty one), build the metrics and start the writer."""
         prices = PriceBook.from_file(settings.price_file)
-        store = Store(StoreSettings(settings.database_url, settings.sqlite_synchronous))
+        store = Store(
+            StoreSettings(
+                settings.database_url, settings.sqlite_synchronous, sqlite_background_checkpoints=True
+            )
+        )
         try:
             prepare_schema(store)
         except Exception:
             store.close()
             raise
+        store.start_checkpoints()
         registry = registry or CollectorRegistry(auto_describe=True)
         metrics = Metrics(registry, settings.metrics.label_config(), version=__version__)
         writer = Writer(store, metrics)

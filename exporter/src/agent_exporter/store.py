@@ -13,6 +13,7 @@ import enum
 import itertools
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,15 @@ class StoreSettings:
     url: str
     sqlite_synchronous: str = "FULL"
     pool_size: int = 5
+    #: SQLite: checkpoint the WAL from a thread of its own (`Store.start_checkpoints`), not inside
+    #: the commit that happens to fill it (the service does; tools and tests keep SQLite's default)
+    sqlite_background_checkpoints: bool = False
+
+
+#: WAL pages after which a commit checkpoints by itself: SQLite's 1,000 by default; with
+#: background checkpoints, a backstop that a running checkpoint thread never lets the WAL reach
+BACKSTOP_CHECKPOINT_PAGES: Final = 20_000
+CHECKPOINT_INTERVAL_SECONDS: Final = 0.5
 
 
 def normalize_url(url: str) -> str:
@@ -76,7 +86,7 @@ def describe_url(url: str) -> str:
     return make_url(normalize_url(url)).render_as_string(hide_password=True)
 
 
-def _sqlite_engine(url: str, synchronous: str) -> Engine:
+def _sqlite_engine(url: str, synchronous: str, *, background_checkpoints: bool = False) -> Engine:
     parsed = make_url(url)
     database = parsed.database
     in_memory = not database or database == ":memory:"
@@ -98,6 +108,8 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         cursor = dbapi_connection.cursor()
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
+            if background_checkpoints:
+                cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
@@ -123,17 +135,64 @@ class Store:
         if self.dialect == "sqlite":
             if settings.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
                 raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
-            self.engine = _sqlite_engine(url, settings.sqlite_synchronous.upper())
+            self.engine = _sqlite_engine(
+                url,
+                settings.sqlite_synchronous.upper(),
+                background_checkpoints=settings.sqlite_background_checkpoints,
+            )
         elif self.dialect == "postgresql":
             self.engine = create_engine(
                 url, pool_size=settings.pool_size, pool_pre_ping=True, pool_recycle=1800
             )
         else:
             raise ValueError(f"database URL {describe_url(url)}: only sqlite and postgresql are supported")
+        self._checkpoints: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def close(self) -> None:
-        """Release every pooled connection."""
+        """Stop the checkpoint thread (if any) and release every pooled connection."""
+        self._stopping.set()
+        if self._checkpoints is not None:
+            self._checkpoints.join(30)
         self.engine.dispose()
+
+    def start_checkpoints(self, interval: float = CHECKPOINT_INTERVAL_SECONDS) -> None:
+        """SQLite: checkpoint the WAL into the database every `interval` seconds from a thread.
+
+        By default the commit that fills the WAL past 1,000 pages copies them into the database
+        and fsyncs it: a pause of a hundred milliseconds and more for every request waiting on
+        that commit. A passive checkpoint from another connection does the same work beside the
+        writer (SQLite allows one checkpointer next to one writer, and the interpreter lock is
+        released meanwhile); commits stay durable as they were, by the WAL's own fsync. Under
+        unbroken writes the WAL restarts only once a checkpoint has caught up with it, which the
+        commits' own backstop (`BACKSTOP_CHECKPOINT_PAGES`, about 80 MB) makes sure of.
+        """
+        database = make_url(self.url).database
+        if (
+            self.dialect != "sqlite"
+            or not database
+            or database == ":memory:"
+            or self._checkpoints is not None
+        ):
+            return  # PostgreSQL checkpoints by itself; an in-memory database has no WAL
+        self._checkpoints = threading.Thread(
+            target=self._checkpoint_loop, args=(interval,), name="agent-exporter-checkpoints", daemon=True
+        )
+        self._checkpoints.start()
+
+    def _checkpoint_loop(self, interval: float) -> None:
+        while not self._stopping.wait(interval):
+            try:
+                raw = self.engine.raw_connection()
+                try:
+                    cursor = raw.cursor()
+                    cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    cursor.fetchall()
+                    cursor.close()
+                finally:
+                    raw.close()
+            except (SQLAlchemyError, sqlite3.Error) as exc:  # read-only, busy: the backstop remains
+                log.debug("WAL checkpoint failed: %s", exc)
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
