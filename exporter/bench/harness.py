@@ -64,6 +64,16 @@ class Server:
         """Resident memory of the server process, in MB."""
         return rss_mb(self.process.pid)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) the server process has used so far."""
+        return cpu_seconds(self.process.pid)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of `pid` (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 def rss_mb(pid: int) -> float:
     """Resident set size of `pid` in MB, from /proc."""
@@ -118,6 +128,7 @@ class WrkResult:
     p99_ms: float
     non_2xx: int
     errors: int
+    server_cpu_us: float | None = None  # server CPU per request, when measured
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}

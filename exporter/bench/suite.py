@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import sqlite3
 import subprocess
@@ -34,14 +35,20 @@ def single_posts(
     """One record per POST with `connections` concurrent connections, for `seconds`."""
     with tempfile.TemporaryDirectory() as tmp:
         script = lua_single_post(Path(tmp) / "post.lua", f"single-{tag}-{connections}", minimal=minimal)
+        cpu = srv.cpu_seconds()
         result = wrk(srv.url, script, connections=connections, seconds=seconds)
+        cpu = srv.cpu_seconds() - cpu
     if result.non_2xx or result.errors:
         raise RuntimeError(f"single POSTs failed: {result}")
-    return result
+    requests = result.requests_per_second * max(1, round(seconds))
+    return dataclasses.replace(result, server_cpu_us=1e6 * cpu / requests if requests else None)
 
 
-def batch_posts(srv: Server, batch_size: int, batches: int, tag: str, senders: int = 2) -> float:
-    """Records per second for `batches` POSTs of `batch_size` records, `senders` at a time."""
+def batch_posts(
+    srv: Server, batch_size: int, batches: int, tag: str, senders: int = 2
+) -> tuple[float, float]:
+    """Records per second for `batches` POSTs of `batch_size` records, `senders` at a time, and
+    the server's CPU microseconds per record."""
     bodies = []
     records = list(realistic(f"batch-{tag}-{batch_size}", batch_size * batches))
     for start in range(0, len(records), batch_size):
@@ -64,15 +71,17 @@ def batch_posts(srv: Server, batch_size: int, batches: int, tag: str, senders: i
                     failures.append(response.text[:300])
 
     threads = [threading.Thread(target=send) for _ in range(senders)]
+    cpu = srv.cpu_seconds()
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    cpu = srv.cpu_seconds() - cpu
     if failures:
         raise RuntimeError(f"batch POSTs failed: {failures[0]}")
-    return batch_size * batches / elapsed
+    return batch_size * batches / elapsed, 1e6 * cpu / (batch_size * batches)
 
 
 def resolved_runs(prefix: str, count: int) -> list[Run]:
@@ -89,17 +98,26 @@ def resolved_runs(prefix: str, count: int) -> list[Run]:
     return runs
 
 
-def sqlite_floor(runs: list[Run], transaction: int = 10_000) -> float:
+ROLLUP_TRIGGERS = ("run_rollup_insert", "run_rollup_update", "run_rollup_delete")
+
+
+def sqlite_floor(runs: list[Run], transaction: int = 10_000, *, rollup: bool = True) -> float:
     """Runs per second inserted straight into the same SQLite schema with executemany.
 
     Same file settings as the service (WAL, synchronous FULL), same rows (runs and their
     breakdowns), large transactions, no validation, no HTTP: what the disk and SQLite allow.
+    Without `rollup`, the schema's rollup triggers (migration 0003) are dropped first: the floor
+    of the schema as it was before them, which executemany inserts into faster.
     """
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "floor.db"
         migrated = store.Store(store.StoreSettings(f"sqlite:///{path}"))
         migrations.upgrade(migrated)
         migrated.close()
+        if not rollup:
+            with contextlib.closing(sqlite3.connect(path)) as plain:
+                for trigger in ROLLUP_TRIGGERS:
+                    plain.execute(f"DROP TRIGGER {trigger}")
         tables = store._TABLES
         inserts = store._INSERT
         labels = store._COLUMNS[tables[0]].index("labels")

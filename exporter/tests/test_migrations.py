@@ -14,7 +14,9 @@ from agent_exporter.store import Store, StoreSettings
 def differences(store: Store) -> list[object]:
     with store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diff: list[object] = compare_metadata(context, schema.metadata)
+        # the rollup (migration 0003) exists on SQLite only
+        target = [schema.metadata, schema.sqlite_metadata] if store.dialect == "sqlite" else schema.metadata
+        diff: list[object] = compare_metadata(context, target)  # type: ignore[arg-type]
         return diff
 
 

@@ -193,8 +193,9 @@ class HistogramFamily(Family):
         self._le = tuple(floatToGoString(b) for b in bounds)
         self._children: dict[Key, _Histogram] = {}
 
-    def observe(self, key: Key, value: float, run_id: str | None = None) -> None:
-        """Count `value` in the child `key`, with `run_id` as the bucket's exemplar; lock held."""
+    def observe(self, key: Key, value: float, run_id: str | None = None, at: float | None = None) -> None:
+        """Count `value` in the child `key`, with `run_id` as the bucket's exemplar (observed at
+        `at`, Unix seconds, or now); lock held."""
         child = self._children.get(key)
         if child is None:
             n = len(self.bounds)
@@ -202,7 +203,7 @@ class HistogramFamily(Family):
         i = bisect_left(self.bounds, value)  # the first bucket whose bound is >= value
         child.counts[i] += 1
         if run_id is not None:
-            child.exemplars[i] = (run_id, value, time.time())
+            child.exemplars[i] = (run_id, value, time.time() if at is None else at)
         child.total += value
         self._cache[key] = None
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from .metrics import Metrics
 from .pricing import PriceBook
@@ -25,33 +26,89 @@ from .store import InsertOutcome, Store, StoreError
 
 log = logging.getLogger(__name__)
 
-MAX_GROUP_RUNS: Final = 5000  # runs committed in one transaction at most
+# runs committed in one transaction at most: a large request has one to itself, so that its SQLite
+# work (without the interpreter lock) overlaps the validation of the next one
+MAX_GROUP_RUNS: Final = 1000
 INLINE_RECORDS: Final = 64  # larger requests are validated in a worker thread
+INLINE_COUNT: Final = 64  # larger committed groups are counted by a thread of their own
+
+
+class _Outcome(Protocol):
+    """Where the writer thread puts a job's outcomes (or the reason it failed)."""
+
+    def set_result(self, result: list[InsertOutcome]) -> None: ...
+    def set_exception(self, exception: BaseException) -> None: ...
+
+
+class _LoopWaiter:
+    """A job's outcome for a coroutine waiting on its event loop: settled there, with one
+    `call_soon_threadsafe`, without a `concurrent.futures.Future` (and its condition) in between."""
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[list[InsertOutcome]] = loop.create_future()
+
+    def set_result(self, result: list[InsertOutcome]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            self.loop.call_soon_threadsafe(_settle, self.future, result, None)
+
+    def set_exception(self, exception: BaseException) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(_settle, self.future, None, exception)
+
+
+def _settle(
+    future: asyncio.Future[list[InsertOutcome]], result: list[InsertOutcome] | None, exc: BaseException | None
+) -> None:
+    if future.cancelled():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        assert result is not None
+        future.set_result(result)
 
 
 @dataclass(slots=True)
 class _Job:
     runs: Sequence[Run]
-    future: concurrent.futures.Future[list[InsertOutcome]]
+    future: _Outcome
     count: bool  # False for backfills: stored, not counted in the agent metrics
 
 
+_Counted = tuple[list[_Job], list[InsertOutcome]]
+
+
 class Writer:
-    """One thread that stores runs, a transaction per group of requests that arrived together."""
+    """One thread that stores runs, a transaction per group of requests that arrived together.
+
+    A committed group is counted in the metrics, then its requests are answered. Small groups are
+    counted by the writer itself; a large one is handed to a second thread, so that the writer
+    starts on the next transaction (whose SQLite work runs without the interpreter lock) while
+    the previous one is counted. Either way, a run is counted after its commit and before its
+    request is answered, and groups are counted in the order they committed.
+    """
 
     def __init__(self, store: Store, metrics: Metrics) -> None:
         self._store = store
         self._metrics = metrics
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._counting: queue.SimpleQueue[_Counted | None] = queue.SimpleQueue()
+        self._handed = 0  # groups handed to the counting thread and not counted yet
+        self._handed_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="agent-exporter-writer", daemon=True)
+        self._counter = threading.Thread(target=self._count_loop, name="agent-exporter-counter", daemon=True)
         self._closed = False
         self.last_error: StoreError | None = None  # of the latest commit; /readyz reports it
+        self._counter.start()
         self._thread.start()
 
     @property
     def alive(self) -> bool:
-        """Whether the writer thread is running."""
-        return self._thread.is_alive() and not self._closed
+        """Whether the writer thread (and its counting thread) is running."""
+        return self._thread.is_alive() and self._counter.is_alive() and not self._closed
 
     def submit(
         self, runs: Sequence[Run], *, count: bool = True
@@ -68,12 +125,23 @@ class Writer:
             self._queue.put(_Job(runs, future, count))
         return future
 
+    async def store(self, runs: Sequence[Run], *, count: bool = True) -> list[InsertOutcome]:
+        """`submit` for a coroutine: the outcome per run, once committed (and counted); raises
+        `StoreError` if nothing was stored."""
+        waiter = _LoopWaiter(asyncio.get_running_loop())
+        if self._closed:
+            raise StoreError("the exporter is shutting down")
+        self._queue.put(_Job(runs, waiter, count))
+        return await waiter.future
+
     def close(self, timeout: float = 30.0) -> None:
         """Store what is queued, then stop the thread."""
         if not self._closed:
             self._closed = True
             self._queue.put(None)
+            started = time.monotonic()
             self._thread.join(timeout)
+            self._counter.join(max(0.0, timeout - (time.monotonic() - started)))
 
     def _loop(self) -> None:
         stopping = False
@@ -99,9 +167,10 @@ class Writer:
             try:
                 late = self._queue.get_nowait()
             except queue.Empty:
-                return
+                break
             if late is not None:
                 late.future.set_exception(StoreError("the exporter is shutting down"))
+        self._counting.put(None)  # the counting thread stops after what it was handed
 
     def _commit(self, jobs: list[_Job]) -> None:
         runs = [run for job in jobs for run in job.runs]
@@ -129,14 +198,36 @@ class Writer:
         self._metrics.write_duration.observe(time.perf_counter() - started)
         self._metrics.write_size.observe(len(runs))
         self.last_error = None
+        with self._handed_lock:
+            inline = self._handed == 0 and len(runs) <= INLINE_COUNT
+            if not inline:
+                self._handed += 1
+        if inline:
+            self._count(jobs, outcomes)
+        else:
+            self._counting.put((jobs, outcomes))
+
+    def _count_loop(self) -> None:
+        while (item := self._counting.get()) is not None:
+            try:
+                self._count(*item)
+            finally:
+                with self._handed_lock:
+                    self._handed -= 1
+
+    def _count(self, jobs: list[_Job], outcomes: list[InsertOutcome]) -> None:
+        """Count the accepted runs of a committed group, then answer its requests."""
         start = 0
         for job in jobs:
             mine = outcomes[start : start + len(job.runs)]
             start += len(job.runs)
             if job.count:
-                for run, outcome in zip(job.runs, mine, strict=True):
-                    if outcome is InsertOutcome.ACCEPTED:
-                        self._metrics.observe_run(run)
+                try:
+                    for run, outcome in zip(job.runs, mine, strict=True):
+                        if outcome is InsertOutcome.ACCEPTED:
+                            self._metrics.observe_run(run)
+                except Exception:  # a bug in counting must not leave the request unanswered
+                    log.exception("counting %d stored runs failed", len(job.runs))
             job.future.set_result(mine)
 
 
@@ -247,7 +338,7 @@ class Ingest:
             result, runs = self.prepare(records, received_at=received_at, batch=batch)
         outcomes: list[InsertOutcome] = []
         if runs:
-            outcomes = await asyncio.wrap_future(self.writer.submit(runs, count=not backfill))
+            outcomes = await self.writer.store(runs, count=not backfill)
         pending = iter(outcomes)
         for r in result.results:
             if r.outcome == "pending":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import platform
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
@@ -64,6 +65,7 @@ HTTP_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 EXEMPLAR_MAX_RUNES: Final = 128  # OpenMetrics limit on an exemplar's label names and values together
 
 OUTCOMES: Final = ("accepted", "duplicate", "conflict", "rejected")
+_STATUS_VALUES: Final = {status: status.value for status in Status}
 
 #: labels an operator may drop from the agent metrics (agent and status carry the alerts)
 DROPPABLE: Final = frozenset({"model", "issue_type"})
@@ -111,6 +113,17 @@ class LabelLimiter:
                 return OTHER
             seen.add(value)
             return value
+
+    def seen(self, label: str) -> set[str]:
+        """The values of `label` admitted so far (live: it grows as values are admitted).
+
+        `value in limiter.seen(label)` means `limiter(label, value) == value`, without the call.
+        """
+        seen = self._seen.get(label)
+        if seen is None:
+            with self._lock:
+                seen = self._seen.setdefault(label, set())
+        return seen
 
 
 class Metrics:
@@ -312,7 +325,7 @@ class Metrics:
 
     # -- counting runs -------------------------------------------------------------------------
 
-    def _extra_values(self, run: Run) -> list[str]:
+    def _extra_values(self, run: Run) -> tuple[str, ...]:
         values = []
         for source in self._extra_sources:
             raw = (
@@ -321,80 +334,118 @@ class Metrics:
                 else getattr(run, source)
             )
             values.append(self.limit(self.config.label_name(source), raw))
-        return values
+        return tuple(values)
 
     def observe_run(self, run: Run) -> None:
-        """Count one run that the store has just committed."""
+        """Count one run that the store has just committed.
+
+        This runs once per stored run, under the families' lock: the common case (no per-model
+        breakdown, label values seen before) is kept to dictionary look-ups and tuple building.
+        """
         # each label value is resolved once per run, so an overflow counts once per run and label
-        agent = self.limit("agent", run.agent)
-        models = {run.model: self.limit("model", run.model)}
+        limit = self.limit
+        agent = limit("agent", run.agent)
+        models = {run.model: limit("model", run.model)}
         for line in run.usage:
             if line.model not in models:
-                models[line.model] = self.limit("model", line.model)
+                models[line.model] = limit("model", line.model)
         values = {
             "agent": agent,
             "model": models[run.model],
-            "issue_type": self.limit("issue_type", run.issue_type),
+            "issue_type": limit("issue_type", run.issue_type),
         }
-        extra = self._extra_values(run)
-        tools = [(self.limit("tool", t.name), t) for t in run.tools]
-        phases = [(self.limit("phase", p.name), p) for p in run.phases]
+        extra = self._extra_values(run) if self._extra_sources else ()
+        # a value seen before is its own label value: the limiter's set says so without a call
+        tool_seen, phase_seen = limit.seen("tool"), limit.seen("phase")
+        tools = [(t.name if t.name in tool_seen else limit("tool", t.name), t) for t in run.tools]
+        phases = [(p.name if p.name in phase_seen else limit("phase", p.name), p) for p in run.phases]
+        model_base = self._model_base
 
         def model_key(model: str | None) -> tuple[str, ...]:
-            return (*[agent if n == "agent" else models[model] for n in self._model_base], *extra)
+            return (*[agent if n == "agent" else models[model] for n in model_base], *extra)
 
         run_key = (*[values[n] for n in self._run_base], *extra)
         primary = model_key(run.model)
+        status = _STATUS_VALUES[run.status]
         exemplar = run.run_id if len("run_id") + len(run.run_id) <= EXEMPLAR_MAX_RUNES else None
+        now = time.time()  # the exemplars' timestamp
         with self.families.lock:  # one run is one consistent update of every family
             if run_key not in self._seen_run_keys:
                 # failure series exist before the first failure, so ratios and alerts see a zero
                 self._seen_run_keys.add(run_key)
-                for status in Status:
-                    self.runs.touch((*run_key, status.value))
-            self.runs.inc((*run_key, run.status.value))
+                for value in _STATUS_VALUES.values():
+                    self.runs.touch((*run_key, value))
+            self.runs.inc((*run_key, status))
 
-            for model, part in _per_model_parts(run).items():
-                key = model_key(model)
-                if part.input_tokens:
-                    self.tokens.inc((*key, "input"), part.input_tokens)
-                if part.output_tokens:
-                    self.tokens.inc((*key, "output"), part.output_tokens)
-                if part.cache_read_tokens:
-                    self.cache_read_tokens.inc(key, part.cache_read_tokens)
-                if part.cache_write_tokens:
-                    self.cache_write_tokens.inc(key, part.cache_write_tokens)
-                if part.reasoning_tokens:
-                    self.reasoning_tokens.inc(key, part.reasoning_tokens)
-                if part.llm_calls:
-                    self.llm_calls.inc(key, part.llm_calls)
-                if part.unpriced:
-                    self.unpriced_runs.inc(key)
-                if part.cost_usd is not None and part.cost_source is not None:
-                    self.cost.inc((*key, part.cost_source.value), part.cost_usd)
+            if run.usage:
+                for model, part in _per_model_parts(run).items():
+                    self._count_part(model_key(model), part)
+            else:
+                self._count_own(primary, run)
 
-            self.run_duration.observe((*primary, run.status.value), run.duration_seconds, exemplar)
-            if (tokens := run.total_tokens) is not None:
-                self.run_tokens.observe(primary, tokens, exemplar)
+            self.run_duration.observe((*primary, status), run.duration_seconds, exemplar, now)
+            if run.input_tokens is not None or run.output_tokens is not None:
+                self.run_tokens.observe(
+                    primary, (run.input_tokens or 0) + (run.output_tokens or 0), exemplar, now
+                )
             if run.cost_usd is not None:
-                self.run_cost.observe(primary, run.cost_usd, exemplar)
+                self.run_cost.observe(primary, run.cost_usd, exemplar, now)
             if run.llm_calls is not None:
-                self.run_llm_calls.observe(primary, run.llm_calls, exemplar)
+                self.run_llm_calls.observe(primary, run.llm_calls, exemplar, now)
             if run.tool_calls is not None:
-                self.run_tool_calls.observe(primary, run.tool_calls, exemplar)
+                self.run_tool_calls.observe(primary, run.tool_calls, exemplar, now)
             for name, tool in tools:
                 if tool.calls:
                     self.tool_calls.inc((agent, name), tool.calls)
                 if tool.errors:
                     self.tool_errors.inc((agent, name), tool.errors)
+            phase_duration = self.phase_duration
             for name, phase in phases:
-                self.phase_duration.observe((agent, name), phase.duration_seconds, exemplar)
+                phase_duration.observe((agent, name), phase.duration_seconds, exemplar, now)
             if run.ended_at > self._last_run.get(agent, 0.0):
                 # late records must not move an agent's last-seen time backwards
                 self._last_run[agent] = run.ended_at
                 self.last_run.set((agent,), run.ended_at)
         if run.ended_at_reported:
             self.ingest_lag.observe(max(0.0, run.received_at - run.ended_at))
+
+    def _count_own(self, key: tuple[str, ...], run: Run) -> None:
+        """The counters of a run without a per-model breakdown: all of it goes to its model."""
+        if run.input_tokens:
+            self.tokens.inc((*key, "input"), run.input_tokens)
+        if run.output_tokens:
+            self.tokens.inc((*key, "output"), run.output_tokens)
+        if run.cache_read_tokens:
+            self.cache_read_tokens.inc(key, run.cache_read_tokens)
+        if run.cache_write_tokens:
+            self.cache_write_tokens.inc(key, run.cache_write_tokens)
+        if run.reasoning_tokens:
+            self.reasoning_tokens.inc(key, run.reasoning_tokens)
+        if run.llm_calls:
+            self.llm_calls.inc(key, run.llm_calls)
+        if run.cost_usd is None:
+            self.unpriced_runs.inc(key)
+        else:
+            self.cost.inc((*key, run.cost_source.value), run.cost_usd)
+
+    def _count_part(self, key: tuple[str, ...], part: _Part) -> None:
+        """The counters of one model's share of a run."""
+        if part.input_tokens:
+            self.tokens.inc((*key, "input"), part.input_tokens)
+        if part.output_tokens:
+            self.tokens.inc((*key, "output"), part.output_tokens)
+        if part.cache_read_tokens:
+            self.cache_read_tokens.inc(key, part.cache_read_tokens)
+        if part.cache_write_tokens:
+            self.cache_write_tokens.inc(key, part.cache_write_tokens)
+        if part.reasoning_tokens:
+            self.reasoning_tokens.inc(key, part.reasoning_tokens)
+        if part.llm_calls:
+            self.llm_calls.inc(key, part.llm_calls)
+        if part.unpriced:
+            self.unpriced_runs.inc(key)
+        if part.cost_usd is not None and part.cost_source is not None:
+            self.cost.inc((*key, part.cost_source.value), part.cost_usd)
 
     def observe_http(self, handler: str, method: str, status: int, seconds: float) -> None:
         """Time one HTTP request (its route template, method and status code)."""

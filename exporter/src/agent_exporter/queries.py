@@ -367,6 +367,14 @@ def aggregate(
     by bucket, then by run count, largest first.
     """
     dialect = conn.dialect.name
+    if report and not percentiles and not statuses and bucket is None and tuple(by) == REPORT_CELLS:
+        days = _rollup_days(dialect, flt)
+        if days is not None:
+            cells = _report_cells(conn, flt, days)
+            if cells:
+                _add_ratings(conn, flt, by, None, cells)
+            cells.sort(key=lambda a: (-a.runs, [k or "" for k in a.key]))
+            return cells
     keys: list[ColumnElement[Any]] = [R.c[name].label(f"g_{name}") for name in by]
     group_exprs: list[ColumnElement[Any]] = [R.c[name] for name in by]
     if bucket is not None:
@@ -438,6 +446,108 @@ def aggregate(
             agg.statuses = counts.get((agg.key, agg.bucket), {})
     result.sort(key=lambda a: (a.bucket if a.bucket is not None else 0, -a.runs, [k or "" for k in a.key]))
     return result
+
+
+#: the groups of the report, which the SQLite rollup (`schema.run_rollup`) keeps per day
+REPORT_CELLS: Final = ("agent", "model", "issue_type")
+RU: Final = schema.run_rollup
+_DAY: Final = schema.ROLLUP_DAY_SECONDS
+
+
+def _day_of(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    # the same expression as the rollup's triggers (migration 0003), so a run is in the same day
+    return cast(column / literal_column(str(_DAY), Integer), Integer)
+
+
+def _rollup_days(dialect: str, flt: RunFilter) -> tuple[int | None, int | None] | None:
+    """The whole days [first, last) of `flt`'s range that the rollup answers (None: open-ended),
+    or None when it cannot answer (PostgreSQL, a filter it does not key on, no whole day inside).
+
+    The days keep a second away from the range's ends: a run whose ended_at is within rounding of
+    a midnight is in the day the triggers' division put it in, and inside the range either way.
+    """
+    if dialect != "sqlite" or any(name not in schema.ROLLUP_KEYS for name, _ in flt.dimensions):
+        return None
+    first = math.ceil((flt.start + 1) / _DAY) if flt.start is not None else None
+    last = math.floor((flt.end - 1) / _DAY) if flt.end is not None else None
+    if first is not None and last is not None and first >= last:
+        return None
+    return first, last
+
+
+def _report_cells(conn: Connection, flt: RunFilter, days: tuple[int | None, int | None]) -> list[Aggregate]:
+    """The report's figures per (agent, model, issue_type): whole days from the rollup, the partial
+    days at the range's ends from the runs."""
+    first, last = days
+    wanted: list[ColumnElement[bool]] = []
+    for name, values in flt.dimensions:
+        wanted.append(RU.c[name] == values[0] if len(values) == 1 else RU.c[name].in_(values))
+    if first is not None:
+        wanted.append(RU.c.day >= first)
+    if last is not None:
+        wanted.append(RU.c.day < last)
+    query = (
+        select(
+            RU.c.agent,
+            RU.c.model,
+            RU.c.issue_type,
+            RU.c.status,
+            func.sum(RU.c.runs).label("runs"),
+            func.sum(RU.c.duration_sum).label("duration_sum"),
+            func.sum(RU.c.input_tokens).label("input_tokens"),
+            func.sum(RU.c.output_tokens).label("output_tokens"),
+            func.sum(RU.c.token_runs).label("token_runs"),
+            func.sum(RU.c.cost_sum).label("cost_sum"),
+            func.sum(RU.c.cost_runs).label("cost_runs"),
+        )
+        .where(*wanted)
+        .group_by(RU.c.agent, RU.c.model, RU.c.issue_type, RU.c.status)
+    )
+    cells: dict[tuple[str | None, ...], Aggregate] = {}
+    for row in conn.execute(query).mappings():
+        runs = int(row["runs"])
+        if runs <= 0:
+            continue
+        key = (row["agent"], row["model"] or None, row["issue_type"] or None)
+        cell = Aggregate(
+            key=key,
+            runs=runs,
+            successes=runs if row["status"] == Status.SUCCESS.value else 0,
+            cancelled=runs if row["status"] == Status.CANCELLED.value else 0,
+            duration_sum=float(row["duration_sum"]),
+            input_tokens=int(row["input_tokens"]),
+            output_tokens=int(row["output_tokens"]),
+            token_runs=int(row["token_runs"]),
+            cost_sum=float(row["cost_sum"]),
+            cost_runs=int(row["cost_runs"]),
+        )
+        if key in cells:
+            cells[key].add(cell)
+        else:
+            cells[key] = cell
+    # the ends of the range outside the whole days, from the runs themselves
+    day = _day_of(R.c.ended_at)
+    edges: list[tuple[RunFilter, ColumnElement[bool]]] = []
+    if first is not None:
+        edges.append((flt.narrowed(end=first * _DAY + 1.0), day < first))
+    if last is not None:
+        edges.append((flt.narrowed(start=last * _DAY - 1.0), day >= last))
+    keys = [R.c[name].label(f"g_{name}") for name in REPORT_CELLS]
+    for part, condition in edges:
+        raw = (
+            select(*keys, *_figure_columns(report=True, span=False))
+            .where(*part.conditions(), condition)
+            .group_by(*(R.c[name] for name in REPORT_CELLS))
+        )
+        for row in conn.execute(raw).mappings():
+            if not row["runs"]:
+                continue
+            cell = _aggregate_from_row(row, REPORT_CELLS, False)
+            if cell.key in cells:
+                cells[cell.key].add(cell)
+            else:
+                cells[cell.key] = cell
+    return list(cells.values())
 
 
 def _add_ratings(
@@ -605,8 +715,13 @@ def bucket_range(conn: Connection, flt: RunFilter, bucket: Bucket) -> range:
 
 def time_span(conn: Connection, flt: RunFilter) -> tuple[float, float] | None:
     """The first and last `ended_at` among the filtered runs, or None when there are none."""
-    row = conn.execute(select(func.min(R.c.ended_at), func.max(R.c.ended_at)).where(*flt.conditions())).one()
-    return None if row[0] is None else (float(row[0]), float(row[1]))
+    # two probes of an ended_at index: min() and max() together, under a WHERE, scan the range
+    first = select(R.c.ended_at).where(*flt.conditions())
+    low = conn.execute(first.order_by(R.c.ended_at).limit(1)).scalar()
+    if low is None:
+        return None
+    high = conn.execute(first.order_by(R.c.ended_at.desc()).limit(1)).scalar_one()
+    return float(low), float(high)
 
 
 # ---------------------------------------------------------------------------------------------

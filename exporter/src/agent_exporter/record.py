@@ -175,9 +175,10 @@ class RunRecord(_Model):
 
         Absent and null fields are equivalent, and so are 5 and 5.0 or two spellings of one instant.
         """
-        # fields serialise in declaration order, so the JSON is canonical without sorting
+        # fields serialise in declaration order, so the JSON is canonical without sorting; the
+        # serializer itself, not model_dump_json, which costs a tenth more for its keywords
         return hashlib.sha256(
-            self.model_dump_json(exclude_none=True, exclude_defaults=True).encode()
+            self.__pydantic_serializer__.to_json(self, exclude_none=True, exclude_defaults=True)
         ).hexdigest()
 
     def resolve(self, received_at: float) -> Run:
@@ -200,36 +201,46 @@ class RunRecord(_Model):
             assert ended is not None
             duration = ended - started
 
-        usage = [
-            UsageLine(
-                model=u.model,
-                provider=u.provider,
-                input_tokens=u.input_tokens,
-                output_tokens=u.output_tokens,
-                cache_read_tokens=u.cache_read_tokens,
-                cache_write_tokens=u.cache_write_tokens,
-                reasoning_tokens=u.reasoning_tokens,
-                cost_usd=u.cost_usd,
-                cost_source=CostSource.REPORTED if u.cost_usd is not None else CostSource.UNKNOWN,
-                calls=u.calls,
-            )
-            for u in self.usage
-        ]
+        if self.usage:
+            usage = [
+                UsageLine(
+                    model=u.model,
+                    provider=u.provider,
+                    input_tokens=u.input_tokens,
+                    output_tokens=u.output_tokens,
+                    cache_read_tokens=u.cache_read_tokens,
+                    cache_write_tokens=u.cache_write_tokens,
+                    reasoning_tokens=u.reasoning_tokens,
+                    cost_usd=u.cost_usd,
+                    cost_source=CostSource.REPORTED if u.cost_usd is not None else CostSource.UNKNOWN,
+                    calls=u.calls,
+                )
+                for u in self.usage
+            ]
 
-        def total(name: str) -> int | None:
-            own: int | None = getattr(self, name)
-            return own if own is not None else _sum_present(getattr(u, name) for u in self.usage)
+            def total(name: str) -> int | None:
+                own: int | None = getattr(self, name)
+                return own if own is not None else _sum_present(getattr(u, name) for u in self.usage)
 
-        model = self.model or _primary_model(self.usage)
-        provider = self.provider
-        if provider is None and self.model is None and self.usage:
-            provider = next((u.provider for u in self.usage if u.model == model), None)
+            input_tokens, output_tokens = total("input_tokens"), total("output_tokens")
+            cache_read, cache_write = total("cache_read_tokens"), total("cache_write_tokens")
+            reasoning = total("reasoning_tokens")
+            model = self.model or _primary_model(self.usage)
+            provider = self.provider
+            if provider is None and self.model is None:
+                provider = next((u.provider for u in self.usage if u.model == model), None)
+            llm_calls = self.llm_calls
+            if llm_calls is None:
+                llm_calls = _sum_present(u.calls for u in self.usage)
+        else:  # the common case: the run's own figures are its totals
+            usage = []
+            input_tokens, output_tokens = self.input_tokens, self.output_tokens
+            cache_read, cache_write = self.cache_read_tokens, self.cache_write_tokens
+            reasoning = self.reasoning_tokens
+            model, provider, llm_calls = self.model, self.provider, self.llm_calls
         tool_calls = self.tool_calls
         if tool_calls is None and self.tools:
             tool_calls = sum(t.calls for t in self.tools)
-        llm_calls = self.llm_calls
-        if llm_calls is None:
-            llm_calls = _sum_present(u.calls for u in self.usage)
 
         return Run(
             run_id=self.run_id,
@@ -246,11 +257,11 @@ class RunRecord(_Model):
             ended_at=ended,
             ended_at_reported=self.ended_at is not None,
             duration_seconds=duration,
-            input_tokens=total("input_tokens"),
-            output_tokens=total("output_tokens"),
-            cache_read_tokens=total("cache_read_tokens"),
-            cache_write_tokens=total("cache_write_tokens"),
-            reasoning_tokens=total("reasoning_tokens"),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            reasoning_tokens=reasoning,
             cost_usd=self.cost_usd,
             cost_source=CostSource.REPORTED if self.cost_usd is not None else CostSource.UNKNOWN,
             llm_calls=llm_calls,
@@ -262,8 +273,9 @@ class RunRecord(_Model):
             error_summary=self.error_summary,
             labels=dict(self.labels),
             usage=usage,
-            tools=[ToolLine(t.name, t.calls, t.errors, t.duration_seconds) for t in self.tools],
-            phases=[PhaseLine(p.name, p.duration_seconds, p.status) for p in self.phases],
+            # the validated (frozen) entries themselves: they have the lines' fields
+            tools=self.tools,
+            phases=self.phases,
             received_at=received_at,
             body_hash=self.body_hash(),
         )
@@ -359,8 +371,8 @@ class Run:
     error_summary: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     usage: list[UsageLine] = field(default_factory=list)
-    tools: list[ToolLine] = field(default_factory=list)
-    phases: list[PhaseLine] = field(default_factory=list)
+    tools: Sequence[ToolLine | ToolUsage] = field(default_factory=list)
+    phases: Sequence[PhaseLine | Phase] = field(default_factory=list)
 
     @property
     def total_tokens(self) -> int | None:
@@ -488,7 +500,7 @@ def parse_record(
         where = prefix.rstrip(".") or "(record)"
         return [FieldError(where, "object", f"{where}: must be a JSON object, not {_json_kind(obj)}")]
     try:
-        record = RunRecord.model_validate(obj)
+        record = _VALIDATE(obj)  # RunRecord.model_validate without its Python-level wrapper
     except ValidationError as exc:
         return _field_errors(exc, prefix)
     errors = list(_cross_field_errors(record, now=now, max_future_skew=max_future_skew, prefix=prefix))
@@ -496,6 +508,7 @@ def parse_record(
 
 
 _FIELD_NAMES: Final = frozenset(RunRecord.model_fields)
+_VALIDATE: Final = RunRecord.__pydantic_validator__.validate_python
 
 
 def _json_kind(value: object) -> str:
@@ -512,6 +525,8 @@ def _json_kind(value: object) -> str:
 
 def unknown_fields(obj: Mapping[str, Any]) -> list[str]:
     """Top-level keys that the record model ignores, reported back to the client as a warning."""
+    if _FIELD_NAMES.issuperset(obj):  # the common case, without a loop in Python
+        return []
     return sorted(k for k in obj if k not in _FIELD_NAMES)
 
 
@@ -590,25 +605,26 @@ def _cross_field_errors(
 
 
 def _subset_errors(part: RunRecord | UsageEntry, where: str, err: Any) -> Iterable[FieldError]:
-    def effective(name: str) -> int | None:
-        own: int | None = getattr(part, name)
-        if own is None and isinstance(part, RunRecord):
-            return _sum_present(getattr(u, name) for u in part.usage)
-        return own
-
-    def own(*names: str) -> bool:
-        # totals derived from the usage breakdown are checked entry by entry instead
-        return any(getattr(part, n) is not None for n in names)
-
-    input_tokens, output_tokens = effective("input_tokens"), effective("output_tokens")
-    cache_read, cache_write = effective("cache_read_tokens"), effective("cache_write_tokens")
-    reasoning = effective("reasoning_tokens")
+    input_tokens, output_tokens = part.input_tokens, part.output_tokens
+    cache_read, cache_write = part.cache_read_tokens, part.cache_write_tokens
+    reasoning = part.reasoning_tokens
+    # totals derived from the usage breakdown are checked entry by entry instead
+    own_input = input_tokens is not None or cache_read is not None or cache_write is not None
+    own_output = output_tokens is not None or reasoning is not None
+    if isinstance(part, RunRecord) and part.usage:
+        usage = part.usage
+        if input_tokens is None:
+            input_tokens = _sum_present(u.input_tokens for u in usage)
+        if output_tokens is None:
+            output_tokens = _sum_present(u.output_tokens for u in usage)
+        if cache_read is None:
+            cache_read = _sum_present(u.cache_read_tokens for u in usage)
+        if cache_write is None:
+            cache_write = _sum_present(u.cache_write_tokens for u in usage)
+        if reasoning is None:
+            reasoning = _sum_present(u.reasoning_tokens for u in usage)
     cache = (cache_read or 0) + (cache_write or 0)
-    if (
-        input_tokens is not None
-        and cache > input_tokens
-        and own("input_tokens", "cache_read_tokens", "cache_write_tokens")
-    ):
+    if input_tokens is not None and cache > input_tokens and own_input:
         if cache_read and cache_write:
             yield err(
                 where + "cache_read_tokens",
@@ -623,12 +639,7 @@ def _subset_errors(part: RunRecord | UsageEntry, where: str, err: Any) -> Iterab
                 "subset_exceeds_total",
                 f"{cache} exceeds input_tokens ({input_tokens}); input_tokens is inclusive of cached tokens",
             )
-    if (
-        output_tokens is not None
-        and reasoning is not None
-        and reasoning > output_tokens
-        and own("output_tokens", "reasoning_tokens")
-    ):
+    if output_tokens is not None and reasoning is not None and reasoning > output_tokens and own_output:
         yield err(
             where + "reasoning_tokens",
             "subset_exceeds_total",

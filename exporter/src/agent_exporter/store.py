@@ -8,9 +8,12 @@ replicas sharing one PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import itertools
 import logging
+import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from . import schema
-from .record import PhaseLine, Run, ToolLine, UsageLine
+from .record import Phase, PhaseLine, Run, ToolLine, ToolUsage, UsageLine
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,15 @@ class StoreSettings:
     url: str
     sqlite_synchronous: str = "FULL"
     pool_size: int = 5
+    #: SQLite: checkpoint the WAL from a thread of its own (`Store.start_checkpoints`), not inside
+    #: the commit that happens to fill it (the service does; tools and tests keep SQLite's default)
+    sqlite_background_checkpoints: bool = False
+
+
+#: WAL pages after which a commit checkpoints by itself: SQLite's 1,000 by default; with
+#: background checkpoints, a backstop that a running checkpoint thread never lets the WAL reach
+BACKSTOP_CHECKPOINT_PAGES: Final = 20_000
+CHECKPOINT_INTERVAL_SECONDS: Final = 0.5
 
 
 def normalize_url(url: str) -> str:
@@ -74,7 +86,7 @@ def describe_url(url: str) -> str:
     return make_url(normalize_url(url)).render_as_string(hide_password=True)
 
 
-def _sqlite_engine(url: str, synchronous: str) -> Engine:
+def _sqlite_engine(url: str, synchronous: str, *, background_checkpoints: bool = False) -> Engine:
     parsed = make_url(url)
     database = parsed.database
     in_memory = not database or database == ":memory:"
@@ -96,6 +108,8 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         cursor = dbapi_connection.cursor()
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
+            if background_checkpoints:
+                cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
@@ -121,17 +135,64 @@ class Store:
         if self.dialect == "sqlite":
             if settings.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
                 raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
-            self.engine = _sqlite_engine(url, settings.sqlite_synchronous.upper())
+            self.engine = _sqlite_engine(
+                url,
+                settings.sqlite_synchronous.upper(),
+                background_checkpoints=settings.sqlite_background_checkpoints,
+            )
         elif self.dialect == "postgresql":
             self.engine = create_engine(
                 url, pool_size=settings.pool_size, pool_pre_ping=True, pool_recycle=1800
             )
         else:
             raise ValueError(f"database URL {describe_url(url)}: only sqlite and postgresql are supported")
+        self._checkpoints: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def close(self) -> None:
-        """Release every pooled connection."""
+        """Stop the checkpoint thread (if any) and release every pooled connection."""
+        self._stopping.set()
+        if self._checkpoints is not None:
+            self._checkpoints.join(30)
         self.engine.dispose()
+
+    def start_checkpoints(self, interval: float = CHECKPOINT_INTERVAL_SECONDS) -> None:
+        """SQLite: checkpoint the WAL into the database every `interval` seconds from a thread.
+
+        By default the commit that fills the WAL past 1,000 pages copies them into the database
+        and fsyncs it: a pause of a hundred milliseconds and more for every request waiting on
+        that commit. A passive checkpoint from another connection does the same work beside the
+        writer (SQLite allows one checkpointer next to one writer, and the interpreter lock is
+        released meanwhile); commits stay durable as they were, by the WAL's own fsync. Under
+        unbroken writes the WAL restarts only once a checkpoint has caught up with it, which the
+        commits' own backstop (`BACKSTOP_CHECKPOINT_PAGES`, about 80 MB) makes sure of.
+        """
+        database = make_url(self.url).database
+        if (
+            self.dialect != "sqlite"
+            or not database
+            or database == ":memory:"
+            or self._checkpoints is not None
+        ):
+            return  # PostgreSQL checkpoints by itself; an in-memory database has no WAL
+        self._checkpoints = threading.Thread(
+            target=self._checkpoint_loop, args=(interval,), name="agent-exporter-checkpoints", daemon=True
+        )
+        self._checkpoints.start()
+
+    def _checkpoint_loop(self, interval: float) -> None:
+        while not self._stopping.wait(interval):
+            try:
+                raw = self.engine.raw_connection()
+                try:
+                    cursor = raw.cursor()
+                    cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    cursor.fetchall()
+                    cursor.close()
+                finally:
+                    raw.close()
+            except (SQLAlchemyError, sqlite3.Error) as exc:  # read-only, busy: the backstop remains
+                log.debug("WAL checkpoint failed: %s", exc)
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -192,14 +253,17 @@ class Store:
                 same = runs[j].body_hash == run.body_hash
                 outcomes[i] = InsertOutcome.DUPLICATE if same else InsertOutcome.CONFLICT
         candidates = [runs[i] for i in first.values()]
-        try:
-            with self._writing() as conn:
-                # insert first: the common case (new runs) costs one statement, not a lookup too
-                inserted = self._insert(conn, candidates)
-                known = [r.run_id for r in candidates if r.run_id not in inserted]
-                stored = self._stored_hashes(conn, known) if known else {}
-        except SQLAlchemyError as exc:
-            raise _store_error(exc) from exc
+        if self.dialect == "sqlite":
+            inserted, stored = self._write_sqlite(candidates)
+        else:
+            try:
+                with self._writing() as conn:
+                    # insert first: the common case (new runs) costs one statement, not a lookup too
+                    inserted = self._insert(conn, candidates)
+                    known = [r.run_id for r in candidates if r.run_id not in inserted]
+                    stored = self._stored_hashes(conn, known) if known else {}
+            except SQLAlchemyError as exc:
+                raise _store_error(exc) from exc
         for i in first.values():
             run = runs[i]
             if run.run_id in inserted:
@@ -209,6 +273,35 @@ class Store:
             else:
                 outcomes[i] = InsertOutcome.CONFLICT
         return [o for o in outcomes if o is not None]
+
+    def _write_sqlite(self, candidates: Sequence[Run]) -> tuple[set[str], dict[str, str]]:
+        """Store `candidates` (distinct run_ids) in one SQLite transaction, through the driver.
+
+        The statements go straight to sqlite3's cursor: SQLAlchemy's execution and result layers
+        cost more per commit than the statements themselves for the small groups that single
+        POSTs make. The connection still comes from the engine's pool (with its PRAGMAs).
+        Returns the run_ids inserted and the stored body hashes of the others.
+        """
+        try:
+            raw = self.engine.raw_connection()
+        except SQLAlchemyError as exc:
+            raise _store_error(exc) from exc
+        try:
+            driver = raw.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            cursor = driver.cursor()
+            try:
+                try:
+                    inserted, stored = _write_sqlite_transaction(cursor, candidates, look_first=False)
+                except _StoredRunsError:  # a retry of runs stored already: rare, and slower
+                    inserted, stored = _write_sqlite_transaction(cursor, candidates, look_first=True)
+            finally:
+                cursor.close()
+        except sqlite3.Error as exc:
+            raise _store_error(exc) from exc
+        finally:
+            raw.close()  # back to the pool
+        return inserted, stored
 
     def _stored_hashes(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -221,15 +314,11 @@ class Store:
         return found
 
     def _insert(self, conn: Connection, new: Sequence[Run]) -> set[str]:
+        """PostgreSQL: COPY the runs through a staging table, then COPY the new ones' breakdowns."""
         if not new:
             return set()
-        rows = [_run_values(r) for r in new]
-        if self.dialect == "postgresql":
-            inserted = _insert_postgres(conn, rows)
-            kept = [r for r in new if r.run_id in inserted]
-        else:
-            inserted = _insert_sqlite(conn, schema.runs, rows, skip_stored=True)
-            kept = [r for r in new if r.run_id in inserted]
+        inserted = _insert_postgres(conn, [_run_values(r) for r in new])
+        kept = [r for r in new if r.run_id in inserted]
         usage = [_usage_values(r.run_id, i, u) for r in kept for i, u in enumerate(r.usage)]
         tools = [_tool_values(r.run_id, i, t) for r in kept for i, t in enumerate(r.tools)]
         phases = [_phase_values(r.run_id, i, p) for r in kept for i, p in enumerate(r.phases)]
@@ -238,12 +327,8 @@ class Store:
             (schema.run_tools, tools),
             (schema.run_phases, phases),
         ):
-            if not values:
-                continue
-            if self.dialect == "postgresql":
+            if values:
                 _copy(conn, table, values)
-            else:
-                _insert_sqlite(conn, table, values)
         return inserted
 
 
@@ -260,30 +345,92 @@ _SQLITE_MAX_PARAMETERS: Final = 32_766  # SQLite's default limit since 3.32
 
 @lru_cache(maxsize=64)
 def _multi_row_insert(table: Table, rows: int, skip_stored: bool) -> str:
+    """One INSERT of `rows` rows: one statement per thousand rows rather than one step per row.
+
+    sqlite3 releases the GIL around each step and must win it back for the next one: under load,
+    from request threads that hold it for milliseconds. A few large statements take it a few times.
+    """
     one = "(" + ", ".join("?" * len(_COLUMNS[table])) + ")"
     values = ", ".join([one] * rows)
     sql = f"INSERT INTO {table.name} ({', '.join(_COLUMNS[table])}) VALUES {values}"  # noqa: S608
-    return sql + " ON CONFLICT (run_id) DO NOTHING RETURNING run_id" if skip_stored else sql
+    return sql + " ON CONFLICT (run_id) DO NOTHING" if skip_stored else sql
 
 
-def _insert_sqlite(
-    conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]], *, skip_stored: bool = False
-) -> set[str]:
-    """Insert with one statement per thousand rows rather than one step per row.
+class _StoredRunsError(Exception):
+    """Some of the runs being inserted are stored already: the transaction starts over, looking first."""
 
-    sqlite3 releases the GIL around each step and must win it back for the next row: under load,
-    from request threads that hold it for milliseconds. A few large statements take it a few times.
-    With `skip_stored`, rows whose run_id is stored already are skipped and the inserted ids returned.
+
+def _insert_runs_sqlite(cursor: sqlite3.Cursor, runs: Sequence[Run], *, look_first: bool) -> set[str]:
+    """Insert the runs whose run_id is not stored yet; the run_ids inserted.
+
+    Optimistically (`look_first` false), a multi-row INSERT ... ON CONFLICT DO NOTHING per chunk,
+    without RETURNING (whose rows come back one step, and one GIL hand-off, each): when it inserts
+    every row, as it does but for retries, that is the answer, in one statement. When it does
+    not, `_StoredRunsError` says to roll back and start over with `look_first`: a look-up of the
+    stored run_ids, then an INSERT of the others.
     """
+    table = schema.runs
     per = _SQLITE_MAX_PARAMETERS // len(_COLUMNS[table])
     inserted: set[str] = set()
-    for start in range(0, len(rows), per):
-        chunk = rows[start : start + per]
-        sql = _multi_row_insert(table, len(chunk), skip_stored)
-        result = conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(chunk)))
-        if skip_stored:
-            inserted.update(row[0] for row in result)
+    for start in range(0, len(runs), per):
+        chunk = runs[start : start + per]
+        if look_first:
+            stored = _stored_hashes_sqlite(cursor, [r.run_id for r in chunk])
+            chunk = [r for r in chunk if r.run_id not in stored]
+            if not chunk:
+                continue
+        rows = [_run_values(r) for r in chunk]
+        sql = _multi_row_insert(table, len(rows), not look_first)
+        cursor.execute(sql, tuple(itertools.chain.from_iterable(rows)))
+        if not look_first and cursor.rowcount != len(rows):
+            raise _StoredRunsError
+        inserted.update(r.run_id for r in chunk)
     return inserted
+
+
+def _write_sqlite_transaction(
+    cursor: sqlite3.Cursor, candidates: Sequence[Run], *, look_first: bool
+) -> tuple[set[str], dict[str, str]]:
+    """One transaction of `Store._write_sqlite`, rolled back if anything fails."""
+    # the write lock up front: the duplicate check and the insert see the same database
+    cursor.execute("BEGIN IMMEDIATE")
+    try:
+        inserted = _insert_runs_sqlite(cursor, candidates, look_first=look_first)
+        known = [r.run_id for r in candidates if r.run_id not in inserted]
+        stored = _stored_hashes_sqlite(cursor, known) if known else {}
+        _insert_children_sqlite(
+            cursor, [r for r in candidates if r.run_id in inserted] if known else candidates
+        )
+        cursor.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            cursor.execute("ROLLBACK")
+        raise
+    return inserted, stored
+
+
+def _insert_children_sqlite(cursor: sqlite3.Cursor, runs: Sequence[Run]) -> None:
+    """The runs' usage, tool and phase rows, a multi-row INSERT per table and chunk."""
+    usage = [_usage_values(r.run_id, i, u) for r in runs for i, u in enumerate(r.usage)]
+    tools = [_tool_values(r.run_id, i, t) for r in runs for i, t in enumerate(r.tools)]
+    phases = [_phase_values(r.run_id, i, p) for r in runs for i, p in enumerate(r.phases)]
+    for table, values in ((schema.run_usage, usage), (schema.run_tools, tools), (schema.run_phases, phases)):
+        per = _SQLITE_MAX_PARAMETERS // len(_COLUMNS[table])
+        for start in range(0, len(values), per):
+            chunk = values[start : start + per]
+            cursor.execute(
+                _multi_row_insert(table, len(chunk), False), tuple(itertools.chain.from_iterable(chunk))
+            )
+
+
+def _stored_hashes_sqlite(cursor: sqlite3.Cursor, run_ids: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(run_ids), _IN_CHUNK):
+        chunk = run_ids[start : start + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        cursor.execute(f"SELECT run_id, body_hash FROM runs WHERE run_id IN ({marks})", chunk)  # noqa: S608
+        found.update(cursor.fetchall())
+    return found
 
 
 def _copy(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]], into: str | None = None) -> None:
@@ -370,15 +517,15 @@ def _usage_values(run_id: str, position: int, u: UsageLine) -> tuple[Any, ...]:
     )
 
 
-def _tool_values(run_id: str, position: int, t: ToolLine) -> tuple[Any, ...]:
+def _tool_values(run_id: str, position: int, t: ToolLine | ToolUsage) -> tuple[Any, ...]:
     return (run_id, position, t.name, t.calls, t.errors, t.duration_seconds)
 
 
-def _phase_values(run_id: str, position: int, p: PhaseLine) -> tuple[Any, ...]:
+def _phase_values(run_id: str, position: int, p: PhaseLine | Phase) -> tuple[Any, ...]:
     return (run_id, position, p.name, p.duration_seconds, p.status.value if p.status is not None else None)
 
 
-def _explain(exc: SQLAlchemyError) -> str:
+def _explain(exc: SQLAlchemyError | sqlite3.Error) -> str:
     """A one-line description of a database error, without SQL or parameters."""
     orig = getattr(exc, "orig", None)
     detail = str(orig if orig is not None else exc).strip().splitlines()[0]
@@ -392,7 +539,7 @@ def _explain(exc: SQLAlchemyError) -> str:
     return f"database error: {detail}"
 
 
-def _store_error(exc: SQLAlchemyError) -> StoreError:
+def _store_error(exc: SQLAlchemyError | sqlite3.Error) -> StoreError:
     message = _explain(exc)
     if message.startswith("the database is read-only"):
         code = "store_read_only"
@@ -403,6 +550,6 @@ def _store_error(exc: SQLAlchemyError) -> StoreError:
     return StoreError(message, retryable=_retryable(exc), code=code)
 
 
-def _retryable(exc: SQLAlchemyError) -> bool:
+def _retryable(exc: SQLAlchemyError | sqlite3.Error) -> bool:
     message = str(getattr(exc, "orig", exc)).lower()
     return not ("readonly" in message or "read-only" in message or "no such table" in message)
