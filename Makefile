@@ -25,11 +25,15 @@ $(STAMP): exporter/pyproject.toml exporter/constraints.txt
 
 install: $(STAMP)
 
+# a local SQLite file has one writer: migrating it here is safe (serve itself migrates only an empty
+# database, so that replicas on one PostgreSQL never race to migrate)
 run: install
+	$(BIN)/agent-exporter db upgrade --database-url sqlite:///$(DB)
 	$(BIN)/agent-exporter serve --port $(PORT) --database-url sqlite:///$(DB)
 
 # the exporter and realistic agent traffic together; Ctrl-C flushes the traffic and stops both
 demo: install
+	$(BIN)/agent-exporter db upgrade --database-url sqlite:///$(DB)
 	$(BIN)/agent-exporter demo --serve --url http://127.0.0.1:$(PORT) --database-url sqlite:///$(DB) $(DEMO_ARGS)
 
 lint: install
