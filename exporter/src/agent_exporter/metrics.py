@@ -411,18 +411,7 @@ class Metrics:
 
     def _count_own(self, key: tuple[str, ...], run: Run) -> None:
         """The counters of a run without a per-model breakdown: all of it goes to its model."""
-        if run.input_tokens:
-            self.tokens.inc((*key, "input"), run.input_tokens)
-        if run.output_tokens:
-            self.tokens.inc((*key, "output"), run.output_tokens)
-        if run.cache_read_tokens:
-            self.cache_read_tokens.inc(key, run.cache_read_tokens)
-        if run.cache_write_tokens:
-            self.cache_write_tokens.inc(key, run.cache_write_tokens)
-        if run.reasoning_tokens:
-            self.reasoning_tokens.inc(key, run.reasoning_tokens)
-        if run.llm_calls:
-            self.llm_calls.inc(key, run.llm_calls)
+        self._count_tokens(key, run)
         if run.cost_usd is None:
             self.unpriced_runs.inc(key)
         else:
@@ -430,22 +419,26 @@ class Metrics:
 
     def _count_part(self, key: tuple[str, ...], part: _Part) -> None:
         """The counters of one model's share of a run."""
-        if part.input_tokens:
-            self.tokens.inc((*key, "input"), part.input_tokens)
-        if part.output_tokens:
-            self.tokens.inc((*key, "output"), part.output_tokens)
-        if part.cache_read_tokens:
-            self.cache_read_tokens.inc(key, part.cache_read_tokens)
-        if part.cache_write_tokens:
-            self.cache_write_tokens.inc(key, part.cache_write_tokens)
-        if part.reasoning_tokens:
-            self.reasoning_tokens.inc(key, part.reasoning_tokens)
-        if part.llm_calls:
-            self.llm_calls.inc(key, part.llm_calls)
+        self._count_tokens(key, part)
         if part.unpriced:
             self.unpriced_runs.inc(key)
         if part.cost_usd is not None and part.cost_source is not None:
             self.cost.inc((*key, part.cost_source.value), part.cost_usd)
+
+    def _count_tokens(self, key: tuple[str, ...], usage: Run | _Part) -> None:
+        """The token and LLM-call counters of `usage` (a whole run, or one model's share of it)."""
+        if usage.input_tokens:
+            self.tokens.inc((*key, "input"), usage.input_tokens)
+        if usage.output_tokens:
+            self.tokens.inc((*key, "output"), usage.output_tokens)
+        if usage.cache_read_tokens:
+            self.cache_read_tokens.inc(key, usage.cache_read_tokens)
+        if usage.cache_write_tokens:
+            self.cache_write_tokens.inc(key, usage.cache_write_tokens)
+        if usage.reasoning_tokens:
+            self.reasoning_tokens.inc(key, usage.reasoning_tokens)
+        if usage.llm_calls:
+            self.llm_calls.inc(key, usage.llm_calls)
 
     def observe_http(self, handler: str, method: str, status: int, seconds: float) -> None:
         """Time one HTTP request (its route template, method and status code)."""
