@@ -9,7 +9,6 @@ and counted once, in that order, and a 2xx means its transaction committed.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import queue
@@ -17,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from .metrics import Metrics
 from .pricing import PriceBook
@@ -31,13 +30,6 @@ log = logging.getLogger(__name__)
 MAX_GROUP_RUNS: Final = 1000
 INLINE_RECORDS: Final = 64  # larger requests are validated in a worker thread
 INLINE_COUNT: Final = 64  # larger committed groups are counted by a thread of their own
-
-
-class _Outcome(Protocol):
-    """Where the writer thread puts a job's outcomes (or the reason it failed)."""
-
-    def set_result(self, result: list[InsertOutcome]) -> None: ...
-    def set_exception(self, exception: BaseException) -> None: ...
 
 
 class _LoopWaiter:
@@ -74,7 +66,7 @@ def _settle(
 @dataclass(slots=True)
 class _Job:
     runs: Sequence[Run]
-    future: _Outcome
+    future: _LoopWaiter
     count: bool  # False for backfills: stored, not counted in the agent metrics
 
 
@@ -110,24 +102,13 @@ class Writer:
         """Whether the writer thread (and its counting thread) is running."""
         return self._thread.is_alive() and self._counter.is_alive() and not self._closed
 
-    def submit(
-        self, runs: Sequence[Run], *, count: bool = True
-    ) -> concurrent.futures.Future[list[InsertOutcome]]:
-        """Queue runs for storing; the future gives one outcome per run, or raises `StoreError`.
+    async def store(self, runs: Sequence[Run], *, count: bool = True) -> list[InsertOutcome]:
+        """Store runs; the outcome per run, once committed (and counted), or `StoreError` if nothing
+        was stored.
 
         With `count=False` (a backfill of history) the runs are stored but not counted in the agent
         metrics, which would otherwise show old runs as a spike of new ones.
         """
-        future: concurrent.futures.Future[list[InsertOutcome]] = concurrent.futures.Future()
-        if self._closed:
-            future.set_exception(StoreError("the exporter is shutting down"))
-        else:
-            self._queue.put(_Job(runs, future, count))
-        return future
-
-    async def store(self, runs: Sequence[Run], *, count: bool = True) -> list[InsertOutcome]:
-        """`submit` for a coroutine: the outcome per run, once committed (and counted); raises
-        `StoreError` if nothing was stored."""
         waiter = _LoopWaiter(asyncio.get_running_loop())
         if self._closed:
             raise StoreError("the exporter is shutting down")

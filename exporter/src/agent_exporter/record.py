@@ -273,7 +273,7 @@ class RunRecord(_Model):
             error_summary=self.error_summary,
             labels=dict(self.labels),
             usage=usage,
-            # the validated (frozen) entries themselves: they have the lines' fields
+            # the validated entries themselves (frozen), not copies
             tools=self.tools,
             phases=self.phases,
             received_at=received_at,
@@ -311,25 +311,6 @@ class UsageLine:
     cost_usd: float | None
     cost_source: CostSource
     calls: int | None
-
-
-@dataclass(slots=True)
-class ToolLine:
-    """One tool's calls during a run."""
-
-    name: str
-    calls: int
-    errors: int
-    duration_seconds: float | None
-
-
-@dataclass(slots=True)
-class PhaseLine:
-    """One phase of a run."""
-
-    name: str
-    duration_seconds: float
-    status: Status | None
 
 
 @dataclass(slots=True)
@@ -371,8 +352,8 @@ class Run:
     error_summary: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     usage: list[UsageLine] = field(default_factory=list)
-    tools: Sequence[ToolLine | ToolUsage] = field(default_factory=list)
-    phases: Sequence[PhaseLine | Phase] = field(default_factory=list)
+    tools: Sequence[ToolUsage] = field(default_factory=list)  # validated entries are frozen
+    phases: Sequence[Phase] = field(default_factory=list)
 
     @property
     def total_tokens(self) -> int | None:

@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from . import schema
-from .record import Phase, PhaseLine, Run, ToolLine, ToolUsage, UsageLine
+from .record import Phase, Run, ToolUsage, UsageLine
 
 log = logging.getLogger(__name__)
 
@@ -517,11 +517,11 @@ def _usage_values(run_id: str, position: int, u: UsageLine) -> tuple[Any, ...]:
     )
 
 
-def _tool_values(run_id: str, position: int, t: ToolLine | ToolUsage) -> tuple[Any, ...]:
+def _tool_values(run_id: str, position: int, t: ToolUsage) -> tuple[Any, ...]:
     return (run_id, position, t.name, t.calls, t.errors, t.duration_seconds)
 
 
-def _phase_values(run_id: str, position: int, p: PhaseLine | Phase) -> tuple[Any, ...]:
+def _phase_values(run_id: str, position: int, p: Phase) -> tuple[Any, ...]:
     return (run_id, position, p.name, p.duration_seconds, p.status.value if p.status is not None else None)
 
 
