@@ -384,10 +384,8 @@ class Metrics:
                 self._count_own(primary, run)
 
             self.run_duration.observe((*primary, status), run.duration_seconds, exemplar, now)
-            if run.input_tokens is not None or run.output_tokens is not None:
-                self.run_tokens.observe(
-                    primary, (run.input_tokens or 0) + (run.output_tokens or 0), exemplar, now
-                )
+            if (tokens := run.total_tokens) is not None:
+                self.run_tokens.observe(primary, tokens, exemplar, now)
             if run.cost_usd is not None:
                 self.run_cost.observe(primary, run.cost_usd, exemplar, now)
             if run.llm_calls is not None:
