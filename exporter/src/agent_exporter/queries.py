@@ -504,27 +504,32 @@ def _report_cells(conn: Connection, flt: RunFilter, days: tuple[int | None, int 
         .group_by(RU.c.agent, RU.c.model, RU.c.issue_type, RU.c.status)
     )
     cells: dict[tuple[str | None, ...], Aggregate] = {}
+
+    def merge(cell: Aggregate) -> None:
+        if cell.key in cells:
+            cells[cell.key].add(cell)
+        else:
+            cells[cell.key] = cell
+
     for row in conn.execute(query).mappings():
         runs = int(row["runs"])
         if runs <= 0:
             continue
         key = (row["agent"], row["model"] or None, row["issue_type"] or None)
-        cell = Aggregate(
-            key=key,
-            runs=runs,
-            successes=runs if row["status"] == Status.SUCCESS.value else 0,
-            cancelled=runs if row["status"] == Status.CANCELLED.value else 0,
-            duration_sum=float(row["duration_sum"]),
-            input_tokens=int(row["input_tokens"]),
-            output_tokens=int(row["output_tokens"]),
-            token_runs=int(row["token_runs"]),
-            cost_sum=float(row["cost_sum"]),
-            cost_runs=int(row["cost_runs"]),
+        merge(
+            Aggregate(
+                key=key,
+                runs=runs,
+                successes=runs if row["status"] == Status.SUCCESS.value else 0,
+                cancelled=runs if row["status"] == Status.CANCELLED.value else 0,
+                duration_sum=float(row["duration_sum"]),
+                input_tokens=int(row["input_tokens"]),
+                output_tokens=int(row["output_tokens"]),
+                token_runs=int(row["token_runs"]),
+                cost_sum=float(row["cost_sum"]),
+                cost_runs=int(row["cost_runs"]),
+            )
         )
-        if key in cells:
-            cells[key].add(cell)
-        else:
-            cells[key] = cell
     # the ends of the range outside the whole days, from the runs themselves
     day = _day_of(R.c.ended_at)
     edges: list[tuple[RunFilter, ColumnElement[bool]]] = []
@@ -542,11 +547,7 @@ def _report_cells(conn: Connection, flt: RunFilter, days: tuple[int | None, int 
         for row in conn.execute(raw).mappings():
             if not row["runs"]:
                 continue
-            cell = _aggregate_from_row(row, REPORT_CELLS, False)
-            if cell.key in cells:
-                cells[cell.key].add(cell)
-            else:
-                cells[cell.key] = cell
+            merge(_aggregate_from_row(row, REPORT_CELLS, False))
     return list(cells.values())
 
 
