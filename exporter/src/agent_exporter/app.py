@@ -269,16 +269,17 @@ async def post_executions(request: Request) -> Response:
         return error_response(
             422, "invalid_request", f"agent: must be 1 to {MAX_NAME_LENGTH} printable characters"
         )
-    received = datetime.now(UTC).isoformat()
 
-    def convert(records: list[Any]) -> list[Any]:
+    def convert(records: list[Any], received_at: float) -> list[Any]:
+        # the receipt time the runs are resolved with ends the executions that have no endTime
+        received = datetime.fromtimestamp(received_at, UTC).isoformat()
         return [compat.to_run_record(r, agent=agent, received_at=received) for r in records]
 
     return await _ingest(request, "executions", convert)
 
 
 async def _ingest(
-    request: Request, key: str, convert: Callable[[list[Any]], list[Any]] | None = None
+    request: Request, key: str, convert: Callable[[list[Any], float], list[Any]] | None = None
 ) -> Response:
     """The ingest endpoints' common path: limits, JSON, the batch shape, then `Ingest.handle`."""
     service = _service(request)
@@ -323,7 +324,7 @@ async def _ingest(
             f"{key}: {len(records)} records is over the limit of {limits.max_batch_records} per request",
         )
     if convert is not None:
-        records = convert(records)
+        records = convert(records, received_at)
     try:
         result = await service.ingest.handle(records, received_at=received_at, batch=batch, backfill=backfill)
     except StoreError as exc:
