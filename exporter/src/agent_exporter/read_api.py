@@ -31,10 +31,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import queries, reports
+from . import aggregates, queries, reports
 from . import read_models as m
+from .aggregates import DAY, HOUR, MONDAY_ORIGIN, WEEK, Bucket
 from .pricing import PriceBook, PriceFileError
-from .queries import DAY, DIMENSIONS, HOUR, MONDAY_ORIGIN, WEEK, Bucket, RunFilter
+from .queries import DIMENSIONS, RunFilter
 from .record import CONTROL_CHARACTERS, MAX_ID_LENGTH, MAX_NAME_LENGTH, Status
 from .reprice import reprice
 
@@ -339,9 +340,9 @@ def summary(
 ) -> m.SummaryOut:
     """Count, success rate, duration percentiles, tokens, cost, calls; with `group_by`, per group too."""
     with _reading(request) as conn:
-        overall = queries.aggregate(conn, flt)
-        groups = queries.aggregate(conn, flt, by=(group_by,)) if group_by else []
-    whole = overall[0] if overall else queries.Aggregate()
+        overall = aggregates.summary(conn, flt)
+        groups = aggregates.summary(conn, flt, (group_by,)) if group_by else []
+    whole = overall[0] if overall else aggregates.Aggregate()
     return m.SummaryOut(
         filters=echo(flt),
         summary=m.Figures.model_validate(reports.figures(whole)),
@@ -363,7 +364,7 @@ def timeseries(
     size, origin = BUCKETS[bucket]
     spec = Bucket(size, origin)
     with _reading(request) as conn:
-        indices = queries.bucket_range(conn, flt, spec)
+        indices = aggregates.bucket_range(conn, flt, spec)
         if len(indices) > MAX_BUCKETS:
             first, last = (
                 reports.timestamp(spec.start(indices.start)),
@@ -375,12 +376,10 @@ def timeseries(
                 f"limit of {MAX_BUCKETS}: use a larger bucket or narrow from/to",
                 bucket,
             )
-        aggregates = (
-            queries.aggregate(conn, flt, by=(group_by,) if group_by else (), bucket=spec) if indices else []
-        )
-    lines = reports.series(aggregates, spec, indices)
+        found = aggregates.series(conn, flt, spec, (group_by,) if group_by else ()) if indices else []
+    lines = reports.series(found, spec, indices)
     if not lines and indices:  # no runs in range: still one series, of empty buckets
-        lines = [(None, reports.series([queries.Aggregate(bucket=indices.start)], spec, indices)[0][1])]
+        lines = [(None, reports.series([aggregates.Aggregate(bucket=indices.start)], spec, indices)[0][1])]
     return m.TimeseriesOut(
         filters=echo(flt),
         bucket=bucket,
@@ -413,9 +412,7 @@ def report(
     Wilson lower bound of their success rate over attempts (3 of 3 does not beat 90 of 100; cancelled
     runs are not attempts)."""
     with _reading(request) as conn:
-        cells = queries.aggregate(
-            conn, flt, by=("agent", "model", "issue_type"), percentiles=False, statuses=False, report=True
-        )
+        cells = aggregates.report_cells(conn, flt)
     body = reports.build_report(cells, min_attempts=min_attempts, confidence=confidence)
     return m.ReportOut.model_validate({"generated_at": datetime.now(UTC), "filters": echo(flt), **body})
 
@@ -440,8 +437,9 @@ def trends(
     cost_threshold: Annotated[float | None, Query(gt=0, le=10)] = None,
     tokens_threshold: Annotated[float | None, Query(gt=0, le=10)] = None,
 ) -> m.TrendsOut:
-    """Success rate, duration, cost per run and tokens per run over rolling windows ending at `to`
-    (default now). A data point is a day with runs; below `min_points` a window says "insufficient
+    """Success rate, duration, cost per run and tokens per run over windows of whole UTC days ending
+    at the midnight after `to` (default now: the current day is the last). A data point is a day
+    with runs; below `min_points` a window says "insufficient
     data". The Theil-Sen slope of the daily values, times the window length and relative to their
     median, is compared with the threshold: rising success rate is improving, rising duration, cost
     and tokens are declining."""
@@ -449,7 +447,8 @@ def trends(
     for length in windows:
         if not 1 <= length <= MAX_TREND_DAYS:
             raise invalid("window", f"{length} is not a number of days from 1 to {MAX_TREND_DAYS}", length)
-    end = flt.end if flt.end is not None else time.time()
+    # whole UTC days, the current one included: the rollups' days
+    end = math.ceil((flt.end if flt.end is not None else time.time()) / DAY) * DAY
     origin = end - max(windows) * DAY
     thresholds = {
         "success_rate": success_rate_threshold or threshold,
@@ -458,9 +457,7 @@ def trends(
         "tokens_per_run": tokens_threshold or threshold,
     }
     with _reading(request) as conn:
-        days = queries.aggregate(
-            conn, flt.narrowed(origin, end), bucket=Bucket(DAY, origin), percentiles=False, statuses=False
-        )
+        days = aggregates.daily(conn, flt.narrowed(origin, end), origin)
     windows_out = reports.build_trends(
         days, origin=origin, end=end, windows=windows, thresholds=thresholds, min_points=min_points
     )
@@ -517,17 +514,17 @@ def health(
     lookback_flt = RunFilter(baseline_start, end, flt.dimensions)
     upto_flt = RunFilter(None, end, flt.dimensions)
     with _reading(request) as conn:
-        w_agents = queries.aggregate(conn, window_flt, by=("agent",), statuses=False)
-        b_agents = queries.aggregate(conn, baseline_flt, by=("agent",), statuses=False)
-        w_total = queries.aggregate(conn, window_flt, statuses=False)
-        b_total = queries.aggregate(conn, baseline_flt, statuses=False)
+        w_agents = aggregates.summary(conn, window_flt, ("agent",))
+        b_agents = aggregates.summary(conn, baseline_flt, ("agent",))
+        w_total = aggregates.summary(conn, window_flt)
+        b_total = aggregates.summary(conn, baseline_flt)
         last = queries.latest_run(conn, upto_flt)
         last_failed = queries.latest_run(conn, upto_flt, failed=True)
         agents = sorted({a.key[0] for a in (*w_agents, *b_agents) if a.key[0] is not None})
         streaks = queries.failure_streaks(conn, lookback_flt, agents=agents, min_failures=min_streak)
         groups = queries.error_groups(conn, window_flt, limit=errors)
-    w_all = w_total[0] if w_total else queries.Aggregate()
-    b_all = b_total[0] if b_total else queries.Aggregate()
+    w_all = w_total[0] if w_total else aggregates.Aggregate()
+    b_all = b_total[0] if b_total else aggregates.Aggregate()
     found = reports.anomalies(
         {a.key[0] or "": a for a in w_agents},
         {a.key[0] or "": a for a in b_agents},

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from statistics import NormalDist
 from typing import Any, Final, TypeVar
 
+from .aggregates import DAY, Aggregate, Bucket
 from .analytics import (
     Trend,
     classify_trend,
@@ -26,7 +27,7 @@ from .analytics import (
     wilson_lower_bound,
     wilson_upper_bound,
 )
-from .queries import DAY, Aggregate, Bucket, ErrorGroup, Streak
+from .queries import ErrorGroup, Streak
 
 K = TypeVar("K", bound=Hashable)
 

@@ -3,8 +3,9 @@
 A run's cost is estimated once, at ingest, from the price book of the day. When prices change
 (a new `genai-prices` release, a negotiated price in the price file), `reprice` walks the runs whose
 cost is estimated or unknown, prices them again with the current book and stores what changed, a
-transaction per batch. Counters already exported are not rewritten: Prometheus counters only go up;
-the store, the read API and the SQL dashboards show the new figures.
+transaction per batch, and moves the changed runs' cost in the rollups in the same transaction.
+Counters already exported are not rewritten: Prometheus counters only go up; the store, the read
+API and the SQL dashboards show the new figures.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, RowMapping, and_, bindparam, or_, select
 
-from . import schema
+from . import rollups, schema
 from .pricing import PriceBook
 from .queries import RunFilter
 from .record import CostSource, Run, Status, UsageLine
@@ -63,6 +64,7 @@ def reprice(store: Store, prices: PriceBook, flt: RunFilter, *, dry_run: bool = 
                         .values(cost_usd=bindparam("b_cost"), cost_source=bindparam("b_source")),
                         run_updates,
                     )
+                    _move_in_rollups(conn, rows, run_updates)
                 if writing and line_updates:
                     conn.execute(
                         U.update()
@@ -74,6 +76,21 @@ def reprice(store: Store, prices: PriceBook, flt: RunFilter, *, dry_run: bool = 
                     )
         after = rows[-1]["run_id"]
     return result
+
+
+def _move_in_rollups(conn: Connection, rows: Sequence[RowMapping], updates: Sequence[dict[str, Any]]) -> None:
+    """Take the repriced runs' old cost out of the rollups and put the new one in."""
+    old = {row["run_id"]: row for row in rows}
+    before = [old[u["b_run_id"]] for u in updates]
+    after = [{**old[u["b_run_id"]], "cost_usd": u["b_cost"], "cost_source": u["b_source"]} for u in updates]
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor()
+    try:
+        rollups.remove(cursor, conn.dialect.name, before)
+        rollups.add(cursor, conn.dialect.name, after)
+    finally:
+        cursor.close()
 
 
 def _batch(

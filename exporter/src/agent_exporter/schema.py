@@ -8,6 +8,10 @@ inserting a run needs no generated key back from the database.
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
+from typing import Final
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -16,11 +20,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
-    text,
 )
 
 metadata = MetaData(
@@ -31,36 +35,6 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
-
-#: what the summary figures read, led by the time range they filter on
-FIGURE_COLUMNS = (
-    "ended_at",
-    "status",
-    "duration_seconds",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-    "llm_calls",
-    "tool_calls",
-)
-#: what the report reads, in the order it groups by
-REPORT_COLUMNS = (
-    "agent",
-    "model",
-    "issue_type",
-    "status",
-    "ended_at",
-    "duration_seconds",
-    "cost_usd",
-    "input_tokens",
-    "output_tokens",
-)
-#: the agents' own judgement, which few runs carry: a partial index holds only those runs
-RATING_COLUMNS = ("agent", "model", "issue_type", "ended_at", "confidence", "quality_score")
-RATED = "confidence IS NOT NULL OR quality_score IS NOT NULL"
 
 runs = Table(
     "runs",
@@ -101,14 +75,7 @@ runs = Table(
     Index(None, "model", "ended_at"),
     Index(None, "status", "ended_at"),
     Index(None, "issue_type", "ended_at"),
-    # migration 0002, for the read API (queries.py) at a million runs and more
     Index(None, "project", "ended_at"),
-    # percentiles: ORDER BY duration LIMIT 2 OFFSET k walks this in order, filtering on ended_at
-    Index(None, "duration_seconds", "ended_at"),
-    # covering indexes: SQLite answers /summary and /report from them without reading the rows
-    Index("ix_runs_figures", *FIGURE_COLUMNS),
-    Index("ix_runs_report", *REPORT_COLUMNS),
-    Index("ix_runs_ratings", *RATING_COLUMNS, sqlite_where=text(RATED), postgresql_where=text(RATED)),
 )
 
 run_usage = Table(
@@ -150,30 +117,103 @@ run_phases = Table(
 )
 
 
-# --- SQLite only: the daily rollup the report reads (migration 0003) ---------------------------------
+# --- rollups (migration 0004) ----------------------------------------------------------------------
 
-#: SQLite scans about four million index entries a second with a dozen aggregates each: a report over
-#: a million runs took half a second. Triggers on `runs` (migration 0003) keep, per day, agent, model,
-#: issue type and status, the sums the report needs, so that over whole days it reads a few rows per
-#: group instead. PostgreSQL scans in parallel and has no rollup. NULL model and issue_type are ''
-#: in the key (names are never empty). Its own metadata: it exists on SQLite only.
-sqlite_metadata = MetaData(naming_convention=metadata.naming_convention)
-ROLLUP_DAY_SECONDS = 86400
-ROLLUP_KEYS = ("agent", "model", "issue_type", "status")
-run_rollup = Table(
-    "run_rollup",
-    sqlite_metadata,
-    Column("agent", String(128), primary_key=True),
-    Column("model", String(128), primary_key=True),
-    Column("issue_type", String(128), primary_key=True),
-    Column("status", String(16), primary_key=True),
-    Column("day", Integer, primary_key=True),  # CAST(ended_at / 86400 AS INTEGER): UTC days
-    Column("runs", Integer, nullable=False),
-    Column("duration_sum", Float, nullable=False),
-    Column("input_tokens", BigInteger, nullable=False),
-    Column("output_tokens", BigInteger, nullable=False),
-    Column("token_runs", Integer, nullable=False),  # runs that reported input or output tokens
-    Column("cost_sum", Float, nullable=False),
-    Column("cost_runs", Integer, nullable=False),  # runs whose cost is known
-    sqlite_with_rowid=False,
+#: the run fields a rollup cell is keyed on, besides its time bucket: every filter and grouping of
+#: the read API, and cost_source. A missing value is '' (names are never empty).
+ROLLUP_DIMENSIONS: Final = (
+    "agent",
+    "model",
+    "provider",
+    "issue_type",
+    "status",
+    "project",
+    "team",
+    "environment",
+    "cost_source",
+)
+
+
+class Kind(enum.Enum):
+    """How a fact folds the runs of a cell, and how cells fold into a larger one."""
+
+    COUNT = "count"  # runs in the cell
+    SUM = "sum"  # sum of a column, nulls skipped
+    PRESENT = "present"  # runs where any of the columns is not null
+    MIN = "min"
+    MAX = "max"
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One number a rollup cell keeps: its column, how it folds, the run columns it reads."""
+
+    name: str
+    kind: Kind
+    source: tuple[str, ...] = ()
+    integer: bool = False
+
+    @property
+    def additive(self) -> bool:
+        """Whether removing a run is subtracting it (min and max have to be looked up again)."""
+        return self.kind in {Kind.COUNT, Kind.SUM, Kind.PRESENT}
+
+
+#: What a rollup cell keeps besides its duration sketch. Adding a fact: a line here, a field of the
+#: same name on `aggregates.Aggregate`, and a migration that adds the column and rebuilds the cells
+#: (`rollups.rebuild`); ingest, reprice, deletes and reads follow from this list (docs/rollups.md).
+ROLLUP_FACTS: Final = (
+    Fact("runs", Kind.COUNT, integer=True),
+    Fact("duration_sum", Kind.SUM, ("duration_seconds",)),
+    Fact("duration_max", Kind.MAX, ("duration_seconds",)),
+    Fact("input_tokens", Kind.SUM, ("input_tokens",), integer=True),
+    Fact("output_tokens", Kind.SUM, ("output_tokens",), integer=True),
+    Fact("cache_read_tokens", Kind.SUM, ("cache_read_tokens",), integer=True),
+    Fact("cache_write_tokens", Kind.SUM, ("cache_write_tokens",), integer=True),
+    Fact("reasoning_tokens", Kind.SUM, ("reasoning_tokens",), integer=True),
+    Fact("token_runs", Kind.PRESENT, ("input_tokens", "output_tokens"), integer=True),
+    Fact("cost_sum", Kind.SUM, ("cost_usd",)),
+    Fact("cost_runs", Kind.PRESENT, ("cost_usd",), integer=True),
+    Fact("llm_calls", Kind.SUM, ("llm_calls",), integer=True),
+    Fact("llm_runs", Kind.PRESENT, ("llm_calls",), integer=True),
+    Fact("tool_calls", Kind.SUM, ("tool_calls",), integer=True),
+    Fact("tool_runs", Kind.PRESENT, ("tool_calls",), integer=True),
+    Fact("confidence_sum", Kind.SUM, ("confidence",)),
+    Fact("confidence_runs", Kind.PRESENT, ("confidence",), integer=True),
+    Fact("quality_sum", Kind.SUM, ("quality_score",)),
+    Fact("quality_runs", Kind.PRESENT, ("quality_score",), integer=True),
+    Fact("first_ended_at", Kind.MIN, ("ended_at",)),
+    Fact("last_ended_at", Kind.MAX, ("ended_at",)),
+)
+#: the grains: a cell covers [bucket·seconds, (bucket+1)·seconds) of ended_at, in UTC
+HOUR_SECONDS: Final = 3600
+DAY_SECONDS: Final = 86400
+
+
+def _rollup(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("bucket", Integer, primary_key=True),
+        *(Column(d, String(128), primary_key=True) for d in ROLLUP_DIMENSIONS),
+        *(Column(f.name, BigInteger if f.integer else Float, nullable=False) for f in ROLLUP_FACTS),
+        # the durations' sketch (sketch.py): int32 pairs (bucket, count)
+        Column("sketch", LargeBinary, nullable=False),
+        sqlite_with_rowid=False,
+    )
+
+
+rollup_hour = _rollup("rollup_hour")
+rollup_day = _rollup("rollup_day")
+#: grain seconds -> table
+ROLLUPS: Final = {HOUR_SECONDS: rollup_hour, DAY_SECONDS: rollup_day}
+
+#: what the rollups' maintenance remembers: `raw_horizon` (runs that ended before it were deleted
+#: by retention; their rollups remain), `backfill_next_day`/`backfill_last_day` (a rollup build in
+#: progress, migration 0004)
+rollup_state = Table(
+    "rollup_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Float, nullable=False),
 )

@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from . import schema
+from . import rollups, schema
 from .record import Phase, Run, ToolUsage, UsageLine
 
 log = logging.getLogger(__name__)
@@ -274,6 +274,67 @@ class Store:
                 outcomes[i] = InsertOutcome.CONFLICT
         return [o for o in outcomes if o is not None]
 
+    @contextmanager
+    def write_cursor(self) -> Iterator[Any]:
+        """A DB-API cursor (sqlite3 or psycopg) in a write transaction, committed on success."""
+        try:
+            with self._writing() as conn:
+                driver = conn.connection.driver_connection
+                assert driver is not None
+                cursor = driver.cursor()
+                try:
+                    yield cursor
+                finally:
+                    cursor.close()
+        except SQLAlchemyError as exc:
+            raise _store_error(exc) from exc
+
+    def delete_runs(self, run_ids: Sequence[str]) -> int:
+        """Delete runs (with their breakdowns) and take them out of the rollups; how many were found.
+
+        For runs sent by mistake. Retention (`delete_ended_before`) is another thing: it keeps
+        the rollups, which are the history.
+        """
+        deleted = 0
+        for start in range(0, len(run_ids), _IN_CHUNK):
+            chunk = list(run_ids[start : start + _IN_CHUNK])
+            with self.write_cursor() as cursor:
+                marks = ", ".join([self._mark] * len(chunk))
+                columns = ", ".join(rollups.INPUTS)
+                cursor.execute(f"SELECT {columns} FROM runs WHERE run_id IN ({marks})", chunk)  # noqa: S608
+                rows = [dict(zip(rollups.INPUTS, row, strict=True)) for row in cursor.fetchall()]
+                cursor.execute(f"DELETE FROM runs WHERE run_id IN ({marks})", chunk)  # noqa: S608
+                rollups.remove(cursor, self.dialect, rows)
+                deleted += len(rows)
+        return deleted
+
+    def delete_ended_before(self, cutoff: float, *, batch: int = 500) -> int:
+        """Retention: delete up to `batch` of the runs that ended before `cutoff` (oldest first), in
+        one short transaction, leaving the rollups as they are; the number deleted.
+
+        Records `cutoff` as the raw horizon: reads know that runs before it are in the rollups only.
+        """
+        m = self._mark
+        with self.write_cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs WHERE ended_at < {m} "  # noqa: S608
+                f"ORDER BY ended_at LIMIT {int(batch)})",
+                (cutoff,),
+            )
+            deleted = int(cursor.rowcount)
+            upsert = (
+                f"INSERT INTO rollup_state (name, value) VALUES ('raw_horizon', {m}) "  # noqa: S608
+                "ON CONFLICT (name) DO UPDATE SET value = "
+                + ("max" if self.dialect == "sqlite" else "GREATEST")
+                + "(rollup_state.value, excluded.value)"
+            )
+            cursor.execute(upsert, (cutoff,))
+        return deleted
+
+    @property
+    def _mark(self) -> str:
+        return "?" if self.dialect == "sqlite" else "%s"
+
     def _write_sqlite(self, candidates: Sequence[Run]) -> tuple[set[str], dict[str, str]]:
         """Store `candidates` (distinct run_ids) in one SQLite transaction, through the driver.
 
@@ -329,6 +390,10 @@ class Store:
         ):
             if values:
                 _copy(conn, table, values)
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor:
+            rollups.add(cursor, "postgresql", kept)
         return inserted
 
 
@@ -398,9 +463,9 @@ def _write_sqlite_transaction(
         inserted = _insert_runs_sqlite(cursor, candidates, look_first=look_first)
         known = [r.run_id for r in candidates if r.run_id not in inserted]
         stored = _stored_hashes_sqlite(cursor, known) if known else {}
-        _insert_children_sqlite(
-            cursor, [r for r in candidates if r.run_id in inserted] if known else candidates
-        )
+        new = [r for r in candidates if r.run_id in inserted] if known else candidates
+        _insert_children_sqlite(cursor, new)
+        rollups.add(cursor, "sqlite", new)
         cursor.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(sqlite3.Error):

@@ -2,16 +2,26 @@
 
 `agent-exporter db upgrade` applies them; `serve` applies them itself to an empty database and
 refuses to start on one that is behind, so that several replicas never race to migrate.
+
+Migration 0004 notes the days of runs a store holds; `upgrade` then builds their rollups a day per
+transaction (`build_rollups`), so that an interrupted upgrade resumes where it stopped.
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from .. import rollups
 from ..store import Store
+
+Progress = Callable[[str], None]
 
 
 def _config(store: Store) -> Config:
@@ -37,6 +47,54 @@ def current_revision(store: Store) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(store: Store, revision: str = "head") -> None:
-    """Migrate the database to `revision` (the newest by default)."""
+def upgrade(store: Store, revision: str = "head", progress: Progress | None = None) -> None:
+    """Migrate the database to `revision` (the newest by default), then build the rollups of the
+    runs stored before migration 0004, if that is not done yet."""
     command.upgrade(_config(store), revision)
+    if revision == "head":
+        build_rollups(store, progress)
+
+
+def rollups_pending(store: Store) -> bool:
+    """Whether the rollups of runs stored before migration 0004 are still to be built."""
+    with store.write_cursor() as cursor:
+        return _state(cursor, "backfill_next_day") is not None
+
+
+def _state(cursor: Any, name: str) -> float | None:
+    cursor.execute(f"SELECT value FROM rollup_state WHERE name = {_mark(cursor)}", (name,))  # noqa: S608
+    row = cursor.fetchone()
+    return None if row is None else float(row[0])
+
+
+def _mark(cursor: Any) -> str:
+    return "?" if type(cursor).__module__.startswith("sqlite3") else "%s"
+
+
+def build_rollups(store: Store, progress: Progress | None = None) -> int:
+    """Build the rollups of the days migration 0004 noted, a day per transaction, from the first
+    day not built yet; the runs read. Rebuilding a day replaces its cells: a day interrupted
+    halfway is simply built again."""
+    say = progress or (lambda _message: None)
+    read = 0
+    started = time.monotonic()
+    first: float | None = None
+    while True:
+        with store.write_cursor() as cursor:
+            day, last = _state(cursor, "backfill_next_day"), _state(cursor, "backfill_last_day")
+            if day is None or last is None:
+                return read
+            first = day if first is None else first
+            mark = _mark(cursor)
+            read += rollups.rebuild_days(cursor, store.dialect, int(day), int(day))
+            if day >= last:
+                cursor.execute("DELETE FROM rollup_state WHERE name LIKE 'backfill_%'")
+            else:
+                cursor.execute(
+                    f"UPDATE rollup_state SET value = {mark} WHERE name = 'backfill_next_day'",  # noqa: S608
+                    (day + 1,),
+                )
+        say(
+            f"rollups: {int(day - first) + 1:,} of {int(last - first) + 1:,} days built "
+            f"({read:,} runs read, {time.monotonic() - started:.0f} s)"
+        )

@@ -1,0 +1,394 @@
+"""Figures over time ranges (summary, time series, report, trends, health), read from the rollups.
+
+A range [from, to) is cut into whole UTC days, whole hours at its ends, and the partial hours at
+its very ends (`plan`): days are read from `rollup_day`, hours from `rollup_hour`, and only the
+partial hours from the runs themselves, so a read costs what its cells cost, not what its runs
+cost. Counts and sums are exact; duration percentiles come from the cells' sketches, within
+`sketch.RELATIVE_ACCURACY` of the exact ones. Before the raw horizon (runs deleted by retention),
+a partial hour is read as its whole hour from the rollup.
+
+Each read has its own entry point: `summary`, `series`, `report_cells` and `daily`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, Connection, Table, func, literal_column, select, type_coerce
+from sqlalchemy.types import LargeBinary
+
+from . import schema
+from .analytics import PERCENTILES
+from .queries import R, RunFilter
+from .record import Status
+from .schema import DAY_SECONDS, HOUR_SECONDS, ROLLUP_FACTS, Kind
+from .sketch import Tally
+
+HOUR: Final = HOUR_SECONDS
+DAY: Final = DAY_SECONDS
+WEEK: Final = 7 * DAY
+#: 1970-01-05T00:00Z was a Monday: weeks counted from it start on Mondays, as ISO weeks do
+MONDAY_ORIGIN: Final = 4 * DAY
+#: the groups of the report
+REPORT_CELLS: Final = ("agent", "model", "issue_type")
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Time buckets of `size` seconds counted from `origin` (Unix seconds)."""
+
+    size: int
+    origin: float = 0.0
+
+    def start(self, index: int) -> float:
+        """Where bucket `index` begins."""
+        return self.origin + index * self.size
+
+    def index(self, moment: float) -> int:
+        """The bucket `moment` falls in."""
+        return int((moment - self.origin) // self.size)
+
+    def holds(self, grain: int) -> bool:
+        """Whether every cell of `grain` seconds lies inside one bucket."""
+        return self.size % grain == 0 and self.origin % grain == 0
+
+
+@dataclass(slots=True)
+class Aggregate:
+    """Counts and sums over a group of runs (and a time bucket). The fields after `statuses` are
+    the rollups' facts (`schema.ROLLUP_FACTS`), by the same names."""
+
+    key: tuple[str | None, ...] = ()
+    bucket: int | None = None
+    successes: int = 0
+    cancelled: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)  # runs per status
+    duration_percentiles: dict[float, float | None] = field(default_factory=dict)
+    runs: int = 0  # every run, cancelled ones included
+    duration_sum: float = 0.0
+    duration_max: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    token_runs: int = 0  # runs that reported any tokens
+    cost_sum: float = 0.0
+    cost_runs: int = 0  # runs whose cost is known
+    llm_calls: int = 0
+    llm_runs: int = 0
+    tool_calls: int = 0
+    tool_runs: int = 0
+    confidence_sum: float = 0.0
+    confidence_runs: int = 0
+    quality_sum: float = 0.0
+    quality_runs: int = 0
+    first_ended_at: float | None = None
+    last_ended_at: float | None = None
+
+    @property
+    def attempts(self) -> int:
+        """Runs with a verdict: every run but the cancelled ones. The denominator of success rates."""
+        return self.runs - self.cancelled
+
+    @property
+    def failures(self) -> int:
+        """Failed runs (failure, error or timeout): attempts that did not succeed."""
+        return self.attempts - self.successes
+
+    def add_facts(self, values: Sequence[Any]) -> None:
+        """Fold facts given in `schema.ROLLUP_FACTS` order into this aggregate."""
+        for fact, given in zip(ROLLUP_FACTS, values, strict=True):
+            if given is None:
+                continue
+            value = int(given) if fact.integer else float(given)
+            mine = getattr(self, fact.name)
+            if fact.additive:
+                setattr(self, fact.name, mine + value)
+            elif mine is None:
+                setattr(self, fact.name, value)
+            else:
+                setattr(self, fact.name, min(mine, value) if fact.kind is Kind.MIN else max(mine, value))
+
+    def add(self, other: Aggregate) -> None:
+        """Fold `other` into this one (percentiles are not additive and are dropped)."""
+        self.successes += other.successes
+        self.cancelled += other.cancelled
+        for status, count in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+        self.duration_percentiles = {}
+        self.add_facts([getattr(other, f.name) for f in ROLLUP_FACTS])
+
+
+# --- the plan of a range ----------------------------------------------------------------------------
+
+Span = tuple[float | None, float | None]
+
+
+@dataclass(slots=True)
+class Plan:
+    """A range of ended_at cut into what is read where."""
+
+    raw: list[tuple[float, float]] = field(default_factory=list)  # [start, end) from the runs
+    hours: list[Span] = field(default_factory=list)  # [start, end) in hours, from rollup_hour
+    days: list[Span] = field(default_factory=list)  # [start, end) in days, from rollup_day
+
+
+def _up(value: float, grain: int) -> int:
+    return math.ceil(value / grain)
+
+
+def _down(value: float, grain: int) -> int:
+    return math.floor(value / grain)
+
+
+def plan(
+    start: float | None, end: float | None, *, hours: bool, days: bool, horizon: float | None = None
+) -> Plan:
+    """Cut [start, end) into partial hours (raw), whole hours and whole days (`hours`, `days`: may
+    the read use that grain). An end before the raw `horizon` widens to its whole hour."""
+    out = Plan()
+    if not hours:
+        out.raw.append((-math.inf if start is None else start, math.inf if end is None else end))
+        return out
+
+    def early(moment: float | None) -> bool:
+        return moment is not None and horizon is not None and moment < horizon
+
+    first = None if start is None else (_down(start, HOUR) if early(start) else _up(start, HOUR))
+    last = None if end is None else (_up(end, HOUR) if early(end) else _down(end, HOUR))
+    if first is not None and last is not None and first >= last:
+        assert start is not None
+        assert end is not None
+        out.raw.append((start, end))
+        return out
+    if start is not None and first is not None and start < first * HOUR:
+        out.raw.append((start, float(first * HOUR)))
+    if end is not None and last is not None and last * HOUR < end:
+        out.raw.append((float(last * HOUR), end))
+    if not days:
+        out.hours.append((first, last))
+        return out
+    per_day = DAY // HOUR
+    day_first = None if first is None else _up(first, per_day)
+    day_last = None if last is None else _down(last, per_day)
+    if day_first is not None and day_last is not None and day_first >= day_last:
+        out.hours.append((first, last))
+        return out
+    if first is not None and day_first is not None and first < day_first * per_day:
+        out.hours.append((first, day_first * per_day))
+    if last is not None and day_last is not None and day_last * per_day < last:
+        out.hours.append((day_last * per_day, last))
+    out.days.append((day_first, day_last))
+    return out
+
+
+def raw_horizon(conn: Connection) -> float | None:
+    """The time before which retention deleted the runs (None: every run is kept)."""
+    state = schema.rollup_state
+    value = conn.execute(select(state.c.value).where(state.c.name == "raw_horizon")).scalar()
+    return None if value is None else float(value)
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+
+def _fact_column(table: Table, fact: schema.Fact, *, raw: bool) -> ColumnElement[Any]:
+    kind = fact.kind
+    if raw and kind is Kind.COUNT:
+        return func.count()
+    if not raw:
+        column = table.c[fact.name]
+    else:
+        sources = [table.c[name] for name in fact.source]
+        if kind is Kind.PRESENT:
+            return func.count(sources[0] if len(sources) == 1 else func.coalesce(*sources))
+        column = sources[0]
+    if kind is Kind.MIN:
+        return func.min(column)
+    if kind is Kind.MAX:
+        return func.max(column)
+    return func.sum(column)
+
+
+def _concat_sketches(dialect: str, table: Table) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return func.string_agg(table.c.sketch, literal_column("''::bytea"))
+    return type_coerce(literal_column(f"CAST(group_concat({table.name}.sketch, x'') AS BLOB)"), LargeBinary)
+
+
+class _Collector:
+    """Rows of the plan's pieces folded into aggregates per (group key, bucket), with sketches."""
+
+    def __init__(self, by: Sequence[str], bucket: Bucket | None, sketches: bool) -> None:
+        self.by = tuple(by)
+        self.bucket = bucket
+        self.sketches = sketches
+        self.found: dict[tuple[tuple[str | None, ...], int | None], Aggregate] = {}
+        self.groups: dict[tuple[tuple[str | None, ...], int | None], int] = {}
+        self.tally = Tally()
+
+    def _aggregate(self, key: tuple[str | None, ...], index: int | None) -> Aggregate:
+        agg = self.found.get((key, index))
+        if agg is None:
+            agg = self.found[(key, index)] = Aggregate(key=key, bucket=index)
+            self.groups[(key, index)] = len(self.groups)
+        return agg
+
+    def fold(self, row: Sequence[Any], index: int | None) -> None:
+        """One grouped row: the group's dimensions, status, the facts, (the sketches)."""
+        width = len(self.by)
+        key = tuple(v or None for v in row[:width])
+        status = row[width]
+        facts = row[width + 1 : width + 1 + len(ROLLUP_FACTS)]
+        agg = self._aggregate(key, index)
+        agg.add_facts(facts)
+        runs = int(facts[0])
+        agg.statuses[status] = agg.statuses.get(status, 0) + runs
+        if status == Status.SUCCESS.value:
+            agg.successes += runs
+        elif status == Status.CANCELLED.value:
+            agg.cancelled += runs
+        if self.sketches:
+            blob = row[width + 1 + len(ROLLUP_FACTS)]
+            self.tally.add_blob(self.groups[(key, index)], bytes(blob) if blob is not None else b"")
+
+    def rollup(self, conn: Connection, table: Table, grain: int, span: Span, flt: RunFilter) -> None:
+        index: ColumnElement[Any] | None = None
+        if self.bucket is not None:
+            origin, size = int(self.bucket.origin), int(self.bucket.size)
+            index = literal_column(f"({table.name}.bucket * {grain} - {origin}) / {size}")
+        columns = [table.c[name] for name in self.by]
+        query = select(
+            *columns,
+            table.c.status,
+            *(_fact_column(table, f, raw=False) for f in ROLLUP_FACTS),
+            *([_concat_sketches(conn.dialect.name, table)] if self.sketches else []),
+            *([index.label("bucket_index")] if index is not None else []),
+        )
+        conditions: list[ColumnElement[bool]] = [table.c[n].in_(v) for n, v in flt.dimensions]
+        if span[0] is not None:
+            conditions.append(table.c.bucket >= span[0])
+        if span[1] is not None:
+            conditions.append(table.c.bucket < span[1])
+        group = [*columns, table.c.status, *([literal_column("bucket_index")] if index is not None else [])]
+        for row in conn.execute(query.where(*conditions).group_by(*group)):
+            self.fold(row, int(row[-1]) if index is not None else None)
+
+    def raw(self, conn: Connection, start: float, end: float, flt: RunFilter) -> None:
+        piece = flt.narrowed(start, end)
+        index = self.bucket.index(start) if self.bucket is not None and math.isfinite(start) else None
+        columns = [R.c[name] for name in self.by]
+        if self.bucket is not None and index is None:  # an unbounded raw piece: no hour grain
+            origin, size = float(self.bucket.origin), int(self.bucket.size)
+            bucket_expr = func.floor((R.c.ended_at - origin) / size)
+            columns_extra = [bucket_expr.label("bucket_index")]
+        else:
+            columns_extra = []
+        query = select(
+            *columns, R.c.status, *(_fact_column(R, f, raw=True) for f in ROLLUP_FACTS), *columns_extra
+        ).where(*piece.conditions())
+        group = [*columns, R.c.status, *([literal_column("bucket_index")] if columns_extra else [])]
+        for row in conn.execute(query.group_by(*group)):
+            self.fold((*row[: len(columns) + 1 + len(ROLLUP_FACTS)], None), _index(row, columns_extra, index))
+        if not self.sketches:
+            return
+        values = select(*columns, R.c.duration_seconds, *columns_extra).where(*piece.conditions())
+        groups, durations = [], []
+        for row in conn.execute(values):
+            key = tuple(v or None for v in row[: len(columns)])
+            groups.append(self.groups[(key, _index(row, columns_extra, index))])
+            durations.append(float(row[len(columns)]))
+        self.tally.add_values(groups, durations)
+
+    def result(self) -> list[Aggregate]:
+        out = [a for a in self.found.values() if a.runs > 0]
+        if self.sketches and out:
+            ordered = list(self.found.values())
+            found = self.tally.percentiles(PERCENTILES, len(ordered), [a.duration_max for a in ordered])
+            for agg, percentiles in zip(ordered, found, strict=True):
+                agg.duration_percentiles = percentiles
+        out.sort(key=lambda a: (a.bucket if a.bucket is not None else 0, -a.runs, [k or "" for k in a.key]))
+        return out
+
+
+def _index(row: Sequence[Any], extra: Sequence[Any], fixed: int | None) -> int | None:
+    return int(row[-1]) if extra else fixed
+
+
+def _figures(
+    conn: Connection, flt: RunFilter, by: Sequence[str], bucket: Bucket | None, *, sketches: bool
+) -> list[Aggregate]:
+    collector = _Collector(by, bucket, sketches)
+    cut = plan(
+        flt.start,
+        flt.end,
+        hours=bucket is None or bucket.holds(HOUR),
+        days=bucket is None or bucket.holds(DAY),
+        horizon=raw_horizon(conn),
+    )
+    for span in cut.days:
+        collector.rollup(conn, schema.rollup_day, DAY, span, flt)
+    for span in cut.hours:
+        collector.rollup(conn, schema.rollup_hour, HOUR, span, flt)
+    for start, end in cut.raw:
+        collector.raw(conn, start, end, flt)
+    return collector.result()
+
+
+def summary(conn: Connection, flt: RunFilter, by: Sequence[str] = ()) -> list[Aggregate]:
+    """Figures per group of the dimensions `by` (one aggregate over everything without), with the
+    runs per status and duration percentiles; the largest groups first."""
+    return _figures(conn, flt, by, None, sketches=True)
+
+
+def series(conn: Connection, flt: RunFilter, bucket: Bucket, by: Sequence[str] = ()) -> list[Aggregate]:
+    """`summary` per time bucket (and group), ordered by bucket; buckets without runs are absent."""
+    return _figures(conn, flt, by, bucket, sketches=True)
+
+
+def report_cells(conn: Connection, flt: RunFilter) -> list[Aggregate]:
+    """The report's figures per (agent, model, issue_type), without percentiles."""
+    return _figures(conn, flt, REPORT_CELLS, None, sketches=False)
+
+
+def daily(conn: Connection, flt: RunFilter, origin: float) -> list[Aggregate]:
+    """Figures per day counted from `origin` (a UTC midnight), without percentiles: the trends'."""
+    return _figures(conn, flt, (), Bucket(DAY, origin), sketches=False)
+
+
+def time_span(conn: Connection, flt: RunFilter) -> tuple[float, float] | None:
+    """The first and last `ended_at` among the filtered runs, or None when there are none."""
+    table = schema.rollup_day
+    conditions: list[ColumnElement[bool]] = [table.c[n].in_(v) for n, v in flt.dimensions]
+    if flt.start is not None:
+        conditions.append(table.c.bucket >= _down(flt.start, DAY))
+    if flt.end is not None:
+        conditions.append(table.c.bucket <= _down(flt.end, DAY))
+    low, high = conn.execute(
+        select(func.min(table.c.first_ended_at), func.max(table.c.last_ended_at)).where(*conditions)
+    ).one()
+    if low is None or high is None:
+        return None
+    first = float(low) if flt.start is None else flt.start
+    last = float(high) if flt.end is None else math.nextafter(flt.end, -math.inf)
+    return (first, last) if first <= last and first < (flt.end or math.inf) else None
+
+
+def bucket_range(conn: Connection, flt: RunFilter, bucket: Bucket) -> range:
+    """The indices of the buckets that `flt`'s time range (or else its runs) covers."""
+    start, end = flt.start, flt.end
+    if start is None or end is None:
+        span = time_span(conn, flt)
+        if span is None:
+            return range(0)
+        start = span[0] if start is None else start
+        end = math.nextafter(span[1], math.inf) if end is None else end
+    if start >= end:
+        return range(0)
+    first = math.floor((start - bucket.origin) / bucket.size)
+    last = math.ceil((end - bucket.origin) / bucket.size) - 1
+    return range(first, max(first, last + 1))

@@ -1,0 +1,174 @@
+"""Mergeable duration sketches: fixed logarithmic buckets with a relative error of at most 1 %.
+
+A value v > `MIN_VALUE` falls in bucket i = ceil(log_γ v), which covers (γ^(i-1), γ^i]; the bucket
+stands for 2γ^i / (γ + 1), within `RELATIVE_ACCURACY` (α) of every value in it, for
+γ = (1 + α) / (1 - α) (the DDSketch mapping). Values at or below `MIN_VALUE` count in a bucket of
+their own that stands for 0. Buckets are the same everywhere, so two sketches merge by adding
+their counts, and a run leaves one by subtracting its count: an hour's sketch, a day's, and the
+sum of any of them are sketches of the same kind, exact in their counts.
+
+A percentile is read as PostgreSQL's `percentile_cont` computes it (`analytics.percentile_rank`):
+the values at the two ranks around it, linearly interpolated. Each of the two is within α of the
+true value at its rank, so their interpolation is within α of the exact percentile.
+
+Stored, a sketch is a blob of native int32 pairs (bucket, count) sorted by bucket. Blobs may also be
+concatenated as they are (the reads do, in SQL): the reader adds duplicate buckets up.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from .analytics import percentile_rank
+
+RELATIVE_ACCURACY: Final = 0.01
+GAMMA: Final = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+_LOG_GAMMA: Final = math.log(GAMMA)
+#: durations at or below a microsecond count as 0 (an absolute error under a microsecond)
+MIN_VALUE: Final = 1e-6
+ZERO_BUCKET: Final = math.ceil(math.log(MIN_VALUE) / _LOG_GAMMA) - 1
+#: past about 31 years, values share the last bucket (the record's own limits stop far below)
+MAX_BUCKET: Final = math.ceil(math.log(1e9) / _LOG_GAMMA)
+
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+
+
+def bucket_of(value: float) -> int:
+    """The bucket of one value."""
+    if value <= MIN_VALUE:
+        return ZERO_BUCKET
+    return min(MAX_BUCKET, math.ceil(math.log(value) / _LOG_GAMMA))
+
+
+def buckets_of(values: Floats) -> Ints:
+    """`bucket_of` for an array of values."""
+    safe = np.maximum(values, MIN_VALUE)
+    found = np.minimum(np.ceil(np.log(safe) / _LOG_GAMMA), MAX_BUCKET).astype(np.int64)
+    return np.where(values <= MIN_VALUE, ZERO_BUCKET, found)
+
+
+def value_of(buckets: Ints) -> Floats:
+    """What each bucket stands for: within `RELATIVE_ACCURACY` of every value in it."""
+    represented = 2.0 * np.power(GAMMA, buckets.astype(np.float64)) / (GAMMA + 1.0)
+    return np.where(buckets <= ZERO_BUCKET, 0.0, represented)
+
+
+def encode(counts: Mapping[int, int]) -> bytes:
+    """A sketch's blob from bucket counts (zero counts left out)."""
+    pairs = array("i")
+    for bucket in sorted(counts):
+        if counts[bucket]:
+            pairs.append(bucket)
+            pairs.append(counts[bucket])
+    return pairs.tobytes()
+
+
+def merge(blob: bytes, counts: Mapping[int, int]) -> bytes:
+    """`blob` with `counts` added (negative counts subtract; buckets that reach zero are dropped).
+
+    Done in place on the stored pairs with a binary search per bucket added: a day's sketch keeps
+    a few hundred buckets, and a commit adds one or a few to it.
+    """
+    pairs = array("i")
+    pairs.frombytes(blob)
+    buckets = pairs[0::2]
+    tallies = pairs[1::2]
+    for bucket, count in counts.items():
+        at = bisect_left(buckets, bucket)
+        if at < len(buckets) and buckets[at] == bucket:
+            tallies[at] += count
+        else:
+            buckets.insert(at, bucket)
+            tallies.insert(at, count)
+    out = array("i", bytes(8 * len(buckets)))
+    out[0::2] = buckets
+    out[1::2] = tallies
+    if any(t <= 0 for t in tallies):
+        kept = {b: t for b, t in zip(buckets, tallies, strict=True) if t > 0}
+        return encode(kept)
+    return out.tobytes()
+
+
+def decode(blob: bytes) -> dict[int, int]:
+    """Bucket counts of a blob (concatenated blobs add up)."""
+    pairs = np.frombuffer(blob, dtype=np.int32).reshape(-1, 2)
+    out: dict[int, int] = {}
+    for bucket, count in pairs.tolist():
+        out[bucket] = out.get(bucket, 0) + count
+    return out
+
+
+class Tally:
+    """Bucket counts of many groups at once, for reading percentiles off them together.
+
+    Parts arrive as blobs (from the rollups) or raw values (the ends of a range that no rollup
+    covers), each for a group number; `percentiles` sorts everything once.
+    """
+
+    def __init__(self) -> None:
+        self._groups: list[Ints] = []
+        self._buckets: list[Ints] = []
+        self._counts: list[Ints] = []
+
+    def add_blob(self, group: int, blob: bytes) -> None:
+        """Add a stored sketch (or several concatenated) to `group`."""
+        if not blob:
+            return
+        pairs = np.frombuffer(blob, dtype=np.int32).reshape(-1, 2).astype(np.int64)
+        self._buckets.append(pairs[:, 0])
+        self._counts.append(pairs[:, 1])
+        self._groups.append(np.full(len(pairs), group, dtype=np.int64))
+
+    def add_values(self, groups: Sequence[int], values: Sequence[float]) -> None:
+        """Add raw values, `groups[i]` the group of `values[i]`."""
+        if not values:
+            return
+        self._buckets.append(buckets_of(np.asarray(values, dtype=np.float64)))
+        self._counts.append(np.ones(len(values), dtype=np.int64))
+        self._groups.append(np.asarray(groups, dtype=np.int64))
+
+    def percentiles(
+        self, wanted: Iterable[float], groups: int, ceilings: Sequence[float | None] = ()
+    ) -> list[dict[float, float | None]]:
+        """Per group 0..groups-1, each wanted percentile (None for a group without values).
+
+        `ceilings[g]`, when given, is the exact maximum of group g: an estimate never exceeds it.
+        """
+        wanted = tuple(wanted)
+        out: list[dict[float, float | None]] = [dict.fromkeys(wanted) for _ in range(groups)]
+        if not self._counts:
+            return out
+        group = np.concatenate(self._groups)
+        bucket = np.concatenate(self._buckets)
+        count = np.concatenate(self._counts)
+        order = np.lexsort((bucket, group))
+        group, bucket, count = group[order], bucket[order], count[order]
+        cumulative = np.cumsum(count)
+        totals = np.bincount(group, weights=count, minlength=groups).astype(np.int64)
+        before = np.concatenate(([0], np.cumsum(totals)[:-1]))
+        values = value_of(bucket)
+        present = [g for g in range(groups) if totals[g] > 0]
+        if not present:
+            return out
+        idx = np.asarray(present, dtype=np.int64)
+        n = totals[idx]
+        for p in wanted:
+            lows, fractions = zip(*(percentile_rank(int(size), p) for size in n.tolist()), strict=True)
+            low = np.asarray(lows, dtype=np.int64) - 1  # 0-based rank of the lower neighbour
+            high = np.minimum(low + 1, n - 1)
+            # the item of rank k sits in the first position whose running count exceeds k
+            at_low = np.searchsorted(cumulative, before[idx] + low, side="right")
+            at_high = np.searchsorted(cumulative, before[idx] + high, side="right")
+            estimate = values[at_low] + np.asarray(fractions) * (values[at_high] - values[at_low])
+            for g, v in zip(present, estimate.tolist(), strict=True):
+                ceiling = ceilings[g] if g < len(ceilings) else None
+                out[g][p] = min(v, ceiling) if ceiling is not None else v
+        return out
