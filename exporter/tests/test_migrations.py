@@ -15,7 +15,7 @@ def differences(store: Store) -> list[object]:
     with store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         # the rollup (migration 0003) exists on SQLite only
-        target = [schema.metadata, schema.sqlite_metadata] if store.dialect == "sqlite" else schema.metadata
+        target = schema.metadata
         diff: list[object] = compare_metadata(context, target)  # type: ignore[arg-type]
         return diff
 

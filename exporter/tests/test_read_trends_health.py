@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from agent_exporter.queries import Aggregate
+from agent_exporter.aggregates import Aggregate
 from agent_exporter.reports import AnomalyRules, anomalies
 
 from .conftest import make_client
