@@ -14,9 +14,7 @@ from agent_exporter.store import Store, StoreSettings
 def differences(store: Store) -> list[object]:
     with store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        # the rollup (migration 0003) exists on SQLite only
-        target = schema.metadata
-        diff: list[object] = compare_metadata(context, target)  # type: ignore[arg-type]
+        diff: list[object] = compare_metadata(context, schema.metadata)
         return diff
 
 

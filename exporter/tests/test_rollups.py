@@ -1,0 +1,296 @@
+"""The rollups answer as the runs do: counts and sums exactly, percentiles within the sketch's
+error, over any range and filter, across bucket edges, late runs, reprice, deletes and retention,
+on SQLite and PostgreSQL; migration 0004 builds them for runs stored before it, resumably."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from agent_exporter import aggregates, migrations, schema
+from agent_exporter import store as store_module
+from agent_exporter.aggregates import DAY, HOUR, MONDAY_ORIGIN, WEEK, Bucket
+from agent_exporter.pricing import PriceBook
+from agent_exporter.queries import RunFilter
+from agent_exporter.record import CostSource, Run, Status
+from agent_exporter.reprice import reprice
+from agent_exporter.store import Store
+
+from .rollup_oracle import as_row, assert_matches, grouped, selected
+
+#: a UTC midnight: ranges are drawn around it, its hours and its neighbours
+MIDNIGHT = 1_794_960_000.0  # 2026-11-18T00:00:00Z
+AGENTS = ("fixer", "reviewer", "planner")
+MODELS = (None, "gpt-5", "claude-sonnet-4-5")
+ISSUE_TYPES = (None, "security", "complexity")
+
+
+def make_run(run_id: str, ended_at: float, **fields: Any) -> Run:
+    """A stored run as ingest resolves it (`ended_at` in Unix seconds)."""
+    duration = fields.pop("duration_seconds", 30.0)
+    return Run(
+        run_id=run_id,
+        agent=fields.pop("agent", "fixer"),
+        status=Status(fields.pop("status", "success")),
+        started_at=ended_at - duration,
+        ended_at=ended_at,
+        duration_seconds=duration,
+        received_at=ended_at,
+        body_hash=run_id,
+        **fields,
+    )
+
+
+def clear(target: Store) -> None:
+    with target.engine.begin() as conn:
+        for table in ("runs", "rollup_hour", "rollup_day", "rollup_state"):
+            conn.execute(text(f"DELETE FROM {table}"))
+
+
+def check_summary(
+    target: Store, rows: Sequence[dict[str, Any]], flt: RunFilter, by: Sequence[str] = ()
+) -> None:
+    with target.engine.connect() as conn:
+        got = aggregates.summary(conn, flt, by)
+    want = grouped(selected(rows, flt), by)
+    assert {a.key: a for a in got}.keys() == want.keys(), flt
+    for agg in got:
+        assert_matches(agg, want[agg.key], where=(flt, by, agg.key))
+
+
+def check_series(
+    target: Store, rows: Sequence[dict[str, Any]], flt: RunFilter, bucket: Bucket, by: str
+) -> None:
+    with target.engine.connect() as conn:
+        got = aggregates.series(conn, flt, bucket, (by,))
+    want = grouped(
+        [{**r, "_bucket": bucket.index(r["ended_at"])} for r in selected(rows, flt)], ("_bucket", by)
+    )
+    assert {(a.bucket, a.key[0]) for a in got} == set(want), (flt, bucket)
+    for agg in got:
+        assert_matches(agg, want[(agg.bucket, agg.key[0])], where=(flt, bucket, agg.bucket, agg.key))
+
+
+# moments at and around the edges of hours and days
+EDGES = st.sampled_from(
+    [-DAY, -HOUR, -1.0, -0.001, 0.0, 0.001, 1.0, 1800.0, HOUR, HOUR + 0.5, DAY, DAY + 7.25]
+)
+MOMENTS = st.builds(lambda day, edge: MIDNIGHT + day * DAY + edge, st.integers(-3, 2), EDGES)
+
+
+@st.composite
+def fleets(draw: st.DrawFn) -> list[Run]:
+    """Up to 60 runs around MIDNIGHT, many on the edges of hours and days."""
+    count = draw(st.integers(1, 60))
+    runs = []
+    for i in range(count):
+        ended = draw(st.one_of(MOMENTS, st.floats(MIDNIGHT - 3 * DAY, MIDNIGHT + 3 * DAY)))
+        tokens = draw(st.one_of(st.none(), st.integers(0, 10**7)))
+        cost = draw(st.one_of(st.none(), st.floats(0, 50, allow_nan=False)))
+        runs.append(
+            make_run(
+                f"h-{i}",
+                ended,
+                agent=draw(st.sampled_from(AGENTS)),
+                model=draw(st.sampled_from(MODELS)),
+                issue_type=draw(st.sampled_from(ISSUE_TYPES)),
+                status=draw(st.sampled_from(list(Status))).value,
+                duration_seconds=draw(
+                    st.one_of(st.just(0.0), st.floats(0.0005, 7 * DAY), st.sampled_from([1.0, 60.0, 61.0]))
+                ),
+                input_tokens=tokens,
+                output_tokens=draw(st.one_of(st.none(), st.integers(0, 10**6))),
+                cache_read_tokens=None if tokens is None else tokens // 3,
+                cost_usd=cost,
+                cost_source=CostSource.UNKNOWN if cost is None else CostSource.REPORTED,
+                llm_calls=draw(st.one_of(st.none(), st.integers(0, 500))),
+                tool_calls=draw(st.one_of(st.none(), st.integers(0, 900))),
+                confidence=draw(st.one_of(st.none(), st.floats(0, 1))),
+                quality_score=draw(st.one_of(st.none(), st.floats(0, 1))),
+                project=draw(st.sampled_from([None, "alpha", "beta"])),
+            )
+        )
+    return runs
+
+
+RANGES = st.tuples(st.one_of(st.none(), MOMENTS), st.one_of(st.none(), MOMENTS)).filter(
+    lambda r: r[0] is None or r[1] is None or r[0] < r[1]
+)
+FILTERS = st.sampled_from(
+    [{}, {"agent": ["fixer"]}, {"status": ["success", "failure"]}, {"model": ["gpt-5"]}]
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(runs=fleets(), ranges=st.lists(RANGES, min_size=1, max_size=3), dims=FILTERS, seed=st.integers(0, 99))
+def test_rollups_answer_as_the_runs_do(
+    store: Store,
+    runs: list[Run],
+    ranges: list[tuple[float | None, float | None]],
+    dims: dict[str, list[str]],
+    seed: int,
+) -> None:
+    clear(store)
+    # in an order of their own, in several commits: later commits hold late runs of closed buckets
+    shuffled = random.Random(seed).sample(runs, len(runs))
+    for first in range(0, len(shuffled), 7):
+        store.insert_runs(shuffled[first : first + 7])
+    rows = [as_row(r) for r in runs]
+    for start, end in ranges:
+        flt = RunFilter.of(start, end, **dims)
+        check_summary(store, rows, flt)
+        check_summary(store, rows, flt, ("model",))
+        check_summary(store, rows, flt, ("agent", "model", "issue_type"))
+        if start is not None and end is not None:
+            check_series(store, rows, flt, Bucket(HOUR), "agent")
+            check_series(store, rows, flt, Bucket(DAY), "status")
+            check_series(store, rows, flt, Bucket(WEEK, MONDAY_ORIGIN), "project")
+
+
+def test_the_report_and_the_trends_read_the_same_cells(store: Store) -> None:
+    runs = [
+        make_run(
+            f"r-{i}",
+            MIDNIGHT - 2 * DAY + i * 997.5,
+            agent=AGENTS[i % 3],
+            model=MODELS[i % 3],
+            cost_usd=i / 10,
+        )
+        for i in range(400)
+    ]
+    store.insert_runs(runs)
+    rows = [as_row(r) for r in runs]
+    flt = RunFilter(MIDNIGHT - DAY - 1234.5, MIDNIGHT + DAY + 17.0)
+    with store.engine.connect() as conn:
+        cells = aggregates.report_cells(conn, flt)
+        days = aggregates.daily(conn, RunFilter(MIDNIGHT - 3 * DAY, MIDNIGHT + 3 * DAY), MIDNIGHT - 3 * DAY)
+    want = grouped(selected(rows, flt), ("agent", "model", "issue_type"))
+    assert {c.key for c in cells} == set(want)
+    for cell in cells:
+        assert_matches(cell, want[cell.key], percentiles=False)
+    by_day = grouped([{**r, "_d": int((r["ended_at"] - MIDNIGHT + 3 * DAY) // DAY)} for r in rows], ("_d",))
+    assert [d.bucket for d in days] == sorted(k[0] for k in by_day)
+    for day in days:
+        assert_matches(day, by_day[(day.bucket,)], percentiles=False)
+
+
+def test_a_repriced_run_moves_its_cost_between_cells(store: Store, tmp_path: Path) -> None:
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("models:\n  - model: internal-coder\n    input: 1.0\n    output: 2.0\n")
+    runs = [
+        make_run(
+            f"p-{i}", MIDNIGHT + i * 600.0, model="internal-coder", input_tokens=10**6, output_tokens=10**5
+        )
+        for i in range(6)
+    ] + [make_run("m-0", MIDNIGHT + 100.0, model="mystery", input_tokens=10**6, duration_seconds=99.0)]
+    book = PriceBook.from_file(prices)
+    for run in runs:
+        book.price(run)
+    store.insert_runs(runs)
+    # the mystery model gets a price (unknown -> estimated: another cell), internal-coder a new one
+    prices.write_text(
+        "models:\n  - model: internal-coder\n    input: 2.0\n    output: 4.0\n"
+        "  - model: mystery\n    input: 3.0\n    output: 0.0\n"
+    )
+    result = reprice(store, PriceBook.from_file(prices), RunFilter())
+    assert (result.runs_changed, result.became_known) == (7, 1)
+    with store.engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(text("SELECT * FROM runs")).mappings()]
+    assert sum(r["cost_usd"] for r in rows) == pytest.approx(6 * 2.4 + 3.0)
+    for flt in (RunFilter(), RunFilter(MIDNIGHT + 50.0, MIDNIGHT + 2000.0)):
+        check_summary(store, rows, flt)
+        check_summary(store, rows, flt, ("model",))
+    with store.engine.connect() as conn:
+        cells = conn.execute(
+            text("SELECT cost_source, sum(runs), sum(cost_runs) FROM rollup_day GROUP BY 1")
+        ).all()
+    assert sorted(tuple(c) for c in cells) == [("estimated", 7, 7)]  # nothing left in the unknown cell
+
+
+def test_deleted_runs_leave_the_rollups_and_their_extremes(store: Store) -> None:
+    runs = [make_run(f"d-{i}", MIDNIGHT + i * 60.0, duration_seconds=10.0 + i) for i in range(10)]
+    store.insert_runs(runs)
+    # the longest and the last run of the cells go: their maximum and last end must be looked up again
+    assert store.delete_runs(["d-9", "d-0", "nope"]) == 2
+    rows = [as_row(r) for r in runs[1:9]]
+    check_summary(store, rows, RunFilter())
+    check_summary(store, rows, RunFilter(MIDNIGHT - HOUR, MIDNIGHT + 2 * HOUR))
+    assert store.delete_runs([r.run_id for r in runs]) == 8
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM rollup_hour")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM rollup_day")).scalar() == 0
+
+
+def test_retention_deletes_runs_and_keeps_their_history(store: Store) -> None:
+    runs = [make_run(f"k-{i}", MIDNIGHT - 5 * DAY + i * 1234.5, agent=AGENTS[i % 3]) for i in range(300)]
+    store.insert_runs(runs)
+    rows = [as_row(r) for r in runs]
+    cutoff = MIDNIGHT - 2 * DAY
+    deleted = []
+    while n := store.delete_ended_before(cutoff, batch=50):
+        deleted.append(n)
+    assert sum(deleted) == sum(1 for r in rows if r["ended_at"] < cutoff)
+    assert max(deleted) == 50  # small batches, each its own transaction
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT min(ended_at) FROM runs")).scalar_one() >= cutoff
+        assert aggregates.raw_horizon(conn) == cutoff
+    # every figure over whole hours is still the runs' (read from the rollups: the runs are gone)
+    check_summary(store, rows, RunFilter())
+    check_summary(store, rows, RunFilter(MIDNIGHT - 5 * DAY, MIDNIGHT - DAY + 0.5), ("agent",))
+    check_series(store, rows, RunFilter(MIDNIGHT - 5 * DAY, MIDNIGHT), Bucket(DAY), "agent")
+    # before the horizon, a range that cuts an hour is read as that whole hour
+    start = MIDNIGHT - 4 * DAY + 0.4 * HOUR
+    with store.engine.connect() as conn:
+        got = aggregates.summary(conn, RunFilter(start, MIDNIGHT))[0]
+    assert got.runs == len(selected(rows, RunFilter(MIDNIGHT - 4 * DAY, MIDNIGHT)))
+
+
+def test_the_migration_builds_the_rollups_of_stored_runs_and_resumes(store: Store) -> None:
+    runs = [make_run(f"b-{i}", MIDNIGHT - 4 * DAY + i * 3333.3, agent=AGENTS[i % 3]) for i in range(120)]
+    command.downgrade(migrations._config(store), "0003")  # no public downgrade: tests only
+    with store.engine.begin() as conn:  # runs stored by a version before the rollups
+        columns = [c.name for c in schema.runs.columns]
+        conn.execute(
+            text(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
+            [dict(zip(columns, store_module._run_values(r), strict=True)) for r in runs],
+        )
+    said: list[str] = []
+
+    def interrupted(message: str) -> None:
+        said.append(message)
+        if len(said) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        migrations.upgrade(store, progress=interrupted)
+    assert migrations.rollups_pending(store)
+    assert [m.rsplit(", ", 1)[0] for m in said] == [
+        "rollups: 1 of 5 days built (26 runs read",
+        "rollups: 2 of 5 days built (52 runs read",
+    ]
+    said.clear()
+    migrations.upgrade(store, progress=said.append)  # goes on from the third day
+    assert [m.split(" (")[0] for m in said] == [
+        "rollups: 1 of 3 days built",
+        "rollups: 2 of 3 days built",
+        "rollups: 3 of 3 days built",
+    ]
+    assert not migrations.rollups_pending(store)
+    rows = [as_row(r) for r in runs]
+    check_summary(store, rows, RunFilter())
+    check_summary(store, rows, RunFilter(MIDNIGHT - 3 * DAY + 10.0, MIDNIGHT - 7.5), ("agent",))
+    later = [make_run("after", MIDNIGHT - 3 * DAY + 1.0)]
+    store.insert_runs(later)
+    check_summary(store, [*rows, as_row(later[0])], RunFilter())

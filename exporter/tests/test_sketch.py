@@ -1,0 +1,110 @@
+"""The duration sketch: relative error within 1 % on the shared dataset, merges and subtractions
+exact in their counts."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent_exporter import aggregates, swebench
+from agent_exporter.analytics import interpolate
+from agent_exporter.queries import RunFilter
+from agent_exporter.sketch import (
+    GAMMA,
+    MIN_VALUE,
+    RELATIVE_ACCURACY,
+    ZERO_BUCKET,
+    Tally,
+    bucket_of,
+    decode,
+    encode,
+    merge,
+)
+from agent_exporter.store import Store
+
+from .rollup_oracle import as_row, selected
+from .support import SHARED_DATA
+from .test_rollups import MIDNIGHT, make_run
+
+EVERY_PERCENT = tuple(p / 100 for p in range(1, 100))
+
+
+def exact(values: list[float], p: float) -> float:
+    ranked = dict(enumerate(sorted(values), start=1))
+    result = interpolate(len(values), p, ranked)
+    assert result is not None
+    return result
+
+
+def dataset_durations() -> list[float]:
+    return [float(r["duration_seconds"]) for r in swebench.records(SHARED_DATA)]
+
+
+def test_every_percentile_of_the_shared_dataset_is_within_one_percent() -> None:
+    durations = dataset_durations()
+    assert len(durations) == 1232
+    tally = Tally()
+    tally.add_values([0] * len(durations), durations)
+    estimates = tally.percentiles(EVERY_PERCENT, 1)[0]
+    errors = {p: abs(estimates[p] - exact(durations, p)) / exact(durations, p) for p in EVERY_PERCENT}  # type: ignore[operator]
+    assert max(errors.values()) <= RELATIVE_ACCURACY
+    assert RELATIVE_ACCURACY == 0.01
+
+
+def test_the_summary_of_the_shared_dataset_from_the_rollups_is_within_one_percent(store: Store) -> None:
+    records = list(swebench.records(SHARED_DATA))
+    runs = [
+        make_run(
+            f"s-{i}",
+            MIDNIGHT - 9 * 86400 + i * 613.7,
+            model=r["model"],
+            duration_seconds=float(r["duration_seconds"]),
+        )
+        for i, r in enumerate(records)
+    ]
+    for start in range(0, len(runs), 100):  # many commits: the day cells' sketches merge repeatedly
+        store.insert_runs(runs[start : start + 100])
+    rows = [as_row(r) for r in runs]
+    with store.engine.connect() as conn:
+        for flt in (RunFilter(), RunFilter(MIDNIGHT - 7 * 86400 + 1800.5, MIDNIGHT - 86400 - 7.0)):
+            for agg in aggregates.summary(conn, flt, ("model",)):
+                durations = [r["duration_seconds"] for r in selected(rows, flt) if r["model"] == agg.key[0]]
+                for p, estimate in agg.duration_percentiles.items():
+                    assert estimate is not None
+                    assert abs(estimate - exact(durations, p)) <= RELATIVE_ACCURACY * exact(durations, p)
+
+
+@given(st.floats(MIN_VALUE * 1.01, 7 * 86400.0))
+def test_a_bucket_stands_for_its_values_within_the_accuracy(value: float) -> None:
+    tally = Tally()
+    tally.add_values([0], [value])
+    estimate = tally.percentiles([0.5], 1)[0][0.5]
+    assert estimate is not None
+    assert abs(estimate - value) <= RELATIVE_ACCURACY * value * (1 + 1e-12)
+    assert GAMMA ** (bucket_of(value) - 1) < value * (1 + 1e-12)
+
+
+def test_durations_at_or_below_a_microsecond_count_as_zero() -> None:
+    assert bucket_of(0.0) == bucket_of(MIN_VALUE) == ZERO_BUCKET
+    tally = Tally()
+    tally.add_values([0, 0], [0.0, 0.0])
+    assert tally.percentiles([0.5, 0.99], 1) == [{0.5: 0.0, 0.99: 0.0}]
+
+
+@given(st.lists(st.integers(-300, 900), max_size=60), st.lists(st.integers(-300, 900), max_size=60))
+def test_merging_adds_counts_and_subtracting_takes_them_back(first: list[int], second: list[int]) -> None:
+    a, b = Counter(first), Counter(second)
+    merged = merge(encode(a), b)
+    assert decode(merged) == dict(a + b)
+    assert decode(encode(a) + encode(b)) == dict(a + b)  # concatenated blobs add up
+    assert decode(merge(merged, {k: -n for k, n in b.items()})) == dict(a)
+
+
+def test_a_group_without_values_has_no_percentiles_and_a_ceiling_caps_the_estimate() -> None:
+    tally = Tally()
+    tally.add_values([1, 1], [10.0, 10.0])
+    found = tally.percentiles([0.5], 2, [None, 10.0])
+    assert found[0] == {0.5: None}
+    assert found[1][0.5] == 10.0  # the bucket stands for a little more than 10 s: capped at the maximum
