@@ -4,7 +4,9 @@ on SQLite and PostgreSQL; migration 0004 builds them for runs stored before it, 
 
 from __future__ import annotations
 
+import math
 import random
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from agent_exporter.reprice import reprice
 from agent_exporter.store import Store
 
 from .rollup_oracle import as_row, assert_matches, grouped, selected
+from .support import wait_until
 
 #: a UTC midnight: ranges are drawn around it, its hours and its neighbours
 MIDNIGHT = 1_794_960_000.0  # 2026-11-18T00:00:00Z
@@ -294,3 +297,24 @@ def test_the_migration_builds_the_rollups_of_stored_runs_and_resumes(store: Stor
     later = [make_run("after", MIDNIGHT - 3 * DAY + 1.0)]
     store.insert_runs(later)
     check_summary(store, [*rows, as_row(later[0])], RunFilter())
+
+
+def test_the_retention_thread_deletes_old_runs_while_ingest_goes_on(store: Store) -> None:
+    today = math.floor(time.time() / DAY) * DAY
+    old = [make_run(f"old-{i}", today - 3 * DAY - i * 60.0) for i in range(1200)]
+    kept = [make_run(f"new-{i}", today - DAY - i * 60.0) for i in range(50)]
+    store.insert_runs(old + kept)
+    store.start_retention(2, interval=0.05)
+    fresh = [make_run(f"fresh-{i}", today - 2 * DAY + i) for i in range(100)]
+    for i in range(0, 100, 10):  # ingest goes on while the thread deletes
+        store.insert_runs(fresh[i : i + 10])
+    wait_until(lambda: count_runs(store) == 150, 30, "retention to delete the old runs")
+    rows = [as_row(r) for r in old + kept + fresh]
+    check_summary(store, rows, RunFilter(), ("agent",))
+    with store.engine.connect() as conn:
+        assert aggregates.raw_horizon(conn) == today - 2 * DAY
+
+
+def count_runs(target: Store) -> int:
+    with target.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM runs")).scalar_one())

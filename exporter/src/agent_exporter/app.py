@@ -89,6 +89,8 @@ class Service:
             store.close()
             raise
         store.start_checkpoints()
+        if settings.retention_days is not None:
+            store.start_retention(settings.retention_days)
         registry = registry or CollectorRegistry(auto_describe=True)
         metrics = Metrics(registry, settings.metrics.label_config(), version=__version__)
         writer = Writer(store, metrics)
@@ -117,6 +119,11 @@ def prepare_schema(store: Store) -> None:
         raise SchemaOutdatedError(
             f"the database at {describe_url(store.url)} is at migration {current or 'none'}, this version "
             f"needs {head}: run `agent-exporter db upgrade` first"
+        )
+    if migrations.rollups_pending(store):
+        raise SchemaOutdatedError(
+            f"the rollups of the runs at {describe_url(store.url)} are not all built (an interrupted "
+            "upgrade): run `agent-exporter db upgrade` to finish"
         )
 
 

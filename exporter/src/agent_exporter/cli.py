@@ -98,7 +98,7 @@ def db_upgrade(config: ConfigOption = None, database_url: DatabaseOption = None)
     store = Store(StoreSettings(settings.database_url, settings.sqlite_synchronous))
     try:
         before = migrations.current_revision(store)
-        migrations.upgrade(store)
+        migrations.upgrade(store, progress=lambda message: typer.echo(message, err=True))
         after = migrations.current_revision(store)
     finally:
         store.close()

@@ -127,6 +127,12 @@ class Settings(BaseSettings):
         default="FULL", description="FULL: a 2xx means the record survived a power cut"
     )
     price_file: Path | None = Field(default=None, description="YAML price overrides (see pricing.py)")
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36_500,
+        description="delete runs that ended more than this many whole UTC days ago; rollups keep the history",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     limits: LimitSettings = Field(default_factory=LimitSettings)
     metrics: MetricSettings = Field(default_factory=MetricSettings)

@@ -12,8 +12,10 @@ import contextlib
 import enum
 import itertools
 import logging
+import math
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,6 +73,10 @@ class StoreSettings:
 #: background checkpoints, a backstop that a running checkpoint thread never lets the WAL reach
 BACKSTOP_CHECKPOINT_PAGES: Final = 20_000
 CHECKPOINT_INTERVAL_SECONDS: Final = 0.5
+#: retention: runs deleted per transaction, the pause between two, and how often to look
+RETENTION_BATCH: Final = 500
+RETENTION_PAUSE_SECONDS: Final = 0.05
+RETENTION_INTERVAL_SECONDS: Final = 300.0
 
 
 def normalize_url(url: str) -> str:
@@ -147,13 +153,15 @@ class Store:
         else:
             raise ValueError(f"database URL {describe_url(url)}: only sqlite and postgresql are supported")
         self._checkpoints: threading.Thread | None = None
+        self._retention: threading.Thread | None = None
         self._stopping = threading.Event()
 
     def close(self) -> None:
         """Stop the checkpoint thread (if any) and release every pooled connection."""
         self._stopping.set()
-        if self._checkpoints is not None:
-            self._checkpoints.join(30)
+        for thread in (self._checkpoints, self._retention):
+            if thread is not None:
+                thread.join(30)
         self.engine.dispose()
 
     def start_checkpoints(self, interval: float = CHECKPOINT_INTERVAL_SECONDS) -> None:
@@ -179,6 +187,29 @@ class Store:
             target=self._checkpoint_loop, args=(interval,), name="agent-exporter-checkpoints", daemon=True
         )
         self._checkpoints.start()
+
+    def start_retention(self, days: int, interval: float = RETENTION_INTERVAL_SECONDS) -> None:
+        """Delete, every `interval` seconds, the runs that ended more than `days` whole UTC days ago,
+        from a thread of its own, `RETENTION_BATCH` runs per transaction with a pause between
+        transactions, so that ingest never waits for more than one batch. The rollups stay."""
+        if self._retention is not None:
+            return
+        self._retention = threading.Thread(
+            target=self._retention_loop, args=(days, interval), name="agent-exporter-retention", daemon=True
+        )
+        self._retention.start()
+
+    def _retention_loop(self, days: int, interval: float) -> None:
+        while True:
+            cutoff = (math.floor(time.time() / 86400) - days) * 86400.0
+            try:
+                while self.delete_ended_before(cutoff, batch=RETENTION_BATCH) == RETENTION_BATCH:
+                    if self._stopping.wait(RETENTION_PAUSE_SECONDS):
+                        return
+            except StoreError as exc:  # busy, read-only: the next round tries again
+                log.warning("retention: deleting runs before %s failed: %s", cutoff, exc)
+            if self._stopping.wait(interval):
+                return
 
     def _checkpoint_loop(self, interval: float) -> None:
         while not self._stopping.wait(interval):
