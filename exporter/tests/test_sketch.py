@@ -20,7 +20,6 @@ from agent_exporter.sketch import (
     bucket_of,
     decode,
     encode,
-    merge,
 )
 from agent_exporter.store import Store
 
@@ -94,12 +93,13 @@ def test_durations_at_or_below_a_microsecond_count_as_zero() -> None:
 
 
 @given(st.lists(st.integers(-300, 900), max_size=60), st.lists(st.integers(-300, 900), max_size=60))
-def test_merging_adds_counts_and_subtracting_takes_them_back(first: list[int], second: list[int]) -> None:
+def test_appended_sketches_add_up_and_negative_counts_take_runs_back(
+    first: list[int], second: list[int]
+) -> None:
     a, b = Counter(first), Counter(second)
-    merged = merge(encode(a), b)
-    assert decode(merged) == dict(a + b)
-    assert decode(encode(a) + encode(b)) == dict(a + b)  # concatenated blobs add up
-    assert decode(merge(merged, {k: -n for k, n in b.items()})) == dict(a)
+    both = encode(a) + encode(b)  # what `sketch || new` stores
+    assert decode(both) == dict(a + b)
+    assert decode(both + encode({k: -n for k, n in b.items()})) == dict(a)
 
 
 def test_a_group_without_values_has_no_percentiles_and_a_ceiling_caps_the_estimate() -> None:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, Table, func, literal_column, select, type_coerce
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, literal_column, select, type_coerce
 from sqlalchemy.types import LargeBinary
 
 from . import schema
@@ -163,7 +163,8 @@ def plan(
     if first is not None and last is not None and first >= last:
         assert start is not None
         assert end is not None
-        out.raw.append((start, end))
+        edge = float(first * HOUR)  # a raw piece never crosses an hour: its bucket is its start's
+        out.raw += [(start, edge), (edge, end)] if start < edge < end else [(start, end)]
         return out
     if start is not None and first is not None and start < first * HOUR:
         out.raw.append((start, float(first * HOUR)))
@@ -214,10 +215,17 @@ def _fact_column(table: Table, fact: schema.Fact, *, raw: bool) -> ColumnElement
     return func.sum(column)
 
 
-def _concat_sketches(dialect: str, table: Table) -> ColumnElement[Any]:
+def _concat_sketches(dialect: str, sketch: str) -> ColumnElement[Any]:
+    """The sketches of a group's cells, concatenated (`sketch` an SQL expression; NULLs skipped)."""
     if dialect == "postgresql":
-        return func.string_agg(table.c.sketch, literal_column("''::bytea"))
-    return type_coerce(literal_column(f"CAST(group_concat({table.name}.sketch, x'') AS BLOB)"), LargeBinary)
+        return literal_column(f"string_agg({sketch}, ''::bytea)")
+    return type_coerce(literal_column(f"CAST(group_concat({sketch}, x'') AS BLOB)"), LargeBinary)
+
+
+#: a day cell's own sketch when it is current; otherwise its hours' are read (`_stale_days`)
+_FRESH_DAY_SKETCH: Final = (
+    "CASE WHEN rollup_day.version = rollup_day.sketch_version THEN rollup_day.sketch END"
+)
 
 
 class _Collector:
@@ -253,8 +261,12 @@ class _Collector:
         elif status == Status.CANCELLED.value:
             agg.cancelled += runs
         if self.sketches:
-            blob = row[width + 1 + len(ROLLUP_FACTS)]
-            self.tally.add_blob(self.groups[(key, index)], bytes(blob) if blob is not None else b"")
+            self.sketch(key, index, row[width + 1 + len(ROLLUP_FACTS)])
+
+    def sketch(self, key: tuple[str | None, ...], index: int | None, blob: Any) -> None:
+        """Concatenated sketches of the group `key` (and bucket `index`)."""
+        if blob is not None:
+            self.tally.add_blob(self.groups[(key, index)], bytes(blob))
 
     def rollup(self, conn: Connection, table: Table, grain: int, span: Span, flt: RunFilter) -> None:
         index: ColumnElement[Any] | None = None
@@ -266,7 +278,7 @@ class _Collector:
             *columns,
             table.c.status,
             *(_fact_column(table, f, raw=False) for f in ROLLUP_FACTS),
-            *([_concat_sketches(conn.dialect.name, table)] if self.sketches else []),
+            *([_concat_sketches(conn.dialect.name, self._sketch_of(table))] if self.sketches else []),
             *([index.label("bucket_index")] if index is not None else []),
         )
         conditions: list[ColumnElement[bool]] = [table.c[n].in_(v) for n, v in flt.dimensions]
@@ -277,6 +289,38 @@ class _Collector:
         group = [*columns, table.c.status, *([literal_column("bucket_index")] if index is not None else [])]
         for row in conn.execute(query.where(*conditions).group_by(*group)):
             self.fold(row, int(row[-1]) if index is not None else None)
+        if self.sketches and table is schema.rollup_day:
+            self._stale_days(conn, conditions, index)
+
+    @staticmethod
+    def _sketch_of(table: Table) -> str:
+        return _FRESH_DAY_SKETCH if table is schema.rollup_day else f"{table.name}.sketch"
+
+    def _stale_days(
+        self, conn: Connection, conditions: list[ColumnElement[bool]], index: ColumnElement[Any] | None
+    ) -> None:
+        """The sketches of the day cells written since their last compaction, from their hours."""
+        day, hour = schema.rollup_day, schema.rollup_hour
+        joined = day.join(
+            hour,
+            (hour.c.bucket >= day.c.bucket * (DAY // HOUR))
+            & (hour.c.bucket < (day.c.bucket + 1) * (DAY // HOUR))
+            & and_(*(hour.c[d] == day.c[d] for d in schema.ROLLUP_DIMENSIONS)),
+        )
+        columns = [day.c[name] for name in self.by]
+        query = (
+            select(
+                *columns,
+                _concat_sketches(conn.dialect.name, "rollup_hour.sketch"),
+                *([index.label("bucket_index")] if index is not None else []),
+            )
+            .select_from(joined)
+            .where(*conditions, day.c.version != day.c.sketch_version)
+            .group_by(*columns, *([literal_column("bucket_index")] if index is not None else []))
+        )
+        for row in conn.execute(query):
+            key = tuple(v or None for v in row[: len(columns)])
+            self.sketch(key, int(row[-1]) if index is not None else None, row[len(columns)])
 
     def raw(self, conn: Connection, start: float, end: float, flt: RunFilter) -> None:
         piece = flt.narrowed(start, end)

@@ -89,8 +89,7 @@ class Service:
             store.close()
             raise
         store.start_checkpoints()
-        if settings.retention_days is not None:
-            store.start_retention(settings.retention_days)
+        store.start_maintenance(settings.retention_days)
         registry = registry or CollectorRegistry(auto_describe=True)
         metrics = Metrics(registry, settings.metrics.label_config(), version=__version__)
         writer = Writer(store, metrics)

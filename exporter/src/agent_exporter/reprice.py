@@ -88,7 +88,7 @@ def _move_in_rollups(conn: Connection, rows: Sequence[RowMapping], updates: Sequ
     cursor = driver.cursor()
     try:
         rollups.remove(cursor, conn.dialect.name, before)
-        rollups.add(cursor, conn.dialect.name, after)
+        rollups.add_rows(cursor, conn.dialect.name, after)
     finally:
         cursor.close()
 

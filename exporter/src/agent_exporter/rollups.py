@@ -19,13 +19,14 @@ sketches are read, merged and written back, which must not interleave.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Final
 
 from . import schema
+from .record import Run
 from .schema import DAY_SECONDS, HOUR_SECONDS, ROLLUP_DIMENSIONS, ROLLUP_FACTS, Kind
-from .sketch import bucket_of, encode, merge
+from .sketch import bucket_of, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ INPUTS: Final = (
     "duration_seconds",
 )
 _AT: Final = {name: i for i, name in enumerate(INPUTS)}
-_DIMS: Final = len(ROLLUP_DIMENSIONS)
 _PLAN: Final = tuple((f.kind, tuple(_AT[c] for c in f.source)) for f in ROLLUP_FACTS)
 _DURATION: Final = _AT["duration_seconds"]
 _KEY: Final = ("bucket", *ROLLUP_DIMENSIONS)
@@ -52,48 +52,71 @@ Key = tuple[Any, ...]  # (bucket, *dimensions)
 Cell = list[Any]  # the facts in ROLLUP_FACTS order, then the sketch's {bucket: count}
 
 
-def inputs_of(run: Any) -> tuple[Any, ...]:
-    """A run's values in `INPUTS` order (a `record.Run`, or a row mapping of the runs table)."""
-    if isinstance(run, Mapping):
-        return tuple(run[name] for name in INPUTS)
-    return tuple(getattr(run, name) for name in INPUTS)
+def inputs_of(row: Mapping[Any, Any]) -> tuple[Any, ...]:
+    """A row mapping of the runs table in `INPUTS` order."""
+    return tuple(row[name] for name in INPUTS)
 
 
-def _empty() -> Cell:
-    cell: Cell = [None if kind in (Kind.MIN, Kind.MAX) else 0 for kind, _ in _PLAN]
-    cell.append({})
-    return cell
+def _compile(attributes: bool) -> Callable[[Iterable[Any], dict[Key, Cell], int], None]:
+    """The loop that folds runs into cells, written out from `ROLLUP_FACTS`: a statement per fact
+    instead of a loop over them (this runs for every run stored, in the writer's thread).
+
+    With `attributes` it reads `record.Run` objects, otherwise rows in `INPUTS` order.
+    """
+    enums = {"status", "cost_source"}
+
+    def read(name: str) -> str:
+        if not attributes:
+            return f"r[{_AT[name]}]"
+        return f"r.{name}.value" if name in enums else f"r.{name}"
+
+    # a missing dimension is '' in the key; a run always has an agent, a status and a cost_source
+    dims = ", ".join(
+        read(d) if attributes and d in ("agent", *enums) else f"{read(d)} or ''" for d in ROLLUP_DIMENSIONS
+    )
+    empty = ", ".join("None" if kind in (Kind.MIN, Kind.MAX) else "0" for kind, _ in _PLAN)
+    lines = [
+        "def fold(rows, cells, grain):",
+        "    for r in rows:",
+        f"        key = (int({read('ended_at')} // grain), {dims})",
+        "        c = cells.get(key)",
+        "        if c is None:",
+        f"            c = cells[key] = [{empty}, {{}}]",
+    ]
+    for i, fact in enumerate(ROLLUP_FACTS):
+        if fact.kind is Kind.COUNT:
+            lines.append(f"        c[{i}] += 1")
+            continue
+        if fact.kind is Kind.PRESENT:
+            test = " or ".join(f"{read(n)} is not None" for n in fact.source)
+            lines.append(f"        if {test}: c[{i}] += 1")
+            continue
+        lines.append(f"        v = {read(fact.source[0])}")
+        if fact.kind is Kind.SUM:
+            lines.append(f"        if v is not None: c[{i}] += v")
+        else:
+            better = "<" if fact.kind is Kind.MIN else ">"
+            lines.append(f"        if v is not None and (c[{i}] is None or v {better} c[{i}]): c[{i}] = v")
+    lines += [
+        f"        b = bucket_of({read('duration_seconds')})",
+        "        s = c[-1]",
+        "        s[b] = s.get(b, 0) + 1",
+    ]
+    namespace: dict[str, Any] = {"bucket_of": bucket_of}
+    exec(compile("\n".join(lines), f"<rollups fold {'runs' if attributes else 'rows'}>", "exec"), namespace)  # noqa: S102
+    fold: Callable[[Iterable[Any], dict[Key, Cell], int], None] = namespace["fold"]
+    return fold
 
 
-def accumulate(rows: Iterable[Sequence[Any]], grain: int = HOUR_SECONDS) -> dict[Key, Cell]:
-    """The cells of `grain` seconds that `rows` (in `INPUTS` order) make."""
+_FOLD_RUNS: Final = _compile(attributes=True)
+_FOLD_ROWS: Final = _compile(attributes=False)
+
+
+def accumulate(items: Iterable[Any], grain: int = HOUR_SECONDS, *, runs: bool = False) -> dict[Key, Cell]:
+    """The cells of `grain` seconds that `items` make: `record.Run` objects with `runs`, otherwise
+    rows in `INPUTS` order."""
     cells: dict[Key, Cell] = {}
-    for row in rows:
-        key = (int(row[0] // grain), *[v if v is not None else "" for v in row[1 : 1 + _DIMS]])
-        cell = cells.get(key)
-        if cell is None:
-            cell = cells[key] = _empty()
-        for i, (kind, at) in enumerate(_PLAN):
-            if kind is Kind.COUNT:
-                cell[i] += 1
-            elif kind is Kind.SUM:
-                value = row[at[0]]
-                if value is not None:
-                    cell[i] += value
-            elif kind is Kind.PRESENT:
-                for a in at:
-                    if row[a] is not None:
-                        cell[i] += 1
-                        break
-            else:
-                value = row[at[0]]
-                if value is not None and (
-                    cell[i] is None or (value < cell[i] if kind is Kind.MIN else value > cell[i])
-                ):
-                    cell[i] = value
-        bins = cell[-1]
-        b = bucket_of(row[_DURATION])
-        bins[b] = bins.get(b, 0) + 1
+    (_FOLD_RUNS if runs else _FOLD_ROWS)(items, cells, grain)
     return cells
 
 
@@ -119,9 +142,9 @@ def coarsen(cells: Mapping[Key, Cell], factor: int) -> dict[Key, Cell]:
     return out
 
 
-def grains(rows: Iterable[Sequence[Any]]) -> dict[int, dict[Key, Cell]]:
-    """The hour and day cells of `rows`."""
-    hours = accumulate(rows, HOUR_SECONDS)
+def grains(items: Iterable[Any], *, runs: bool = False) -> dict[int, dict[Key, Cell]]:
+    """The hour and day cells of `items` (as `accumulate` reads them)."""
+    hours = accumulate(items, HOUR_SECONDS, runs=runs)
     return {HOUR_SECONDS: hours, DAY_SECONDS: coarsen(hours, DAY_SECONDS // HOUR_SECONDS)}
 
 
@@ -134,33 +157,33 @@ def _marks(dialect: str, count: int) -> str:
 
 
 @lru_cache(maxsize=256)
-def _select_sketches(dialect: str, table: str, keys: int) -> str:
-    row = f"({_marks(dialect, len(_KEY))})"
-    on = " AND ".join(f"t.{k} = v.column{i + 1}" for i, k in enumerate(_KEY))
-    picked = ", ".join(f"t.{k}" for k in _KEY)
-    extremes = ", ".join(f"t.{f.name}" for f in ROLLUP_FACTS if not f.additive)
-    return (
-        f"SELECT {picked}, t.sketch, {extremes} FROM (VALUES {', '.join([row] * keys)}) AS v "  # noqa: S608
-        f"JOIN {table} AS t ON {on}"
-    )
+def _upsert(dialect: str, grain: int, rows: int, *, removing: bool) -> str:
+    """One statement that adds `rows` cells to the rollup of `grain` (or takes them out): no read.
 
-
-@lru_cache(maxsize=256)
-def _upsert(dialect: str, table: str, rows: int, *, removing: bool) -> str:
+    Sums add up, minima and maxima keep the extreme (a removal leaves them to
+    `_drop_empty_and_refresh`); an hour cell's sketch is appended to, a day cell's version goes up.
+    """
+    table = schema.ROLLUPS[grain].name
     least, greatest = ("min", "max") if dialect == "sqlite" else ("LEAST", "GREATEST")
     sets = []
     for f in ROLLUP_FACTS:
         if f.additive:
             sets.append(f"{f.name} = {table}.{f.name} + excluded.{f.name}")
-        elif removing:  # looked up again once the runs are gone (`_refresh_extremes`)
-            continue
-        else:
+        elif not removing:
             pick = least if f.kind is Kind.MIN else greatest
             sets.append(f"{f.name} = {pick}({table}.{f.name}, excluded.{f.name})")
-    sets.append("sketch = excluded.sketch")
-    row = f"({_marks(dialect, len(_COLUMNS))})"
+    columns = list(_COLUMNS)
+    if grain == DAY_SECONDS:
+        # a new day cell's sketch is this commit's, and current; an existing one's goes stale
+        sets.append(f"version = {table}.version + 1")
+        columns += ["version", "sketch_version"]
+    else:
+        # SQLite's || makes text of two blobs: the cast takes the bytes back as they are
+        concat = f"{table}.sketch || excluded.sketch"
+        sets.append(f"sketch = CAST({concat} AS BLOB)" if dialect == "sqlite" else f"sketch = {concat}")
+    row = f"({_marks(dialect, len(columns))})"
     return (
-        f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES {', '.join([row] * rows)} "  # noqa: S608
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)} "  # noqa: S608
         f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {', '.join(sets)}"
     )
 
@@ -174,25 +197,14 @@ def _flat(rows: Iterable[Sequence[Any]]) -> list[Any]:
     return [v for row in rows for v in row]
 
 
-def _stored(cursor: Any, dialect: str, table: str, keys: Sequence[Key]) -> dict[Key, tuple[Any, ...]]:
-    """The stored sketch and extremes of the cells among `keys` that exist."""
-    found: dict[Key, tuple[Any, ...]] = {}
-    for chunk in _chunks(keys):
-        cursor.execute(_select_sketches(dialect, table, len(chunk)), _flat(chunk))
-        for row in cursor.fetchall():
-            found[tuple(row[: len(_KEY)])] = tuple(row[len(_KEY) :])
-    return found
-
-
 def _lock(cursor: Any, dialect: str) -> None:
     if dialect == "postgresql":
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK,))
 
 
-def add(cursor: Any, dialect: str, runs: Iterable[Any]) -> None:
-    """Fold `runs` (newly stored, `record.Run` or row mappings) into the rollups, in the caller's
-    transaction."""
-    _write(cursor, dialect, grains(inputs_of(r) for r in runs), removing=False)
+def add(cursor: Any, dialect: str, runs: Iterable[Run]) -> None:
+    """Fold newly stored runs into the rollups, in the caller's transaction."""
+    _write(cursor, dialect, grains(runs, runs=True), removing=False)
 
 
 def remove(cursor: Any, dialect: str, rows: Iterable[Mapping[Any, Any]]) -> None:
@@ -201,37 +213,36 @@ def remove(cursor: Any, dialect: str, rows: Iterable[Mapping[Any, Any]]) -> None
     _write(cursor, dialect, grains(inputs_of(r) for r in rows), removing=True)
 
 
+def add_rows(cursor: Any, dialect: str, rows: Iterable[Mapping[Any, Any]]) -> None:
+    """`add` for runs given as row mappings of the runs table (a repriced run's new row)."""
+    _write(cursor, dialect, grains(inputs_of(r) for r in rows), removing=False)
+
+
 def _write(cursor: Any, dialect: str, by_grain: Mapping[int, Mapping[Key, Cell]], *, removing: bool) -> None:
     if not any(by_grain.values()):
         return
     _lock(cursor, dialect)
     for grain, cells in by_grain.items():
-        table = schema.ROLLUPS[grain].name
-        keys = sorted(cells)
-        stored = _stored(cursor, dialect, table, keys)
+        keys = sorted(cells)  # the same order in every writer: no deadlock between replicas
         rows = []
         for key in keys:
             cell = cells[key]
-            bins = cell[-1]
-            facts = cell[:-1]
+            bins, facts = cell[-1], cell[:-1]
             if removing:
                 bins = {b: -n for b, n in bins.items()}
                 facts = [-v if f.additive else v for f, v in zip(ROLLUP_FACTS, facts, strict=True)]
-            old = stored.get(key)
-            if removing and old is None:
-                log.warning("a run removed from %s had no cell there: %s", table, key)
-                continue
-            blob = merge(old[0], bins) if old is not None else encode(bins)
-            rows.append((*key, *facts, blob))
+            row = (*key, *facts, encode(bins))
+            rows.append((*row, 1, 1) if grain == DAY_SECONDS else row)
         for chunk in _chunks(rows):
-            cursor.execute(_upsert(dialect, table, len(chunk), removing=removing), _flat(chunk))
+            cursor.execute(_upsert(dialect, grain, len(chunk), removing=removing), _flat(chunk))
         if removing:
-            _drop_empty_and_refresh(cursor, dialect, table, grain, [r[: len(_KEY)] for r in rows])
+            _drop_empty_and_refresh(cursor, dialect, grain, keys)
 
 
-def _drop_empty_and_refresh(cursor: Any, dialect: str, table: str, grain: int, keys: Sequence[Key]) -> None:
+def _drop_empty_and_refresh(cursor: Any, dialect: str, grain: int, keys: Sequence[Key]) -> None:
     """Delete the cells among `keys` left without runs; look the others' minima and maxima up
     again from the runs (all of a cell's runs are there: retention deletes whole days)."""
+    table = schema.ROLLUPS[grain].name
     mark = "?" if dialect == "sqlite" else "%s"
     match = " AND ".join(f"{k} = {mark}" for k in _KEY)
     extremes = [f for f in ROLLUP_FACTS if not f.additive]
@@ -247,6 +258,47 @@ def _drop_empty_and_refresh(cursor: Any, dialect: str, table: str, grain: int, k
     for key in keys:
         cursor.execute(f"DELETE FROM {table} WHERE {match} AND runs <= 0", key)  # noqa: S608
         cursor.execute(f"UPDATE {table} AS t SET {lookups} WHERE {match.replace('bucket', 't.bucket')}", key)  # noqa: S608
+
+
+# --- compaction -----------------------------------------------------------------------------------
+
+_DAY_HOURS: Final = DAY_SECONDS // HOUR_SECONDS
+
+
+def compact(cursor: Any, dialect: str, *, limit: int = 200, days: Sequence[int] = ()) -> int:
+    """Bring up to `limit` stale day cells (written since their sketch was merged) up to date: the
+    merge of their hours' sketches, which are normalised on the way. With `days`, those days' stale
+    cells only. The number compacted."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    keys = ", ".join(_KEY)
+    _lock(cursor, dialect)
+    which = f"WHERE {schema.STALE_DAY}"
+    if days:
+        which += f" AND bucket IN ({_marks(dialect, len(days))})"
+    cursor.execute(f"SELECT {keys}, version FROM rollup_day {which} LIMIT {int(limit)}", list(days))  # noqa: S608
+    stale = cursor.fetchall()
+    dims = " AND ".join(f"{d} = {mark}" for d in ROLLUP_DIMENSIONS)
+    for *key, version in stale:
+        day, values = key[0], key[1:]
+        cursor.execute(
+            f"SELECT bucket, sketch FROM rollup_hour WHERE bucket >= {mark} AND bucket < {mark} AND {dims}",  # noqa: S608
+            (day * _DAY_HOURS, (day + 1) * _DAY_HOURS, *values),
+        )
+        merged: dict[int, int] = {}
+        for hour, blob in cursor.fetchall():
+            counts = decode(bytes(blob))
+            cursor.execute(
+                f"UPDATE rollup_hour SET sketch = {mark} WHERE bucket = {mark} AND {dims}",  # noqa: S608
+                (encode(counts), hour, *values),
+            )
+            for b, n in counts.items():
+                merged[b] = merged.get(b, 0) + n
+        cursor.execute(
+            f"UPDATE rollup_day SET sketch = {mark}, sketch_version = {mark} "  # noqa: S608
+            f"WHERE bucket = {mark} AND {dims}",
+            (encode(merged), version, day, *values),
+        )
+    return len(stale)
 
 
 # --- rebuilding from the runs ---------------------------------------------------------------------
@@ -268,4 +320,6 @@ def rebuild_days(cursor: Any, dialect: str, first_day: int, last_day: int) -> in
     )
     rows = cursor.fetchall()
     _write(cursor, dialect, grains(rows), removing=False)
+    while compact(cursor, dialect, days=range(first_day, last_day + 1)):
+        pass
     return len(rows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import (
     JSON,
@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData(
@@ -190,7 +191,7 @@ HOUR_SECONDS: Final = 3600
 DAY_SECONDS: Final = 86400
 
 
-def _rollup(name: str) -> Table:
+def _rollup(name: str, *extra: Column[Any] | Index) -> Table:
     return Table(
         name,
         metadata,
@@ -199,12 +200,23 @@ def _rollup(name: str) -> Table:
         *(Column(f.name, BigInteger if f.integer else Float, nullable=False) for f in ROLLUP_FACTS),
         # the durations' sketch (sketch.py): int32 pairs (bucket, count)
         Column("sketch", LargeBinary, nullable=False),
+        *extra,
         sqlite_with_rowid=False,
     )
 
 
+#: An hour cell's sketch is appended to by every commit that adds runs to it (`sketch || new`: no
+#: read, nothing merged in the writer), and normalised by compaction.
 rollup_hour = _rollup("rollup_hour")
-rollup_day = _rollup("rollup_day")
+#: A day cell's sketch is the merge of its hours' as of `sketch_version`; every write bumps
+#: `version`, and until compaction catches up (`rollups.compact`), reads merge the hours' sketches.
+STALE_DAY = "version <> sketch_version"
+rollup_day = _rollup(
+    "rollup_day",
+    Column("version", BigInteger, nullable=False),
+    Column("sketch_version", BigInteger, nullable=False),
+    Index("ix_rollup_day_stale", "bucket", sqlite_where=text(STALE_DAY), postgresql_where=text(STALE_DAY)),
+)
 #: grain seconds -> table
 ROLLUPS: Final = {HOUR_SECONDS: rollup_hour, DAY_SECONDS: rollup_day}
 

@@ -11,15 +11,15 @@ A percentile is read as PostgreSQL's `percentile_cont` computes it (`analytics.p
 the values at the two ranks around it, linearly interpolated. Each of the two is within α of the
 true value at its rank, so their interpolation is within α of the exact percentile.
 
-Stored, a sketch is a blob of native int32 pairs (bucket, count) sorted by bucket. Blobs may also be
-concatenated as they are (the reads do, in SQL): the reader adds duplicate buckets up.
+Stored, a sketch is a blob of native int32 pairs (bucket, count). Blobs concatenate into a sketch
+of their sum: an hour's sketch is appended to by each commit (with negative counts, when runs leave
+it), and the reads concatenate them in SQL; `decode` and `Tally` add repeated buckets up.
 """
 
 from __future__ import annotations
 
 import math
 from array import array
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
@@ -62,7 +62,8 @@ def value_of(buckets: Ints) -> Floats:
 
 
 def encode(counts: Mapping[int, int]) -> bytes:
-    """A sketch's blob from bucket counts (zero counts left out)."""
+    """A sketch's blob from bucket counts (zero counts left out; negative ones, which take runs out
+    of a sketch they are appended to, kept)."""
     pairs = array("i")
     for bucket in sorted(counts):
         if counts[bucket]:
@@ -71,39 +72,13 @@ def encode(counts: Mapping[int, int]) -> bytes:
     return pairs.tobytes()
 
 
-def merge(blob: bytes, counts: Mapping[int, int]) -> bytes:
-    """`blob` with `counts` added (negative counts subtract; buckets that reach zero are dropped).
-
-    Done in place on the stored pairs with a binary search per bucket added: a day's sketch keeps
-    a few hundred buckets, and a commit adds one or a few to it.
-    """
-    pairs = array("i")
-    pairs.frombytes(blob)
-    buckets = pairs[0::2]
-    tallies = pairs[1::2]
-    for bucket, count in counts.items():
-        at = bisect_left(buckets, bucket)
-        if at < len(buckets) and buckets[at] == bucket:
-            tallies[at] += count
-        else:
-            buckets.insert(at, bucket)
-            tallies.insert(at, count)
-    out = array("i", bytes(8 * len(buckets)))
-    out[0::2] = buckets
-    out[1::2] = tallies
-    if any(t <= 0 for t in tallies):
-        kept = {b: t for b, t in zip(buckets, tallies, strict=True) if t > 0}
-        return encode(kept)
-    return out.tobytes()
-
-
 def decode(blob: bytes) -> dict[int, int]:
-    """Bucket counts of a blob (concatenated blobs add up)."""
+    """Bucket counts of a blob (concatenated blobs add up; buckets that add up to zero are left out)."""
     pairs = np.frombuffer(blob, dtype=np.int32).reshape(-1, 2)
     out: dict[int, int] = {}
     for bucket, count in pairs.tolist():
         out[bucket] = out.get(bucket, 0) + count
-    return out
+    return {b: n for b, n in out.items() if n}
 
 
 class Tally:
@@ -149,8 +124,13 @@ class Tally:
         group = np.concatenate(self._groups)
         bucket = np.concatenate(self._buckets)
         count = np.concatenate(self._counts)
-        order = np.lexsort((bucket, group))
-        group, bucket, count = group[order], bucket[order], count[order]
+        # appended sketches repeat buckets and may take runs back out: add each bucket up first
+        lowest = int(bucket.min())
+        span = int(bucket.max()) - lowest + 1
+        unique, inverse = np.unique(group * span + (bucket - lowest), return_inverse=True)
+        summed = np.bincount(inverse, weights=count).astype(np.int64)
+        kept = summed > 0
+        group, bucket, count = unique[kept] // span, unique[kept] % span + lowest, summed[kept]
         cumulative = np.cumsum(count)
         totals = np.bincount(group, weights=count, minlength=groups).astype(np.int64)
         before = np.concatenate(([0], np.cumsum(totals)[:-1]))

@@ -73,6 +73,7 @@ class StoreSettings:
 #: background checkpoints, a backstop that a running checkpoint thread never lets the WAL reach
 BACKSTOP_CHECKPOINT_PAGES: Final = 20_000
 CHECKPOINT_INTERVAL_SECONDS: Final = 0.5
+COMPACTION_INTERVAL_SECONDS: Final = 1.0
 #: retention: runs deleted per transaction, the pause between two, and how often to look
 RETENTION_BATCH: Final = 500
 RETENTION_PAUSE_SECONDS: Final = 0.05
@@ -153,13 +154,13 @@ class Store:
         else:
             raise ValueError(f"database URL {describe_url(url)}: only sqlite and postgresql are supported")
         self._checkpoints: threading.Thread | None = None
-        self._retention: threading.Thread | None = None
+        self._maintenance: threading.Thread | None = None
         self._stopping = threading.Event()
 
     def close(self) -> None:
         """Stop the checkpoint thread (if any) and release every pooled connection."""
         self._stopping.set()
-        for thread in (self._checkpoints, self._retention):
+        for thread in (self._checkpoints, self._maintenance):
             if thread is not None:
                 thread.join(30)
         self.engine.dispose()
@@ -188,28 +189,42 @@ class Store:
         )
         self._checkpoints.start()
 
-    def start_retention(self, days: int, interval: float = RETENTION_INTERVAL_SECONDS) -> None:
-        """Delete, every `interval` seconds, the runs that ended more than `days` whole UTC days ago,
-        from a thread of its own, `RETENTION_BATCH` runs per transaction with a pause between
-        transactions, so that ingest never waits for more than one batch. The rollups stay."""
-        if self._retention is not None:
+    def start_maintenance(self, retention_days: int | None = None) -> None:
+        """Keep the rollups compact and, with `retention_days`, delete old runs, from a thread of
+        its own: every `COMPACTION_INTERVAL_SECONDS`, the day cells written since their sketch was
+        merged (`compact_rollups`); every `RETENTION_INTERVAL_SECONDS`, the runs that ended more
+        than `retention_days` whole UTC days ago, `RETENTION_BATCH` per transaction with a pause
+        between two, so that ingest never waits for more than one batch. The rollups stay."""
+        if self._maintenance is not None:
             return
-        self._retention = threading.Thread(
-            target=self._retention_loop, args=(days, interval), name="agent-exporter-retention", daemon=True
+        self._maintenance = threading.Thread(
+            target=self._maintenance_loop,
+            args=(retention_days,),
+            name="agent-exporter-maintenance",
+            daemon=True,
         )
-        self._retention.start()
+        self._maintenance.start()
 
-    def _retention_loop(self, days: int, interval: float) -> None:
-        while True:
-            cutoff = (math.floor(time.time() / 86400) - days) * 86400.0
+    def compact_rollups(self, limit: int = 200) -> int:
+        """Merge the sketches of up to `limit` stale day cells (`rollups.compact`); how many."""
+        with self.write_cursor() as cursor:
+            return rollups.compact(cursor, self.dialect, limit=limit)
+
+    def _maintenance_loop(self, retention_days: int | None) -> None:
+        next_retention = 0.0
+        while not self._stopping.wait(COMPACTION_INTERVAL_SECONDS):
             try:
+                while self.compact_rollups() and not self._stopping.is_set():
+                    pass
+                if retention_days is None or time.monotonic() < next_retention:
+                    continue
+                next_retention = time.monotonic() + RETENTION_INTERVAL_SECONDS
+                cutoff = (math.floor(time.time() / 86400) - retention_days) * 86400.0
                 while self.delete_ended_before(cutoff, batch=RETENTION_BATCH) == RETENTION_BATCH:
                     if self._stopping.wait(RETENTION_PAUSE_SECONDS):
                         return
             except StoreError as exc:  # busy, read-only: the next round tries again
-                log.warning("retention: deleting runs before %s failed: %s", cutoff, exc)
-            if self._stopping.wait(interval):
-                return
+                log.warning("rollup compaction or retention failed: %s", exc)
 
     def _checkpoint_loop(self, interval: float) -> None:
         while not self._stopping.wait(interval):

@@ -65,13 +65,14 @@ SCANNED_INDEXES = (
 )
 
 
-def _rollup_table(name: str) -> None:
+def _rollup_table(name: str, *extra: sa.Column[int]) -> None:
     op.create_table(
         name,
         sa.Column("bucket", sa.Integer(), nullable=False),
         *(sa.Column(d, sa.String(128), nullable=False) for d in DIMENSIONS),
         *(sa.Column(f, sa.BigInteger() if integer else sa.Float(), nullable=False) for f, integer in FACTS),
         sa.Column("sketch", sa.LargeBinary(), nullable=False),
+        *extra,
         sa.PrimaryKeyConstraint("bucket", *DIMENSIONS, name=f"pk_{name}"),
         sqlite_with_rowid=False,
     )
@@ -86,7 +87,15 @@ def upgrade() -> None:
     for index in SCANNED_INDEXES:
         op.drop_index(index, "runs")
     _rollup_table("rollup_hour")
-    _rollup_table("rollup_day")
+    _rollup_table(
+        "rollup_day",
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("sketch_version", sa.BigInteger(), nullable=False),
+    )
+    stale = sa.text("version <> sketch_version")
+    op.create_index(
+        "ix_rollup_day_stale", "rollup_day", ["bucket"], sqlite_where=stale, postgresql_where=stale
+    )
     op.create_table(
         "rollup_state",
         sa.Column("name", sa.String(64), nullable=False),
