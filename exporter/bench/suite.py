@@ -98,26 +98,18 @@ def resolved_runs(prefix: str, count: int) -> list[Run]:
     return runs
 
 
-ROLLUP_TRIGGERS = ("run_rollup_insert", "run_rollup_update", "run_rollup_delete")
-
-
-def sqlite_floor(runs: list[Run], transaction: int = 10_000, *, rollup: bool = True) -> float:
+def sqlite_floor(runs: list[Run], transaction: int = 10_000) -> float:
     """Runs per second inserted straight into the same SQLite schema with executemany.
 
     Same file settings as the service (WAL, synchronous FULL), same rows (runs and their
-    breakdowns), large transactions, no validation, no HTTP: what the disk and SQLite allow.
-    Without `rollup`, the schema's rollup triggers (migration 0003) are dropped first: the floor
-    of the schema as it was before them, which executemany inserts into faster.
+    breakdowns), large transactions, no validation, no HTTP, no rollups: what the disk and SQLite
+    allow.
     """
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "floor.db"
         migrated = store.Store(store.StoreSettings(f"sqlite:///{path}"))
         migrations.upgrade(migrated)
         migrated.close()
-        if not rollup:
-            with contextlib.closing(sqlite3.connect(path)) as plain:
-                for trigger in ROLLUP_TRIGGERS:
-                    plain.execute(f"DROP TRIGGER {trigger}")
         tables = store._TABLES
         inserts = store._INSERT
         labels = store._COLUMNS[tables[0]].index("labels")
@@ -287,15 +279,39 @@ __all__ = [
 ]
 
 
+#: every read the web pages make, over the ranges they offer
 READS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("/runs page", "/api/v1/runs", {"limit": "50"}),
     ("/runs deep page", "/api/v1/runs", {"limit": "50", "to": "45d"}),
+    ("/runs page, one agent", "/api/v1/runs", {"limit": "50", "agent": "agent-1"}),
+    ("/runs/{id}", "/api/v1/runs/fill-1000", {}),
     ("/summary, 30 days", "/api/v1/summary", {"from": "30d"}),
     ("/summary, 30 days by model", "/api/v1/summary", {"from": "30d", "group_by": "model"}),
+    (
+        "/summary, 30 days of one agent by status",
+        "/api/v1/summary",
+        {"from": "30d", "agent": "agent-1", "group_by": "status"},
+    ),
+    ("/summary, all runs by issue_type", "/api/v1/summary", {"group_by": "issue_type"}),
+    (
+        "/timeseries, 24 hours by hour by model",
+        "/api/v1/timeseries",
+        {"from": "24h", "bucket": "hour", "group_by": "model"},
+    ),
+    ("/timeseries, 7 days by hour", "/api/v1/timeseries", {"from": "7d", "bucket": "hour"}),
+    (
+        "/timeseries, 30 days by day by model",
+        "/api/v1/timeseries",
+        {"from": "30d", "bucket": "day", "group_by": "model"},
+    ),
+    (
+        "/timeseries, 90 days by week by status",
+        "/api/v1/timeseries",
+        {"from": "90d", "bucket": "week", "group_by": "status"},
+    ),
     ("/report, 30 days", "/api/v1/report", {"from": "30d"}),
     ("/report, all runs", "/api/v1/report", {}),
     ("/trends", "/api/v1/trends", {}),
-    ("/timeseries, 30 days by day", "/api/v1/timeseries", {"from": "30d", "bucket": "day"}),
     ("/health", "/api/v1/health", {}),
 )
 

@@ -151,7 +151,7 @@ def test_rollups_answer_as_the_runs_do(
     for first in range(0, len(shuffled), 7):
         store.insert_runs(shuffled[first : first + 7])
         if seed % 3 == 0:  # day cells compacted now and then; otherwise their hours are read
-            store.compact_rollups(limit=seed % 7 + 1)
+            store.compact_rollups(limit=seed % 3 + 1)
     rows = [as_row(r) for r in runs]
     for start, end in ranges:
         flt = RunFilter.of(start, end, **dims)
@@ -219,7 +219,7 @@ def test_a_repriced_run_moves_its_cost_between_cells(store: Store, tmp_path: Pat
         check_summary(store, rows, flt, ("model",))
     with store.engine.connect() as conn:
         cells = conn.execute(
-            text("SELECT cost_source, sum(runs), sum(cost_runs) FROM rollup_day GROUP BY 1")
+            text("SELECT cost_source, sum(runs), sum(cost_runs) FROM rollup_hour GROUP BY 1")
         ).all()
     assert sorted(tuple(c) for c in cells) == [("estimated", 7, 7)]  # nothing left in the unknown cell
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, func, literal_column, select, type_coerce
+from sqlalchemy import ColumnElement, Connection, Table, func, literal_column, select, type_coerce
 from sqlalchemy.types import LargeBinary
 
 from . import schema
@@ -187,6 +187,17 @@ def plan(
     return out
 
 
+def _dirty_days(conn: Connection, span: Span) -> list[int]:
+    """The days of `span` whose day cells are not made yet (`rollups.compact`)."""
+    dirty = schema.rollup_dirty_days
+    query = select(dirty.c.day).order_by(dirty.c.day)
+    if span[0] is not None:
+        query = query.where(dirty.c.day >= span[0])
+    if span[1] is not None:
+        query = query.where(dirty.c.day < span[1])
+    return [int(day) for day in conn.execute(query).scalars()]
+
+
 def raw_horizon(conn: Connection) -> float | None:
     """The time before which retention deleted the runs (None: every run is kept)."""
     state = schema.rollup_state
@@ -220,12 +231,6 @@ def _concat_sketches(dialect: str, sketch: str) -> ColumnElement[Any]:
     if dialect == "postgresql":
         return literal_column(f"string_agg({sketch}, ''::bytea)")
     return type_coerce(literal_column(f"CAST(group_concat({sketch}, x'') AS BLOB)"), LargeBinary)
-
-
-#: a day cell's own sketch when it is current; otherwise its hours' are read (`_stale_days`)
-_FRESH_DAY_SKETCH: Final = (
-    "CASE WHEN rollup_day.version = rollup_day.sketch_version THEN rollup_day.sketch END"
-)
 
 
 class _Collector:
@@ -278,7 +283,7 @@ class _Collector:
             *columns,
             table.c.status,
             *(_fact_column(table, f, raw=False) for f in ROLLUP_FACTS),
-            *([_concat_sketches(conn.dialect.name, self._sketch_of(table))] if self.sketches else []),
+            *([_concat_sketches(conn.dialect.name, f"{table.name}.sketch")] if self.sketches else []),
             *([index.label("bucket_index")] if index is not None else []),
         )
         conditions: list[ColumnElement[bool]] = [table.c[n].in_(v) for n, v in flt.dimensions]
@@ -289,38 +294,6 @@ class _Collector:
         group = [*columns, table.c.status, *([literal_column("bucket_index")] if index is not None else [])]
         for row in conn.execute(query.where(*conditions).group_by(*group)):
             self.fold(row, int(row[-1]) if index is not None else None)
-        if self.sketches and table is schema.rollup_day:
-            self._stale_days(conn, conditions, index)
-
-    @staticmethod
-    def _sketch_of(table: Table) -> str:
-        return _FRESH_DAY_SKETCH if table is schema.rollup_day else f"{table.name}.sketch"
-
-    def _stale_days(
-        self, conn: Connection, conditions: list[ColumnElement[bool]], index: ColumnElement[Any] | None
-    ) -> None:
-        """The sketches of the day cells written since their last compaction, from their hours."""
-        day, hour = schema.rollup_day, schema.rollup_hour
-        joined = day.join(
-            hour,
-            (hour.c.bucket >= day.c.bucket * (DAY // HOUR))
-            & (hour.c.bucket < (day.c.bucket + 1) * (DAY // HOUR))
-            & and_(*(hour.c[d] == day.c[d] for d in schema.ROLLUP_DIMENSIONS)),
-        )
-        columns = [day.c[name] for name in self.by]
-        query = (
-            select(
-                *columns,
-                _concat_sketches(conn.dialect.name, "rollup_hour.sketch"),
-                *([index.label("bucket_index")] if index is not None else []),
-            )
-            .select_from(joined)
-            .where(*conditions, day.c.version != day.c.sketch_version)
-            .group_by(*columns, *([literal_column("bucket_index")] if index is not None else []))
-        )
-        for row in conn.execute(query):
-            key = tuple(v or None for v in row[: len(columns)])
-            self.sketch(key, int(row[-1]) if index is not None else None, row[len(columns)])
 
     def raw(self, conn: Connection, start: float, end: float, flt: RunFilter) -> None:
         piece = flt.narrowed(start, end)
@@ -375,7 +348,12 @@ def _figures(
         horizon=raw_horizon(conn),
     )
     for span in cut.days:
-        collector.rollup(conn, schema.rollup_day, DAY, span, flt)
+        # a day written to since its cells were made is read from its hours
+        dirty = _dirty_days(conn, span)
+        for start, end in zip([span[0], *[d + 1 for d in dirty]], [*dirty, span[1]], strict=True):
+            if start is None or end is None or start < end:
+                collector.rollup(conn, schema.rollup_day, DAY, (start, end), flt)
+        cut.hours += [(d * (DAY // HOUR), (d + 1) * (DAY // HOUR)) for d in dirty]
     for span in cut.hours:
         collector.rollup(conn, schema.rollup_hour, HOUR, span, flt)
     for start, end in cut.raw:

@@ -120,34 +120,6 @@ def accumulate(items: Iterable[Any], grain: int = HOUR_SECONDS, *, runs: bool = 
     return cells
 
 
-def coarsen(cells: Mapping[Key, Cell], factor: int) -> dict[Key, Cell]:
-    """Cells of a grain `factor` times larger (hours into days), folded as their facts fold."""
-    out: dict[Key, Cell] = {}
-    for key, cell in cells.items():
-        coarse = (key[0] // factor, *key[1:])
-        into = out.get(coarse)
-        if into is None:
-            out[coarse] = [*cell[:-1], dict(cell[-1])]
-            continue
-        for i, (kind, _) in enumerate(_PLAN):
-            if kind is Kind.MIN:
-                into[i] = cell[i] if into[i] is None else min(into[i], cell[i])
-            elif kind is Kind.MAX:
-                into[i] = cell[i] if into[i] is None else max(into[i], cell[i])
-            else:
-                into[i] += cell[i]
-        bins = into[-1]
-        for b, n in cell[-1].items():
-            bins[b] = bins.get(b, 0) + n
-    return out
-
-
-def grains(items: Iterable[Any], *, runs: bool = False) -> dict[int, dict[Key, Cell]]:
-    """The hour and day cells of `items` (as `accumulate` reads them)."""
-    hours = accumulate(items, HOUR_SECONDS, runs=runs)
-    return {HOUR_SECONDS: hours, DAY_SECONDS: coarsen(hours, DAY_SECONDS // HOUR_SECONDS)}
-
-
 # --- statements -----------------------------------------------------------------------------------
 
 
@@ -157,13 +129,11 @@ def _marks(dialect: str, count: int) -> str:
 
 
 @lru_cache(maxsize=256)
-def _upsert(dialect: str, grain: int, rows: int, *, removing: bool) -> str:
-    """One statement that adds `rows` cells to the rollup of `grain` (or takes them out): no read.
-
-    Sums add up, minima and maxima keep the extreme (a removal leaves them to
-    `_drop_empty_and_refresh`); an hour cell's sketch is appended to, a day cell's version goes up.
-    """
-    table = schema.ROLLUPS[grain].name
+def _upsert(dialect: str, rows: int, *, removing: bool) -> str:
+    """One statement that adds `rows` hour cells (or takes them out), reading nothing: sums add up,
+    minima and maxima keep the extreme (a removal leaves them to `_drop_empty_and_refresh`), the
+    sketch is appended to."""
+    table = schema.rollup_hour.name
     least, greatest = ("min", "max") if dialect == "sqlite" else ("LEAST", "GREATEST")
     sets = []
     for f in ROLLUP_FACTS:
@@ -172,19 +142,22 @@ def _upsert(dialect: str, grain: int, rows: int, *, removing: bool) -> str:
         elif not removing:
             pick = least if f.kind is Kind.MIN else greatest
             sets.append(f"{f.name} = {pick}({table}.{f.name}, excluded.{f.name})")
-    columns = list(_COLUMNS)
-    if grain == DAY_SECONDS:
-        # a new day cell's sketch is this commit's, and current; an existing one's goes stale
-        sets.append(f"version = {table}.version + 1")
-        columns += ["version", "sketch_version"]
-    else:
-        # SQLite's || makes text of two blobs: the cast takes the bytes back as they are
-        concat = f"{table}.sketch || excluded.sketch"
-        sets.append(f"sketch = CAST({concat} AS BLOB)" if dialect == "sqlite" else f"sketch = {concat}")
-    row = f"({_marks(dialect, len(columns))})"
+    # SQLite's || makes text of two blobs: the cast takes the bytes back as they are
+    concat = f"{table}.sketch || excluded.sketch"
+    sets.append(f"sketch = CAST({concat} AS BLOB)" if dialect == "sqlite" else f"sketch = {concat}")
+    row = f"({_marks(dialect, len(_COLUMNS))})"
     return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)} "  # noqa: S608
+        f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES {', '.join([row] * rows)} "  # noqa: S608
         f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {', '.join(sets)}"
+    )
+
+
+@lru_cache(maxsize=64)
+def _dirty(dialect: str, days: int) -> str:
+    row = f"({_marks(dialect, 1)}, 1)"
+    return (
+        f"INSERT INTO rollup_dirty_days (day, writes) VALUES {', '.join([row] * days)} "  # noqa: S608
+        "ON CONFLICT (day) DO UPDATE SET writes = rollup_dirty_days.writes + 1"
     )
 
 
@@ -204,45 +177,46 @@ def _lock(cursor: Any, dialect: str) -> None:
 
 def add(cursor: Any, dialect: str, runs: Iterable[Run]) -> None:
     """Fold newly stored runs into the rollups, in the caller's transaction."""
-    _write(cursor, dialect, grains(runs, runs=True), removing=False)
+    _write(cursor, dialect, accumulate(runs, runs=True), removing=False)
 
 
 def remove(cursor: Any, dialect: str, rows: Iterable[Mapping[Any, Any]]) -> None:
     """Take runs out of the rollups, given their rows as they were stored, after the runs table
     changed (the runs deleted or updated) in the caller's transaction."""
-    _write(cursor, dialect, grains(inputs_of(r) for r in rows), removing=True)
+    _write(cursor, dialect, accumulate(inputs_of(r) for r in rows), removing=True)
 
 
 def add_rows(cursor: Any, dialect: str, rows: Iterable[Mapping[Any, Any]]) -> None:
     """`add` for runs given as row mappings of the runs table (a repriced run's new row)."""
-    _write(cursor, dialect, grains(inputs_of(r) for r in rows), removing=False)
+    _write(cursor, dialect, accumulate(inputs_of(r) for r in rows), removing=False)
 
 
-def _write(cursor: Any, dialect: str, by_grain: Mapping[int, Mapping[Key, Cell]], *, removing: bool) -> None:
-    if not any(by_grain.values()):
+def _write(cursor: Any, dialect: str, cells: Mapping[Key, Cell], *, removing: bool) -> None:
+    """Write hour cells, and mark their days for compaction."""
+    if not cells:
         return
     _lock(cursor, dialect)
-    for grain, cells in by_grain.items():
-        keys = sorted(cells)  # the same order in every writer: no deadlock between replicas
-        rows = []
-        for key in keys:
-            cell = cells[key]
-            bins, facts = cell[-1], cell[:-1]
-            if removing:
-                bins = {b: -n for b, n in bins.items()}
-                facts = [-v if f.additive else v for f, v in zip(ROLLUP_FACTS, facts, strict=True)]
-            row = (*key, *facts, encode(bins))
-            rows.append((*row, 1, 1) if grain == DAY_SECONDS else row)
-        for chunk in _chunks(rows):
-            cursor.execute(_upsert(dialect, grain, len(chunk), removing=removing), _flat(chunk))
+    keys = sorted(cells)  # the same order in every writer: no deadlock between replicas
+    rows = []
+    for key in keys:
+        cell = cells[key]
+        bins, facts = cell[-1], cell[:-1]
         if removing:
-            _drop_empty_and_refresh(cursor, dialect, grain, keys)
+            bins = {b: -n for b, n in bins.items()}
+            facts = [-v if f.additive else v for f, v in zip(ROLLUP_FACTS, facts, strict=True)]
+        rows.append((*key, *facts, encode(bins)))
+    for chunk in _chunks(rows):
+        cursor.execute(_upsert(dialect, len(chunk), removing=removing), _flat(chunk))
+    days = sorted({key[0] // _DAY_HOURS for key in keys})
+    cursor.execute(_dirty(dialect, len(days)), days)
+    if removing:
+        _drop_empty_and_refresh(cursor, dialect, keys)
 
 
-def _drop_empty_and_refresh(cursor: Any, dialect: str, grain: int, keys: Sequence[Key]) -> None:
-    """Delete the cells among `keys` left without runs; look the others' minima and maxima up
+def _drop_empty_and_refresh(cursor: Any, dialect: str, keys: Sequence[Key]) -> None:
+    """Delete the hour cells among `keys` left without runs; look the others' minima and maxima up
     again from the runs (all of a cell's runs are there: retention deletes whole days)."""
-    table = schema.ROLLUPS[grain].name
+    table, grain = schema.rollup_hour.name, HOUR_SECONDS
     mark = "?" if dialect == "sqlite" else "%s"
     match = " AND ".join(f"{k} = {mark}" for k in _KEY)
     extremes = [f for f in ROLLUP_FACTS if not f.additive]
@@ -265,40 +239,66 @@ def _drop_empty_and_refresh(cursor: Any, dialect: str, grain: int, keys: Sequenc
 _DAY_HOURS: Final = DAY_SECONDS // HOUR_SECONDS
 
 
-def compact(cursor: Any, dialect: str, *, limit: int = 200, days: Sequence[int] = ()) -> int:
-    """Bring up to `limit` stale day cells (written since their sketch was merged) up to date: the
-    merge of their hours' sketches, which are normalised on the way. With `days`, those days' stale
-    cells only. The number compacted."""
+def compact(cursor: Any, dialect: str, *, limit: int = 10, days: Iterable[int] = ()) -> int:
+    """Make the day cells of up to `limit` dirty days (or of the given `days`, if dirty) from their
+    hours' cells, normalising the hours' appended sketches on the way; the days made."""
     mark = "?" if dialect == "sqlite" else "%s"
-    keys = ", ".join(_KEY)
     _lock(cursor, dialect)
-    which = f"WHERE {schema.STALE_DAY}"
-    if days:
-        which += f" AND bucket IN ({_marks(dialect, len(days))})"
-    cursor.execute(f"SELECT {keys}, version FROM rollup_day {which} LIMIT {int(limit)}", list(days))  # noqa: S608
-    stale = cursor.fetchall()
-    dims = " AND ".join(f"{d} = {mark}" for d in ROLLUP_DIMENSIONS)
-    for *key, version in stale:
-        day, values = key[0], key[1:]
+    wanted = list(days)
+    if wanted:
         cursor.execute(
-            f"SELECT bucket, sketch FROM rollup_hour WHERE bucket >= {mark} AND bucket < {mark} AND {dims}",  # noqa: S608
-            (day * _DAY_HOURS, (day + 1) * _DAY_HOURS, *values),
+            f"SELECT day, writes FROM rollup_dirty_days WHERE day IN ({_marks(dialect, len(wanted))})",  # noqa: S608
+            wanted,
         )
-        merged: dict[int, int] = {}
-        for hour, blob in cursor.fetchall():
-            counts = decode(bytes(blob))
-            cursor.execute(
-                f"UPDATE rollup_hour SET sketch = {mark} WHERE bucket = {mark} AND {dims}",  # noqa: S608
-                (encode(counts), hour, *values),
-            )
-            for b, n in counts.items():
-                merged[b] = merged.get(b, 0) + n
+    else:
+        cursor.execute(f"SELECT day, writes FROM rollup_dirty_days ORDER BY day DESC LIMIT {int(limit)}")  # noqa: S608
+    dirty = cursor.fetchall()
+    keys = ", ".join(_KEY)
+    for day, writes in dirty:
+        first, last = day * _DAY_HOURS, (day + 1) * _DAY_HOURS
+        cursor.execute(f"DELETE FROM rollup_day WHERE bucket = {mark}", (day,))  # noqa: S608
         cursor.execute(
-            f"UPDATE rollup_day SET sketch = {mark}, sketch_version = {mark} "  # noqa: S608
-            f"WHERE bucket = {mark} AND {dims}",
-            (encode(merged), version, day, *values),
+            f"SELECT {keys}, {', '.join(_FACT_NAMES)}, sketch FROM rollup_hour "  # noqa: S608
+            f"WHERE bucket >= {mark} AND bucket < {mark}",
+            (first, last),
         )
-    return len(stale)
+        hours = cursor.fetchall()
+        cells: dict[Key, Cell] = {}
+        for row in hours:
+            counts = decode(bytes(row[-1]))
+            normal = encode(counts)
+            if len(normal) != len(row[-1]):
+                match = " AND ".join(f"{k} = {mark}" for k in _KEY)
+                update = f"UPDATE rollup_hour SET sketch = {mark} WHERE {match}"  # noqa: S608
+                cursor.execute(update, (normal, *row[: len(_KEY)]))
+            key = (day, *row[1 : len(_KEY)])
+            _fold_cell(cells, key, list(row[len(_KEY) : -1]), counts)
+        rows = [(*key, *cell[:-1], encode(cell[-1])) for key, cell in sorted(cells.items())]
+        insert = f"INSERT INTO rollup_day ({', '.join(_COLUMNS)}) VALUES ({_marks(dialect, len(_COLUMNS))})"  # noqa: S608
+        for row in rows:
+            cursor.execute(insert, row)
+        cursor.execute(
+            f"DELETE FROM rollup_dirty_days WHERE day = {mark} AND writes = {mark}",  # noqa: S608
+            (day, writes),
+        )
+    return len(dirty)
+
+
+def _fold_cell(cells: dict[Key, Cell], key: Key, facts: list[Any], counts: Mapping[int, int]) -> None:
+    into = cells.get(key)
+    if into is None:
+        cells[key] = [*facts, dict(counts)]
+        return
+    for i, (kind, _) in enumerate(_PLAN):
+        if kind is Kind.MIN:
+            into[i] = min(into[i], facts[i])
+        elif kind is Kind.MAX:
+            into[i] = max(into[i], facts[i])
+        else:
+            into[i] += facts[i]
+    bins = into[-1]
+    for b, n in counts.items():
+        bins[b] = bins.get(b, 0) + n
 
 
 # --- rebuilding from the runs ---------------------------------------------------------------------
@@ -319,7 +319,6 @@ def rebuild_days(cursor: Any, dialect: str, first_day: int, last_day: int) -> in
         (float(start), float(end)),
     )
     rows = cursor.fetchall()
-    _write(cursor, dialect, grains(rows), removing=False)
-    while compact(cursor, dialect, days=range(first_day, last_day + 1)):
-        pass
+    _write(cursor, dialect, accumulate(rows), removing=False)
+    compact(cursor, dialect, days=range(first_day, last_day + 1))
     return len(rows)

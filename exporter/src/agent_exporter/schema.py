@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy import (
     JSON,
@@ -25,7 +25,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    text,
 )
 
 metadata = MetaData(
@@ -191,7 +190,7 @@ HOUR_SECONDS: Final = 3600
 DAY_SECONDS: Final = 86400
 
 
-def _rollup(name: str, *extra: Column[Any] | Index) -> Table:
+def _rollup(name: str) -> Table:
     return Table(
         name,
         metadata,
@@ -200,22 +199,23 @@ def _rollup(name: str, *extra: Column[Any] | Index) -> Table:
         *(Column(f.name, BigInteger if f.integer else Float, nullable=False) for f in ROLLUP_FACTS),
         # the durations' sketch (sketch.py): int32 pairs (bucket, count)
         Column("sketch", LargeBinary, nullable=False),
-        *extra,
         sqlite_with_rowid=False,
     )
 
 
-#: An hour cell's sketch is appended to by every commit that adds runs to it (`sketch || new`: no
-#: read, nothing merged in the writer), and normalised by compaction.
+#: An hour cell is written by the commit that stores its runs: sums add up, its sketch is appended to
+#: (`sketch || new`: nothing read, nothing merged in the writer).
 rollup_hour = _rollup("rollup_hour")
-#: A day cell's sketch is the merge of its hours' as of `sketch_version`; every write bumps
-#: `version`, and until compaction catches up (`rollups.compact`), reads merge the hours' sketches.
-STALE_DAY = "version <> sketch_version"
-rollup_day = _rollup(
-    "rollup_day",
-    Column("version", BigInteger, nullable=False),
-    Column("sketch_version", BigInteger, nullable=False),
-    Index("ix_rollup_day_stale", "bucket", sqlite_where=text(STALE_DAY), postgresql_where=text(STALE_DAY)),
+#: A day cell is the fold of its hours' cells, made by compaction (`rollups.compact`) once the day
+#: has been written to; until then the day is in `rollup_dirty_days` and reads take its hours.
+rollup_day = _rollup("rollup_day")
+#: the days whose hours changed since their day cells were made; `writes` counts the commits, so
+#: that compaction clears only a day nobody wrote to meanwhile
+rollup_dirty_days = Table(
+    "rollup_dirty_days",
+    metadata,
+    Column("day", Integer, primary_key=True),
+    Column("writes", BigInteger, nullable=False),
 )
 #: grain seconds -> table
 ROLLUPS: Final = {HOUR_SECONDS: rollup_hour, DAY_SECONDS: rollup_day}

@@ -73,7 +73,7 @@ class StoreSettings:
 #: background checkpoints, a backstop that a running checkpoint thread never lets the WAL reach
 BACKSTOP_CHECKPOINT_PAGES: Final = 20_000
 CHECKPOINT_INTERVAL_SECONDS: Final = 0.5
-COMPACTION_INTERVAL_SECONDS: Final = 1.0
+COMPACTION_INTERVAL_SECONDS: Final = 5.0
 #: retention: runs deleted per transaction, the pause between two, and how often to look
 RETENTION_BATCH: Final = 500
 RETENTION_PAUSE_SECONDS: Final = 0.05
@@ -191,8 +191,8 @@ class Store:
 
     def start_maintenance(self, retention_days: int | None = None) -> None:
         """Keep the rollups compact and, with `retention_days`, delete old runs, from a thread of
-        its own: every `COMPACTION_INTERVAL_SECONDS`, the day cells written since their sketch was
-        merged (`compact_rollups`); every `RETENTION_INTERVAL_SECONDS`, the runs that ended more
+        its own: every `COMPACTION_INTERVAL_SECONDS`, the day cells of the days written to since
+        they were made (`compact_rollups`); every `RETENTION_INTERVAL_SECONDS`, the runs that ended more
         than `retention_days` whole UTC days ago, `RETENTION_BATCH` per transaction with a pause
         between two, so that ingest never waits for more than one batch. The rollups stay."""
         if self._maintenance is not None:
@@ -205,8 +205,8 @@ class Store:
         )
         self._maintenance.start()
 
-    def compact_rollups(self, limit: int = 200) -> int:
-        """Merge the sketches of up to `limit` stale day cells (`rollups.compact`); how many."""
+    def compact_rollups(self, limit: int = 10) -> int:
+        """Make the day cells of up to `limit` days written to since (`rollups.compact`); how many."""
         with self.write_cursor() as cursor:
             return rollups.compact(cursor, self.dialect, limit=limit)
 

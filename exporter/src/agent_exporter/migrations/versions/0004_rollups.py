@@ -65,14 +65,13 @@ SCANNED_INDEXES = (
 )
 
 
-def _rollup_table(name: str, *extra: sa.Column[int]) -> None:
+def _rollup_table(name: str) -> None:
     op.create_table(
         name,
         sa.Column("bucket", sa.Integer(), nullable=False),
         *(sa.Column(d, sa.String(128), nullable=False) for d in DIMENSIONS),
         *(sa.Column(f, sa.BigInteger() if integer else sa.Float(), nullable=False) for f, integer in FACTS),
         sa.Column("sketch", sa.LargeBinary(), nullable=False),
-        *extra,
         sa.PrimaryKeyConstraint("bucket", *DIMENSIONS, name=f"pk_{name}"),
         sqlite_with_rowid=False,
     )
@@ -87,14 +86,12 @@ def upgrade() -> None:
     for index in SCANNED_INDEXES:
         op.drop_index(index, "runs")
     _rollup_table("rollup_hour")
-    _rollup_table(
-        "rollup_day",
-        sa.Column("version", sa.BigInteger(), nullable=False),
-        sa.Column("sketch_version", sa.BigInteger(), nullable=False),
-    )
-    stale = sa.text("version <> sketch_version")
-    op.create_index(
-        "ix_rollup_day_stale", "rollup_day", ["bucket"], sqlite_where=stale, postgresql_where=stale
+    _rollup_table("rollup_day")
+    op.create_table(
+        "rollup_dirty_days",
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.Column("writes", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("day", name="pk_rollup_dirty_days"),
     )
     op.create_table(
         "rollup_state",
@@ -117,6 +114,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("rollup_state")
+    op.drop_table("rollup_dirty_days")
     op.drop_table("rollup_day")
     op.drop_table("rollup_hour")
     indexes = import_module("agent_exporter.migrations.versions.0002_read_indexes")
