@@ -152,15 +152,10 @@ def _down(value: float, grain: int) -> int:
     return math.floor(value / grain)
 
 
-def plan(
-    start: float | None, end: float | None, *, hours: bool, days: bool, horizon: float | None = None
-) -> Plan:
-    """Cut [start, end) into partial hours (raw), whole hours and whole days (`hours`, `days`: may
-    the read use that grain). An end before the raw `horizon` widens to its whole hour."""
+def plan(start: float | None, end: float | None, *, days: bool, horizon: float | None = None) -> Plan:
+    """Cut [start, end) into partial hours (raw), whole hours and, with `days`, whole days. An end
+    before the raw `horizon` widens to its whole hour."""
     out = Plan()
-    if not hours:
-        out.raw.append((-math.inf if start is None else start, math.inf if end is None else end))
-        return out
 
     def early(moment: float | None) -> bool:
         return moment is not None and horizon is not None and moment < horizon
@@ -303,28 +298,18 @@ class _Collector:
             self.fold(row, int(row[-1]) if index is not None else None)
 
     def raw(self, conn: Connection, start: float, end: float, flt: RunFilter) -> None:
+        """A partial hour [start, end) from the runs: its facts and its durations."""
         piece = flt.narrowed(start, end)
-        index = self.bucket.index(start) if self.bucket is not None and math.isfinite(start) else None
+        index = self.bucket.index(start) if self.bucket is not None else None  # one hour, one bucket
         columns = [R.c[name] for name in self.by]
-        if self.bucket is not None and index is None:  # an unbounded raw piece: no hour grain
-            origin, size = float(self.bucket.origin), int(self.bucket.size)
-            bucket_expr = func.floor((R.c.ended_at - origin) / size)
-            columns_extra = [bucket_expr.label("bucket_index")]
-        else:
-            columns_extra = []
-        query = select(
-            *columns, R.c.status, *(_fact_column(R, f, raw=True) for f in ROLLUP_FACTS), *columns_extra
-        ).where(*piece.conditions())
-        group = [*columns, R.c.status, *([literal_column("bucket_index")] if columns_extra else [])]
-        for row in conn.execute(query.group_by(*group)):
-            self.fold((*row[: len(columns) + 1 + len(ROLLUP_FACTS)], None), _index(row, columns_extra, index))
+        query = select(*columns, R.c.status, *(_fact_column(R, f, raw=True) for f in ROLLUP_FACTS))
+        for row in conn.execute(query.where(*piece.conditions()).group_by(*columns, R.c.status)):
+            self.fold((*row, None), index)
         if not self.sketches:
             return
-        values = select(*columns, R.c.duration_seconds, *columns_extra).where(*piece.conditions())
         groups, durations = [], []
-        for row in conn.execute(values):
-            key = tuple(v or None for v in row[: len(columns)])
-            groups.append(self.groups[(key, _index(row, columns_extra, index))])
+        for row in conn.execute(select(*columns, R.c.duration_seconds).where(*piece.conditions())):
+            groups.append(self.groups[(tuple(v or None for v in row[: len(columns)]), index)])
             durations.append(float(row[len(columns)]))
         self.tally.add_values(groups, durations)
 
@@ -339,21 +324,13 @@ class _Collector:
         return out
 
 
-def _index(row: Sequence[Any], extra: Sequence[Any], fixed: int | None) -> int | None:
-    return int(row[-1]) if extra else fixed
-
-
 def _figures(
     conn: Connection, flt: RunFilter, by: Sequence[str], bucket: Bucket | None, *, sketches: bool
 ) -> list[Aggregate]:
+    if bucket is not None and not bucket.holds(HOUR):
+        raise ValueError(f"{bucket}: buckets are whole UTC hours")
     collector = _Collector(by, bucket, sketches)
-    cut = plan(
-        flt.start,
-        flt.end,
-        hours=bucket is None or bucket.holds(HOUR),
-        days=bucket is None or bucket.holds(DAY),
-        horizon=raw_horizon(conn),
-    )
+    cut = plan(flt.start, flt.end, days=bucket is None or bucket.holds(DAY), horizon=raw_horizon(conn))
     for span in cut.days:
         # a day written to since its cells were made is read from its hours
         dirty = _dirty_days(conn, span)
@@ -390,21 +367,35 @@ def daily(conn: Connection, flt: RunFilter, origin: float) -> list[Aggregate]:
 
 
 def time_span(conn: Connection, flt: RunFilter) -> tuple[float, float] | None:
-    """The first and last `ended_at` among the filtered runs, or None when there are none."""
-    table = schema.rollup_day
-    conditions: list[ColumnElement[bool]] = [table.c[n].in_(v) for n, v in flt.dimensions]
-    if flt.start is not None:
-        conditions.append(table.c.bucket >= _down(flt.start, DAY))
-    if flt.end is not None:
-        conditions.append(table.c.bucket <= _down(flt.end, DAY))
-    low, high = conn.execute(
-        select(func.min(table.c.first_ended_at), func.max(table.c.last_ended_at)).where(*conditions)
-    ).one()
-    if low is None or high is None:
+    """The first and last `ended_at` among the filtered runs, or None when there are none: from
+    the day cells, and the hour cells of the days not compacted yet."""
+    first_day = None if flt.start is None else _down(flt.start, DAY)
+    last_day = None if flt.end is None else _down(flt.end, DAY) + 1
+    dirty = _dirty_days(conn, (first_day, last_day))
+    lows, highs = [], []
+    for table, spans in (
+        (schema.rollup_day, [(first_day, last_day)]),
+        (schema.rollup_hour, [(d * (DAY // HOUR), (d + 1) * (DAY // HOUR)) for d in dirty]),
+    ):
+        for start, end in spans:
+            conditions: list[ColumnElement[bool]] = [table.c[n].in_(v) for n, v in flt.dimensions]
+            if start is not None:
+                conditions.append(table.c.bucket >= start)
+            if end is not None:
+                conditions.append(table.c.bucket < end)
+            if table is schema.rollup_day and dirty:
+                conditions.append(table.c.bucket.not_in(dirty))
+            low, high = conn.execute(
+                select(func.min(table.c.first_ended_at), func.max(table.c.last_ended_at)).where(*conditions)
+            ).one()
+            if low is not None:
+                lows.append(float(low))
+                highs.append(float(high))
+    if not lows:
         return None
-    first = float(low) if flt.start is None else flt.start
-    last = float(high) if flt.end is None else math.nextafter(flt.end, -math.inf)
-    return (first, last) if first <= last and first < (flt.end or math.inf) else None
+    first = min(lows) if flt.start is None else flt.start
+    last = max(highs) if flt.end is None else math.nextafter(flt.end, -math.inf)
+    return (first, last) if first <= last else None
 
 
 def bucket_range(conn: Connection, flt: RunFilter, bucket: Bucket) -> range:
