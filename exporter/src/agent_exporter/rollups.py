@@ -1,19 +1,21 @@
-"""Rollups: the runs folded per UTC hour and day and per dimension, kept exact in the writer's
-transaction.
+"""Rollups: the runs folded per UTC hour and per dimension in the writer's transaction, and per
+UTC day by compaction.
 
-A cell of `rollup_hour` or `rollup_day` holds, for one time bucket and one combination of the
-dimensions (`schema.ROLLUP_DIMENSIONS`), the facts of `schema.ROLLUP_FACTS` and a duration sketch
-(`sketch.py`). The store folds each committed group of new runs into cells in Python (`add`), then
-merges them into the stored cells in the same transaction as the runs: a late run of a closed
-bucket lands in that bucket's cells like any other. Repricing and deleting runs take their old
-contribution back out (`remove`); sums and counts subtract, sketches subtract their counts, and the
-minima and maxima of the cells touched are looked up again from the runs. Retention deletes runs
-without touching the rollups: the history stays.
+An hour cell (`rollup_hour`) holds, for one hour and one combination of the dimensions
+(`schema.ROLLUP_DIMENSIONS`), the facts of `schema.ROLLUP_FACTS` and a duration sketch
+(`sketch.py`). The store folds each committed group of new runs into hour cells in Python (`add`,
+a loop written out from the facts) and writes them with one upsert that reads nothing: sums add
+up, extremes keep the extreme, the sketch is appended to. A late run of a closed hour lands in its
+hour like any other. The days written to are marked dirty; `compact` makes their day cells
+(`rollup_day`) from the hours, and until it has, reads take those days from the hours.
 
-The statements go to the DB-API cursor of the writer's transaction (sqlite3 or psycopg), so that
-ingest pays for a handful of statements per commit and no SQLAlchemy layer. On PostgreSQL a
-transaction-level advisory lock serialises the rollup step of concurrent writers (replicas): the
-sketches are read, merged and written back, which must not interleave.
+Repricing and deleting runs take their old contribution back out (`remove`): sums subtract, the
+sketch gets negative counts appended, and the minima and maxima of the cells touched are looked up
+again from the runs. Retention deletes runs without touching the rollups: the history stays.
+
+The statements go to the DB-API cursor of the caller's transaction (sqlite3 or psycopg). On
+PostgreSQL a transaction-level advisory lock orders the rollup step of concurrent writers
+(replicas) and compaction, and cells are written in key order.
 """
 
 from __future__ import annotations
