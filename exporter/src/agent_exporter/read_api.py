@@ -439,9 +439,9 @@ def trends(
 ) -> m.TrendsOut:
     """Success rate, duration, cost per run and tokens per run over windows of whole UTC days ending
     at the midnight after `to` (default now: the current day is the last). A data point is a day
-    with runs; below `min_points` a window says "insufficient data". The Theil-Sen slope of the daily values, times the window length and relative to their
-    median, is compared with the threshold: rising success rate is improving, rising duration, cost
-    and tokens are declining."""
+    with runs; below `min_points` a window says "insufficient data". The Theil-Sen slope of the
+    daily values, times the window length and relative to their median, is compared with the
+    threshold: rising success rate is improving, rising duration, cost and tokens are declining."""
     windows = sorted(set(window or [7, 30, 90]))
     for length in windows:
         if not 1 <= length <= MAX_TREND_DAYS:
