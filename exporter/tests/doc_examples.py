@@ -30,6 +30,7 @@ DOCS: Final = (
     "docs/runbooks.md",
     "docs/demo.md",
     "docs/BENCHMARKS.md",
+    "docs/rollups.md",
 )
 EXPORTER_URL: Final = "http://127.0.0.1:9477"
 PROMETHEUS_URL: Final = "http://127.0.0.1:9090"
