@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Connection, Table, func, literal_column, select, type_coerce
@@ -210,6 +211,12 @@ def raw_horizon(conn: Connection) -> float | None:
 # --- reading ------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=8)
+def _fact_columns(table: Table, *, raw: bool) -> tuple[ColumnElement[Any], ...]:
+    """The aggregates of every fact over `table` (a rollup, or with `raw` the runs), built once."""
+    return tuple(_fact_column(table, f, raw=raw) for f in ROLLUP_FACTS)
+
+
 def _fact_column(table: Table, fact: schema.Fact, *, raw: bool) -> ColumnElement[Any]:
     kind = fact.kind
     if raw and kind is Kind.COUNT:
@@ -244,14 +251,8 @@ class _Collector:
         self.sketches = sketches
         self.found: dict[tuple[tuple[str | None, ...], int | None], Aggregate] = {}
         self.groups: dict[tuple[tuple[str | None, ...], int | None], int] = {}
+        self.facts: dict[tuple[tuple[str | None, ...], int | None], list[Any]] = {}
         self.tally = Tally()
-
-    def _aggregate(self, key: tuple[str | None, ...], index: int | None) -> Aggregate:
-        agg = self.found.get((key, index))
-        if agg is None:
-            agg = self.found[(key, index)] = Aggregate(key=key, bucket=index)
-            self.groups[(key, index)] = len(self.groups)
-        return agg
 
     def fold(self, row: Sequence[Any], index: int | None) -> None:
         """One grouped row: the group's dimensions, status, the facts, (the sketches)."""
@@ -259,14 +260,31 @@ class _Collector:
         key = tuple(v or None for v in row[:width])
         status = row[width]
         facts = row[width + 1 : width + 1 + len(ROLLUP_FACTS)]
-        agg = self._aggregate(key, index)
-        agg.add_facts(facts)
+        group = self.found.get((key, index))
+        if group is None:
+            group = self.found[(key, index)] = Aggregate(key=key, bucket=index)
+            self.groups[(key, index)] = len(self.groups)
+            self.facts[(key, index)] = list(facts)
+        else:
+            into = self.facts[(key, index)]
+            for i, (_, _, how) in enumerate(_FOLDS):
+                value = facts[i]
+                if value is None:
+                    continue
+                if into[i] is None:
+                    into[i] = value
+                elif how is _ADD:
+                    into[i] += value
+                elif how is _MIN:
+                    into[i] = min(into[i], value)
+                else:
+                    into[i] = max(into[i], value)
         runs = int(facts[0])
-        agg.statuses[status] = agg.statuses.get(status, 0) + runs
+        group.statuses[status] = group.statuses.get(status, 0) + runs
         if status == Status.SUCCESS.value:
-            agg.successes += runs
+            group.successes += runs
         elif status == Status.CANCELLED.value:
-            agg.cancelled += runs
+            group.cancelled += runs
         if self.sketches:
             self.sketch(key, index, row[width + 1 + len(ROLLUP_FACTS)])
 
@@ -284,7 +302,7 @@ class _Collector:
         query = select(
             *columns,
             table.c.status,
-            *(_fact_column(table, f, raw=False) for f in ROLLUP_FACTS),
+            *_fact_columns(table, raw=False),
             *([_concat_sketches(conn.dialect.name, f"{table.name}.sketch")] if self.sketches else []),
             *([index.label("bucket_index")] if index is not None else []),
         )
@@ -302,7 +320,7 @@ class _Collector:
         piece = flt.narrowed(start, end)
         index = self.bucket.index(start) if self.bucket is not None else None  # one hour, one bucket
         columns = [R.c[name] for name in self.by]
-        query = select(*columns, R.c.status, *(_fact_column(R, f, raw=True) for f in ROLLUP_FACTS))
+        query = select(*columns, R.c.status, *_fact_columns(R, raw=True))
         for row in conn.execute(query.where(*piece.conditions()).group_by(*columns, R.c.status)):
             self.fold((*row, None), index)
         if not self.sketches:
@@ -314,6 +332,8 @@ class _Collector:
         self.tally.add_values(groups, durations)
 
     def result(self) -> list[Aggregate]:
+        for group, facts in self.facts.items():
+            self.found[group].add_facts(facts)
         out = [a for a in self.found.values() if a.runs > 0]
         if self.sketches and out:
             ordered = list(self.found.values())
