@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from . import __version__, auth, compat, migrations, read_api
+from .api import export, web
 from .config import Settings
 from .ingest import Ingest, Writer
 from .jsonbody import MalformedJSONError, parse_json
@@ -607,6 +608,9 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     app.router.add_route("/api/v1/runs", post_runs, methods=["POST"], include_in_schema=False)
     app.router.add_route("/api/v1/executions", post_executions, methods=["POST"], include_in_schema=False)
     app.include_router(read_api.router)
+    app.include_router(export.router)
+    app.include_router(web.router)
+    app.mount("/static", web.static, name="static")
     app.add_api_route("/metrics", get_metrics, methods=["GET"], tags=["operations"], include_in_schema=True)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"], summary="Liveness")
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"], summary="Readiness")

@@ -9,7 +9,10 @@ without a line of their own:
 
 - `/healthz`, `/readyz`, `/openapi.json` and `/docs` are always open (probes and the contract);
 - `/metrics` needs basic auth when `metrics_users` are configured (Prometheus' `basic_auth`);
-- any other GET or HEAD needs a read token when `read_tokens` are configured;
+- `/login`, `/logout` and `/static/` (the web pages' token form and their stylesheet) are open;
+- any other GET or HEAD needs a read token when `read_tokens` are configured, sent as a bearer
+  token or, from a browser, in the HttpOnly cookie `/login` sets; a browser asking for a page
+  without one is sent to `/login`;
 - any other method (POST under `/api/v1`: ingest, reprice) needs an ingest token when
   `ingest_tokens` are configured.
 
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlencode
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -43,6 +47,11 @@ OPEN_PATHS: Final = frozenset(
     {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 )
 METRICS_PATH: Final = "/metrics"
+LOGIN_PATH: Final = "/login"
+LOGOUT_PATH: Final = "/logout"
+STATIC_PREFIX: Final = "/static/"
+#: the cookie the web pages keep a read token in (HttpOnly: no script can read it)
+READ_COOKIE: Final = "agent_exporter_read"
 READ_METHODS: Final = frozenset({"GET", "HEAD"})
 REALM: Final = "agent-exporter"
 # RFC 6750 token68 characters: what fits in `Authorization: Bearer ...` without quoting
@@ -186,7 +195,7 @@ class AccessPolicy:
 
     def needs(self, method: str, path: str) -> Access:
         """What a request for `path` with `method` needs under this policy."""
-        if path in OPEN_PATHS:
+        if path in OPEN_PATHS or path in {LOGIN_PATH, LOGOUT_PATH} or path.startswith(STATIC_PREFIX):
             return Access.OPEN
         if path == METRICS_PATH:
             return Access.METRICS if self.metrics else Access.OPEN
@@ -255,11 +264,17 @@ class AccessControlMiddleware:
         if access is Access.OPEN:
             await self.app(scope, receive, send)
             return
-        authorization = None
+        authorization = cookie = None
+        html = False
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
-                break
+            elif name == b"cookie":
+                cookie = _cookie(value.decode("latin-1"), READ_COOKIE)
+            elif name == b"accept":
+                html = b"text/html" in value
+        if authorization is None and cookie is not None and access is Access.READ:
+            authorization = f"Bearer {cookie}"
         allowed, reason = self.policy.allows(access, authorization)
         if allowed:
             await self.app(scope, receive, send)
@@ -272,7 +287,34 @@ class AccessControlMiddleware:
             client[0] if client else "unknown",
             reason,
         )
+        if html and access is Access.READ and not scope["path"].startswith("/api/"):
+            await _to_login(send, scope)
+            return
         await _unauthorized(send, access, reason, given=authorization is not None)
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name and value:
+            return value
+    return None
+
+
+async def _to_login(send: Send, scope: Scope) -> None:
+    """Send a browser to the token form, to come back to the page it asked for."""
+    target = scope["path"] + (
+        ("?" + scope["query_string"].decode("latin-1")) if scope["query_string"] else ""
+    )
+    location = LOGIN_PATH + "?" + urlencode({"next": target})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", location.encode("latin-1")), (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _unauthorized(send: Send, access: Access, reason: str, *, given: bool) -> None:

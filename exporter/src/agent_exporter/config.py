@@ -110,6 +110,25 @@ class MetricSettings(BaseModel):
         )
 
 
+class WebSettings(BaseModel):
+    """The web pages (`/`, `/runs`, ...): where their links lead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grafana_url: str | None = Field(
+        default=None,
+        description="Grafana's base URL (https://grafana.example.com): a run's page links to its run "
+        "dashboard there; none: no link",
+    )
+
+    @field_validator("grafana_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError(f"{value!r}: give an http(s) URL such as https://grafana.example.com")
+        return value.rstrip("/") if value else value
+
+
 class Settings(BaseSettings):
     """Everything the service reads at start-up."""
 
@@ -131,6 +150,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     metrics: MetricSettings = Field(default_factory=MetricSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @model_validator(mode="after")
     def _price_file_exists(self) -> Settings:

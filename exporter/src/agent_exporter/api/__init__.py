@@ -1,0 +1,1 @@
+"""The HTTP app: ingest, read, operations and the web pages."""
