@@ -85,12 +85,31 @@ def y_ticks(top: float, unit: Unit) -> tuple[float, list[float]]:
         return 1.0, [0.0, 0.25, 0.5, 0.75, 1.0]
     if top <= 0:
         top = 1.0
-    scale = _seconds_scale(top) if unit == "seconds" else 1.0
-    step = nice_step(top / scale) * scale
+    if unit == "seconds" and top >= 60:
+        step = next((s for s in _DURATION_STEPS if top / s <= 5), _DURATION_STEPS[-1])
+    else:
+        step = nice_step(top)
     if unit in {"count", "tokens"}:
         step = max(step, 1.0)
     count = math.ceil(top / step - 1e-9)
     return count * step, [i * step for i in range(count + 1)]
+
+
+#: steps of a duration axis: round seconds, minutes and hours
+_DURATION_STEPS: Final = (
+    15.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    900.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    10800.0,
+    21600.0,
+)
 
 
 def _seconds_scale(top: float) -> float:
