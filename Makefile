@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DB     ?= data/agent-exporter.db
 PORT   ?= 9477
 
-.PHONY: help install run demo test lint typecheck pytest bench clean generate stack soak
+.PHONY: help install run demo test lint typecheck pytest bench clean generate stack soak screenshots
 
 help:
 	@echo "make run    serve on 127.0.0.1:$(PORT) with the SQLite store $(DB)"
@@ -16,6 +16,7 @@ help:
 	@echo "make generate  render rules, alerts and dashboards from alerts/config.yaml"
 	@echo "make stack  exporter, Prometheus and Alertmanager on 127.0.0.1 (ports: PORT, PROM_PORT, AM_PORT)"
 	@echo "make soak   minutes of steady load on SQLite and PostgreSQL (SOAK_SECONDS, SOAK_RATE)"
+	@echo "make screenshots  a PNG of each web page, light and dark, desktop and phone, into docs/images/"
 
 $(STAMP): exporter/pyproject.toml exporter/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +66,10 @@ SOAK_SECONDS ?= 300
 SOAK_RATE    ?= 50
 soak: install
 	cd exporter && SOAK_SECONDS=$(SOAK_SECONDS) SOAK_RATE=$(SOAK_RATE) ../$(BIN)/pytest -m soak -s -p no:cacheprovider
+
+# the web pages in Debian's Chromium (apt-get install chromium), fed the shared dataset and demo traffic
+screenshots: install
+	cd exporter && ../$(BIN)/python -m tests.web_screenshots
 
 clean:
 	rm -rf $(VENV) data exporter/.pytest_cache exporter/.mypy_cache exporter/.ruff_cache

@@ -382,10 +382,10 @@ def filter_options(request: Request, view: View) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     with connection_of(request) as conn:
         for name in SHOWN:
-            if name == "status":
-                found = [s.value for s in Status]
-            else:
-                found = queries.dimension_values(conn, name, limit=OPTION_LIMIT)
+            if name == "status":  # in the order of the product's words: success first
+                out[name] = [s.value for s in Status]
+                continue
+            found = queries.dimension_values(conn, name, limit=OPTION_LIMIT)
             out[name] = sorted(set(found) | set(view.values(name)), key=lambda v: (v not in found, v))
     return out
 

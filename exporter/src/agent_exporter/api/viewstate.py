@@ -176,9 +176,14 @@ def canonical(query: Mapping[str, Sequence[str]]) -> dict[str, list[str]] | None
     """The canonical parameters of a form submission (`range`, `since`, `until`, empty selects), or
     None when the query is canonical already."""
     form_keys = {"range", "since", "until"}
-    if not (form_keys & set(query)) and all(all(query[k]) for k in query):
+    if not (form_keys & set(query)) and all(all(query[k]) for k in query) and query.get("bucket") != ["auto"]:
         return None
-    out = {k: [v for v in vs if v] for k, vs in query.items() if k not in form_keys}
+    # empty selects and the default granularity say nothing: they stay out of the URL
+    out = {
+        k: [v for v in vs if v and (k, v) != ("bucket", "auto")]
+        for k, vs in query.items()
+        if k not in form_keys
+    }
     chosen = next(iter(query.get("range", ())), None)
     if chosen == "custom":
         since, until = next(iter(query.get("since", ())), ""), next(iter(query.get("until", ())), "")
