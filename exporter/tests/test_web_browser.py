@@ -112,7 +112,8 @@ def test_changing_a_filter_changes_the_tiles_the_table_and_the_url_and_a_reload_
     assert page.url.endswith("/?from=2000-01-01&agent=swe-agent")
     assert web.tile("runs") == f"{DATASET_RUNS:,}"
     agents = page.locator("table tbody tr td:nth-child(3)").all_inner_texts()
-    assert agents and set(agents) == {"swe-agent"}
+    assert agents
+    assert set(agents) == {"swe-agent"}
     page.reload()
     assert web.tile("runs") == f"{DATASET_RUNS:,}"
     assert page.get_by_label("Agent").input_value() == "swe-agent"
@@ -124,7 +125,8 @@ def test_changing_a_filter_changes_the_tiles_the_table_and_the_url_and_a_reload_
     timeouts = sum(1 for r in fed.demo if r["agent"] == "fixer" and r["status"] == "timeout")
     assert page.locator("[data-total]").get_attribute("data-total") == str(timeouts) != before
     statuses = page.locator("table tbody tr td:nth-child(6)").all_inner_texts()
-    assert statuses and set(statuses) == {"◔ timeout"}
+    assert statuses
+    assert set(statuses) == {"◔ timeout"}
     page.reload()
     assert page.get_by_label("Status").input_value() == "timeout"
     assert page.locator("[data-total]").get_attribute("data-total") == str(timeouts)
@@ -248,7 +250,9 @@ def test_with_a_read_token_the_page_asks_for_it_and_keeps_it_out_of_every_url(
             page.wait_for_url(f"{server.url}/runs?status=failure")
             assert page.locator("h1").inner_text() == "Runs"
             [cookie] = watched.context.cookies()
-            assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["value"] == TOKEN
+            assert cookie["httpOnly"]
+            assert cookie["sameSite"] == "Lax"
+            assert cookie["value"] == TOKEN
             assert page.evaluate("document.cookie") == ""  # no script can read it
             assert all(TOKEN not in url for url in urls)
             page.get_by_role("button", name="Forget token").click()
