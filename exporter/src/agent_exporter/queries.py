@@ -164,14 +164,17 @@ def get_run(conn: Connection, run_id: str) -> RunDetail | None:
     return RunDetail(row, children(schema.run_usage), children(schema.run_tools), children(schema.run_phases))
 
 
-#: the orders a run listing can take besides newest first, each a column or an expression of one row
-SORTS: Final[dict[str, Callable[[], ColumnElement[Any]]]] = {
-    "ended_at": lambda: R.c.ended_at,
-    "duration_seconds": lambda: R.c.duration_seconds,
-    "cost_usd": lambda: R.c.cost_usd,
-    "total_tokens": lambda: func.coalesce(R.c.input_tokens, 0) + func.coalesce(R.c.output_tokens, 0),
-    "llm_calls": lambda: R.c.llm_calls,
-    "tool_calls": lambda: R.c.tool_calls,
+#: the orders a run listing can take, each (the value sorted on, the condition of a run without it)
+SORTS: Final[dict[str, Callable[[], tuple[ColumnElement[Any], ColumnElement[bool] | None]]]] = {
+    "ended_at": lambda: (R.c.ended_at, None),
+    "duration_seconds": lambda: (R.c.duration_seconds, None),
+    "cost_usd": lambda: (R.c.cost_usd, R.c.cost_usd.is_(None)),
+    "total_tokens": lambda: (
+        func.coalesce(R.c.input_tokens, 0) + func.coalesce(R.c.output_tokens, 0),
+        R.c.input_tokens.is_(None) & R.c.output_tokens.is_(None),
+    ),
+    "llm_calls": lambda: (R.c.llm_calls, R.c.llm_calls.is_(None)),
+    "tool_calls": lambda: (R.c.tool_calls, R.c.tool_calls.is_(None)),
 }
 
 
@@ -180,16 +183,20 @@ def list_runs_sorted(
 ) -> list[RowMapping]:
     """Up to `limit` runs ordered by `sort` (a key of SORTS), skipping `offset`; ties newest first.
 
-    Runs without the value (a cost nobody knows) come last either way. An offset page: sorting by
-    anything but the time reads the whole filtered range, so narrow the range for speed.
+    Runs without the value (a cost nobody knows) come last either way. An offset page: newest first
+    walks the (ended_at, run_id) index; any other order reads the whole filtered range, so narrow
+    the range for speed.
     """
-    key = SORTS[sort]()
-    missing = case((key.is_(None), 1), else_=0)
-    order = key.desc() if descending else key.asc()
+    key, missing = SORTS[sort]()
+    order: list[ColumnElement[Any]] = [] if missing is None else [case((missing, 1), else_=0)]
+    if sort == "ended_at":  # the index's own order: no sort at all
+        order += [R.c.ended_at.desc(), R.c.run_id.desc()] if descending else [R.c.ended_at, R.c.run_id]
+    else:
+        order += [key.desc() if descending else key.asc(), R.c.ended_at.desc(), R.c.run_id.desc()]
     query = (
         select(*(R.c[name] for name in LIST_COLUMNS))
         .where(*flt.conditions())
-        .order_by(missing, order, R.c.ended_at.desc(), R.c.run_id.desc())
+        .order_by(*order)
         .offset(offset)
         .limit(limit)
     )
@@ -220,7 +227,7 @@ def adjacent_run(
 #: dimensions with an index that leads with them: their distinct values cost a probe each
 _INDEXED: Final = frozenset({"agent", "model", "status", "issue_type", "project"})
 #: the newest runs looked at for the values of a dimension without such an index
-RECENT_SAMPLE: Final = 20_000
+RECENT_SAMPLE: Final = 5_000
 
 
 def dimension_values(conn: Connection, name: str, *, limit: int) -> list[str]:
