@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+from sqlalchemy import create_engine, text
 
 from agent_exporter.api import charts
 from agent_exporter.api.pages import GRAFANA_RUN_DASHBOARD
@@ -471,3 +472,17 @@ def test_time_ticks_fall_on_round_utc_times() -> None:
     day = 86400.0
     assert charts.time_ticks(20 * day + 5, 27 * day) == [22 * day, 24 * day, 26 * day]
     assert charts.time_ticks(20 * day + 5, 20 * day + 5 * 3600) == [20 * day + h * 3600 for h in range(1, 6)]
+
+
+def test_a_store_that_does_not_answer_is_a_503_page(tmp_path: Path, registry: CollectorRegistry) -> None:
+    url = f"sqlite:///{tmp_path / 'broken.db'}"
+    with make_client(url, registry) as client:
+        post(client, ten_runs())
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE runs"))
+        engine.dispose()
+        for path in ("/", "/runs", "/report", "/health"):
+            html = page(client, path, 503)
+            assert "The store did not answer" in html, path
+            assert "the store did not answer (no such table: runs)" in html, path

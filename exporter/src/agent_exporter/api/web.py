@@ -10,6 +10,7 @@ and keeps it in an HttpOnly cookie; the token is never in a URL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -120,16 +121,27 @@ def _view(request: Request, default_from: str | None) -> View | Response:
         return render(request, "error.html", 400, title="This view cannot be shown", message=str(exc))
 
 
-def _page(request: Request, template: str, view: View, **context: Any) -> HTMLResponse:
+def _page(
+    request: Request, template: str, view: View, build: Callable[[Request, View], dict[str, Any]], title: str
+) -> HTMLResponse:
+    """A page of `view` with the data `build` reads; a store that does not answer is a 503 page."""
+    try:
+        data = build(request, view)
+        options = pages.filter_options(request, view)
+    except HTTPException as exc:
+        if exc.status_code != 503:
+            raise
+        return render(request, "error.html", 503, title="The store did not answer", message=str(exc.detail))
     return render(
         request,
         template,
+        title=title,
         view=view,
-        options=pages.filter_options(request, view),
+        options=options,
         since=since_value(view),
         until=until_value(view),
         exporter=pages.exporter_strip(request),
-        **context,
+        **data,
     )
 
 
@@ -141,7 +153,7 @@ def overview(request: Request) -> Response:
     view = _view(request, DEFAULT_RANGE)
     if not isinstance(view, View):
         return view
-    return _page(request, "overview.html", view, title="Overview", **pages.overview(request, view))
+    return _page(request, "overview.html", view, pages.overview, "Overview")
 
 
 @router.get("/runs")
@@ -150,7 +162,7 @@ def runs(request: Request) -> Response:
     view = _view(request, None)
     if not isinstance(view, View):
         return view
-    return _page(request, "runs.html", view, title="Runs", **pages.runs_page(request, view))
+    return _page(request, "runs.html", view, pages.runs_page, "Runs")
 
 
 @router.get("/runs/{run_id:path}")
@@ -183,7 +195,7 @@ def report(request: Request) -> Response:
     view = _view(request, "30d")
     if not isinstance(view, View):
         return view
-    return _page(request, "report.html", view, title="Report", **pages.report_page(request, view))
+    return _page(request, "report.html", view, pages.report_page, "Report")
 
 
 @router.get("/health")
@@ -192,7 +204,7 @@ def health(request: Request) -> Response:
     view = _view(request, "24h")
     if not isinstance(view, View):
         return view
-    return _page(request, "health.html", view, title="Health", **pages.health_page(request, view))
+    return _page(request, "health.html", view, pages.health_page, "Health")
 
 
 # --- the read token ------------------------------------------------------------------------------
