@@ -80,7 +80,7 @@ def ago(seconds: float | None) -> str:
 
 def span(seconds: float) -> str:
     """A period in words, in its largest whole unit: 7 days, 24 hours, 90 minutes."""
-    for noun, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+    for noun, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size and seconds % size < 1:
             return plural(round(seconds / size), noun)
     return duration(seconds)
