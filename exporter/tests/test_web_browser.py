@@ -60,8 +60,13 @@ class Watched:
             lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
         )
         self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        self.page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url}"))
+        self.page.on("requestfailed", self._failed)
         self.page.on("response", self._response)
+
+    def _failed(self, request: Any) -> None:
+        # a request cut short by the next navigation (the icon of a page left at once) is no fault
+        if request.failure != "net::ERR_ABORTED":
+            self.problems.append(f"request failed: {request.url} ({request.failure})")
 
     def _response(self, response: Any) -> None:
         if response.status >= 400:
