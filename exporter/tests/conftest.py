@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from agent_exporter import migrations
-from agent_exporter.app import create_app
+from agent_exporter.api.app import create_app
 from agent_exporter.config import load_settings
 from agent_exporter.store import Store, StoreSettings
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from agent_exporter import swebench
+from agent_exporter.demo import swebench
 
 from .conftest import make_client
 from .readfixtures import at, post

@@ -13,9 +13,9 @@ import httpx
 import pytest
 import yaml
 
+from agent_exporter.demo.stack import PROMETHEUS_CONFIG, alertmanager_binary, render_prometheus_config
 from agent_exporter.mixin.__main__ import main
 from agent_exporter.mixin.generate import CONFIG_PATH
-from agent_exporter.mixin.stack import PROMETHEUS_CONFIG, alertmanager_binary, render_prometheus_config
 
 from .support import REPO, free_port, unavailable, wait_until
 
@@ -87,10 +87,9 @@ def test_the_native_stack_runs_and_stops_with_its_children(tmp_path: Path) -> No
     args = [
         sys.executable,
         "-m",
-        "agent_exporter.mixin",
+        "agent_exporter.demo.stack",
         "--root",
         str(REPO),
-        "stack",
         "--state-dir",
         str(tmp_path),
     ]
@@ -139,7 +138,7 @@ def test_the_native_stack_refuses_a_port_in_use(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        args = [sys.executable, "-m", "agent_exporter.mixin", "--root", str(REPO), "stack"]
+        args = [sys.executable, "-m", "agent_exporter.demo.stack", "--root", str(REPO)]
         args += ["--state-dir", str(tmp_path), "--prometheus-port", str(port)]
         result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1

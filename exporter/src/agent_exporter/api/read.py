@@ -22,24 +22,22 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import queries, reports
-from . import read_models as m
-from .pricing import PriceBook, PriceFileError
-from .queries import DAY, DIMENSIONS, HOUR, MONDAY_ORIGIN, WEEK, Bucket, RunFilter
-from .record import CONTROL_CHARACTERS, MAX_ID_LENGTH, MAX_NAME_LENGTH, Status
-from .reprice import reprice
-
-if TYPE_CHECKING:
-    from .app import Service
+from .. import queries, reports
+from .. import read_models as m
+from ..pricing import PriceBook, PriceFileError
+from ..queries import DAY, DIMENSIONS, HOUR, MONDAY_ORIGIN, WEEK, Bucket, RunFilter
+from ..record import CONTROL_CHARACTERS, MAX_ID_LENGTH, Status, name_problem, total_tokens
+from ..reprice import reprice
+from .http import RETRY_AFTER, error_response
+from .service import service
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +68,13 @@ def invalid(field: str, message: str, value: Any = None) -> RequestValidationErr
 
 
 def check_name(field: str, value: str) -> None:
-    """A filter value is a name as runs carry them: no control characters, at most 128 characters.
+    """A filter value is a name as runs carry them (`record.name_problem`).
 
     Nothing stored can match anything else, and PostgreSQL refuses a NUL in a query outright.
     """
-    if len(value) > MAX_NAME_LENGTH:
-        raise invalid(field, f"must be at most {MAX_NAME_LENGTH} characters (got {len(value)})", value[:40])
-    if CONTROL_CHARACTERS.search(value):
-        raise invalid(field, "must not contain control characters", value)
+    problem = name_problem(value)
+    if problem is not None:
+        raise invalid(field, problem, value[:40])
 
 
 def parse_duration(value: str, field: str) -> float:
@@ -186,24 +183,11 @@ def echo(flt: RunFilter) -> m.Filters:
     )
 
 
-class ORJSONResponse(JSONResponse):
-    """JSON rendered by orjson (the app's class lives in app.py, which imports this module)."""
-
-    def render(self, content: Any) -> bytes:
-        """Serialise `content`."""
-        return orjson.dumps(content)
-
-
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
 @contextmanager
 def _reading(request: Request) -> Iterator[Connection]:
     """A connection to the store; a database failure is a 503 that says so, not a 500."""
     try:
-        with _service(request).store.engine.connect() as conn:
+        with service(request).store.engine.connect() as conn:
             yield conn
     except SQLAlchemyError as exc:
         raise _unavailable(exc) from exc
@@ -212,9 +196,7 @@ def _reading(request: Request) -> Iterator[Connection]:
 def _unavailable(exc: SQLAlchemyError) -> HTTPException:
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     log.warning("a query of the read API failed: %s", detail)
-    return HTTPException(
-        503, f"the store did not answer ({detail}); retry later", headers={"Retry-After": "5"}
-    )
+    return HTTPException(503, f"the store did not answer ({detail}); retry later", headers=RETRY_AFTER)
 
 
 # --- runs -------------------------------------------------------------------------------------------
@@ -241,8 +223,7 @@ def _summary_row(row: Any) -> dict[str, Any]:
     out = {name: row[name] for name in queries.LIST_COLUMNS}
     out["started_at"] = reports.timestamp(row["started_at"])
     out["ended_at"] = reports.timestamp(row["ended_at"])
-    tokens = (row["input_tokens"], row["output_tokens"])
-    out["total_tokens"] = None if tokens == (None, None) else (tokens[0] or 0) + (tokens[1] or 0)
+    out["total_tokens"] = total_tokens(row["input_tokens"], row["output_tokens"])
     return out
 
 
@@ -267,7 +248,7 @@ def list_runs(
 def _derived(detail: queries.RunDetail) -> m.Derived:
     run = detail.run
     inp, out, calls = run["input_tokens"], run["output_tokens"], run["llm_calls"]
-    total = None if inp is None and out is None else (inp or 0) + (out or 0)
+    total = total_tokens(inp, out)
     uncached = None
     if inp is not None:
         uncached = inp - (run["cache_read_tokens"] or 0) - (run["cache_write_tokens"] or 0)
@@ -588,18 +569,16 @@ def post_reprice(
     """Price again, with the price file re-read from disk and genai-prices, every filtered run whose
     cost is estimated or unknown; reported costs are never touched. The new price book also prices
     the runs ingested from now on. Counters already exported are not rewritten."""
-    service = _service(request)
-    price_file = service.settings.price_file
+    svc = service(request)
+    price_file = svc.settings.price_file
     try:
         prices = PriceBook.from_file(price_file)
     except PriceFileError as exc:
-        body = {"error": {"code": "invalid_price_file", "message": f"{exc}; nothing was repriced"}}
-        return ORJSONResponse(body, status_code=409)
+        return error_response(409, "invalid_price_file", f"{exc}; nothing was repriced")
     if not dry_run:
-        service.prices = prices
-        service.ingest.prices = prices
+        svc.reprice_with(prices)
     try:
-        result = reprice(service.store, prices, flt, dry_run=dry_run)
+        result = reprice(svc.store, prices, flt, dry_run=dry_run)
     except SQLAlchemyError as exc:  # batches stored before the failure stay repriced: rerun to finish
         raise _unavailable(exc) from exc
     return m.RepriceOut(
