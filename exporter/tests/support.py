@@ -19,12 +19,20 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
 
+from agent_exporter.api.app import create_app
+from agent_exporter.config import load_settings
 from agent_exporter.demo import supervisor
 from agent_exporter.demo.supervisor import ProcessFailedError, Supervised
+from agent_exporter.pricing import PriceBook
+from agent_exporter.record import Run, RunRecord, parse_record
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data" / "swe-bench-pro-runs.json"
+#: the receipt time of the records the unit tests build (2026-11-18T08:26:40Z)
+NOW = 1_795_000_000.0
 PG_ADMIN_URL = os.environ.get(
     "AGENT_EXPORTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -61,7 +69,12 @@ def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.05
     pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
-def ready(server: Supervised, timeout: float = 30) -> None:
+#: seconds a server may take to start: about 2 on a quiet machine, over 30 on one shared by many
+#: test runs; the bound only decides how long a server that never starts is waited for
+START_TIMEOUT = 120
+
+
+def ready(server: Supervised, timeout: float = START_TIMEOUT) -> None:
     """Wait until `server` answers its readiness URL; fail the test (stopping it) if it does not."""
     try:
         server.wait_ready(timeout, interval=0.05)
@@ -161,3 +174,23 @@ def record(run_id: str, **fields: Any) -> dict[str, Any]:
     }
     body.update(fields)
     return {k: v for k, v in body.items() if v is not None}
+
+
+def resolved(body: Mapping[str, Any], received_at: float = NOW) -> Run:
+    """The run the ingest path makes of the valid record `body` received at `received_at`, unpriced."""
+    parsed = parse_record(dict(body), now=received_at, max_future_skew=300)
+    assert isinstance(parsed, RunRecord), parsed
+    return parsed.resolve(received_at)
+
+
+def priced(body: Mapping[str, Any], prices: PriceBook | None = None, received_at: float = NOW) -> Run:
+    """`resolved`, then priced as ingest prices it (by `prices`, default the bundled genai-prices)."""
+    run = resolved(body, received_at)
+    (prices or PriceBook()).price(run)
+    return run
+
+
+def make_client(database_url: str, registry: CollectorRegistry, **settings: Any) -> TestClient:
+    """The app in-process on `database_url`, with `settings` overriding the defaults."""
+    app = create_app(load_settings(database_url=database_url, **settings), registry=registry)
+    return TestClient(app, base_url="http://127.0.0.1")

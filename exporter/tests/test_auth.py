@@ -21,8 +21,7 @@ from prometheus_client import CollectorRegistry
 from agent_exporter.api.auth import Access, AccessPolicy
 from agent_exporter.config import ConfigError, SecuritySettings, load_settings
 
-from .conftest import make_client
-from .support import exporter, free_port, record, wait_until
+from .support import exporter, free_port, make_client, record, wait_until
 
 RUNS = "/api/v1/runs"
 INGEST_A = "ingest-token-aaaaaaaaaaaa"

@@ -23,9 +23,8 @@ from agent_exporter.config import Settings, load_settings
 from agent_exporter.pricing import PriceBook
 from agent_exporter.record import RULES
 
-from .conftest import make_client
 from .doc_examples import DOCS, block_of, code_spans, prose_lines, table
-from .support import REPO, record, unavailable
+from .support import REPO, make_client, record, unavailable
 
 README = "README.md"
 PRICES = block_of(README, "models:", lang="yaml")

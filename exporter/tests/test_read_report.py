@@ -11,9 +11,8 @@ from prometheus_client import CollectorRegistry
 
 from agent_exporter.demo import swebench
 
-from .conftest import make_client
 from .readfixtures import at, post
-from .support import SHARED_DATA, record, unavailable
+from .support import SHARED_DATA, make_client, record, unavailable
 
 
 def attempts(

@@ -11,8 +11,7 @@ from sqlalchemy import create_engine, text
 
 from agent_exporter.demo import swebench
 
-from .conftest import make_client
-from .support import SHARED_DATA, unavailable
+from .support import SHARED_DATA, make_client, unavailable
 
 
 @pytest.fixture
