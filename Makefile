@@ -10,7 +10,7 @@ PORT   ?= 9477
 
 help:
 	@echo "make run    serve on 127.0.0.1:$(PORT) with the SQLite store $(DB)"
-	@echo "make test   lint, type-check and run the test suite"
+	@echo "make test   lint (ruff, import-linter), type-check and run the test suite"
 	@echo "make demo   serve as make run and send demo traffic (DEMO_ARGS=\"--incident failure-spike:start=300\")"
 	@echo "make bench  measure ingest, scrape, reads, memory, the client and a soak; writes docs/BENCHMARKS.md (~40 min)"
 	@echo "make generate  render rules, alerts and dashboards from alerts/config.yaml"
@@ -40,6 +40,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check exporter
 	$(BIN)/ruff format --check exporter
+	cd exporter && ../$(BIN)/lint-imports
 
 typecheck: install
 	cd exporter && ../$(BIN)/mypy
@@ -59,7 +60,7 @@ generate: install
 PROM_PORT ?= 9090
 AM_PORT   ?= 9093
 stack: install
-	$(BIN)/python -m agent_exporter.mixin stack --exporter-port $(PORT) --prometheus-port $(PROM_PORT) \
+	$(BIN)/python -m agent_exporter.demo.stack --exporter-port $(PORT) --prometheus-port $(PROM_PORT) \
 		--alertmanager-port $(AM_PORT) $(if $(STACK_DB),--database-url $(STACK_DB))
 
 SOAK_SECONDS ?= 300

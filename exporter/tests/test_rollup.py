@@ -17,13 +17,12 @@ from sqlalchemy import text
 from agent_exporter import migrations
 from agent_exporter.pricing import PriceBook
 from agent_exporter.queries import Aggregate, RunFilter, aggregate
-from agent_exporter.record import Run, RunRecord, parse_record
+from agent_exporter.record import Run
 from agent_exporter.store import Store, StoreSettings
 
-from .support import record
+from .support import NOW, priced, record
 
 DAY = 86400.0
-NOW = 1_795_000_000.0  # 2026-11-18T08:26:40Z
 CELLS = ("agent", "model", "issue_type")
 STATUSES = ("success", "failure", "error", "timeout", "cancelled")
 
@@ -42,11 +41,7 @@ def runs(count: int, prefix: str = "r") -> list[Run]:
             "output_tokens": None if i % 4 == 0 else 10 + i,
             "cost_usd": None if i % 9 == 0 else 0.013 * (i % 17),
         }
-        parsed = parse_record(record(f"{prefix}-{i}", **fields), now=NOW, max_future_skew=300)
-        assert isinstance(parsed, RunRecord), parsed
-        run = parsed.resolve(NOW)
-        PriceBook(use_genai_prices=False).price(run)
-        out.append(run)
+        out.append(priced(record(f"{prefix}-{i}", **fields), PriceBook(use_genai_prices=False)))
     return out
 
 

@@ -21,9 +21,8 @@ from agent_exporter.api import charts
 from agent_exporter.api.pages import GRAFANA_RUN_DASHBOARD
 from agent_exporter.mixin.rules import RUN_UID
 
-from .conftest import make_client
 from .readfixtures import post, ten_runs
-from .support import record
+from .support import make_client, record
 
 HTML = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 TOKEN = "read-token-0123456789abcdef"

@@ -18,8 +18,8 @@ from typing import Any, Final
 
 import httpx
 
-from agent_exporter import swebench
-from agent_exporter.traffic import Incident, Traffic
+from agent_exporter.demo import swebench
+from agent_exporter.demo.traffic import Incident, Traffic
 
 from .support import SHARED_DATA, ExporterProcess, exporter, record, unavailable
 

@@ -42,7 +42,7 @@ def rate(value: float | None, digits: int = 1) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """Seconds as 850ms, 42.5s, 3m 05s, 2h 04m, 3d 02h."""
+    """Seconds as 850ms, 42.5s, 3m 05s, 2h 04m (hours beyond a day: 50h 00m)."""
     if seconds is None:
         return DASH
     if seconds < 1:
@@ -53,10 +53,7 @@ def duration(seconds: float | None) -> str:
     if minutes < 60:
         return f"{minutes}m {secs:02d}s"
     hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h {minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours:02d}h"
+    return f"{hours}h {minutes:02d}m"
 
 
 def moment(value: datetime | float | None, *, seconds: bool = False) -> str:

@@ -1,1 +1,2 @@
-"""The HTTP app: ingest, read, operations and the web pages."""
+"""The HTTP service: `app.create_app` composes the routes (ingest, executions, read, ops), the error
+shape, access control and the OpenAPI document around one `Service`."""

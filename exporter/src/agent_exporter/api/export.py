@@ -18,9 +18,10 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from .. import queries, read_api
+from .. import queries
 from .. import read_models as m
 from ..queries import SORTS, RunFilter
+from . import read
 
 MAX_EXPORT: Final = 100_000
 CHUNK: Final = 1000
@@ -42,12 +43,12 @@ def _rows(request: Request, flt: RunFilter, sort: str, limit: int) -> Iterator[d
     column, descending = sort.removeprefix("-"), sort.startswith("-")
     sent = 0
     while sent < limit:
-        with read_api._reading(request) as conn:
+        with read.reading(request) as conn:
             rows = queries.list_runs_sorted(
                 conn, flt, sort=column, descending=descending, limit=min(CHUNK, limit - sent), offset=sent
             )
         for row in rows:
-            yield m.RunSummary.model_validate(read_api._summary_row(row)).model_dump(mode="json")
+            yield m.RunSummary.model_validate(read.summary_row(row)).model_dump(mode="json")
         sent += len(rows)
         if len(rows) < CHUNK:
             return
@@ -64,7 +65,7 @@ def _filename(extension: str) -> dict[str, str]:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "a header row, then a row a run"}},
 )
-def runs_csv(request: Request, flt: read_api.Filter, sort: Sort = "-ended_at", limit: Limit = 10_000) -> Any:
+def runs_csv(request: Request, flt: read.Filter, sort: Sort = "-ended_at", limit: Limit = 10_000) -> Any:
     """The columns of a run listing (`/api/v1/runs`), a row per run, in the order asked for."""
     rows = _rows(request, flt, sort, limit)
 
@@ -96,7 +97,7 @@ def _cell(value: Any) -> Any:
     response_class=StreamingResponse,
     responses={200: {"content": {"application/json": {}}, "description": "an array of run listings"}},
 )
-def runs_json(request: Request, flt: read_api.Filter, sort: Sort = "-ended_at", limit: Limit = 10_000) -> Any:
+def runs_json(request: Request, flt: read.Filter, sort: Sort = "-ended_at", limit: Limit = 10_000) -> Any:
     """The runs of `/api/v1/runs` in one array, in the order asked for, without paging."""
     rows = _rows(request, flt, sort, limit)
 

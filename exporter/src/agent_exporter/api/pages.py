@@ -1,4 +1,4 @@
-"""What each web page shows, assembled from the read API's own handlers (`read_api`): the same
+"""What each web page shows, assembled from the read API's own handlers (`api/read.py`): the same
 figures, from the same queries, as `/api/v1/summary`, `/timeseries`, `/runs`, `/report`, `/trends`
 and `/health` answer agents, so that a page and the API never disagree.
 
@@ -15,11 +15,11 @@ from urllib.parse import parse_qsl, quote, urlencode
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 
-from .. import humanize, queries, read_api
+from .. import humanize, queries
 from .. import read_models as m
 from ..queries import FAILED, RunFilter
 from ..record import Status
-from . import charts
+from . import charts, read
 from .viewstate import PAGE_SIZE, SHOWN, View
 
 #: the run dashboard's uid in the generated Grafana dashboards (mixin/rules.py RUN_UID; a test checks)
@@ -59,11 +59,6 @@ class Tile:
     value: str
     detail: str = ""
     delta: Delta | None = None
-
-
-def connection_of(request: Request) -> Any:
-    """A read connection, with the read API's 503 on a failing store."""
-    return read_api._reading(request)
 
 
 def _change(
@@ -320,7 +315,7 @@ def run_charts(runs: Sequence[m.RunSummary], base: str) -> list[Any]:
 
 def newest_run(request: Request) -> m.RunSummary | None:
     """The newest run in the store, whatever the filters (None: the store is empty)."""
-    page = read_api.list_runs(request, RunFilter(), limit=1, cursor=None)
+    page = read.list_runs(request, RunFilter(), limit=1, cursor=None)
     return page.runs[0] if page.runs else None
 
 
@@ -335,7 +330,7 @@ def failed_filter(flt: RunFilter) -> RunFilter | None:
 
 def overview(request: Request, view: View) -> dict[str, Any]:
     """Tiles against the previous period, charts over time, recent failures."""
-    now = read_api.summary(request, view.flt, group_by="status")
+    now = read.summary(request, view.flt, group_by="status")
     figures = now.summary
     data: dict[str, Any] = {
         "summary": figures,
@@ -350,7 +345,7 @@ def overview(request: Request, view: View) -> dict[str, Any]:
         data["failures"] = []
         return data
     previous = view.previous()
-    before = read_api.summary(request, previous, group_by="status") if previous is not None else None
+    before = read.summary(request, previous, group_by="status") if previous is not None else None
     data["tiles"] = tiles(now, before)
     data["previous_runs"] = before.summary.runs if before is not None else None
     first = figures.first_ended_at.timestamp() if figures.first_ended_at else None
@@ -360,18 +355,18 @@ def overview(request: Request, view: View) -> dict[str, Any]:
     chart_flt = RunFilter(None, view.flt.end, view.flt.dimensions) if view.preset == "all" else view.flt
     try:
         if bucket == "run":
-            runs = read_api.list_runs(request, view.flt, limit=RUN_POINTS, cursor=None).runs
+            runs = read.list_runs(request, view.flt, limit=RUN_POINTS, cursor=None).runs
             data["charts"] = run_charts(runs, "")
         else:
-            series = read_api.timeseries(request, chart_flt, bucket=bucket, group_by=None)  # type: ignore[arg-type]
-            by_model = read_api.timeseries(request, chart_flt, bucket=bucket, group_by="model")  # type: ignore[arg-type]
+            series = read.timeseries(request, chart_flt, bucket=bucket, group_by=None)  # type: ignore[arg-type]
+            by_model = read.timeseries(request, chart_flt, bucket=bucket, group_by="model")  # type: ignore[arg-type]
             data["charts"] = bucket_charts(series, by_model)
     except RequestValidationError as exc:  # too many buckets for the range
         data["chart_error"] = "; ".join(str(e["msg"]) for e in exc.errors())
     failed = failed_filter(view.flt)
     data["failures"] = []
     if failed is not None:
-        data["failures"] = read_api.list_runs(request, failed, limit=FAILURES_LISTED, cursor=None).runs
+        data["failures"] = read.list_runs(request, failed, limit=FAILURES_LISTED, cursor=None).runs
         kept = parse_qsl(view.query(drop=("bucket", "status")))
         data["failed_link"] = "/runs?" + urlencode(kept + [("status", s) for s in failed.values("status")])
     return data
@@ -380,7 +375,7 @@ def overview(request: Request, view: View) -> dict[str, Any]:
 def filter_options(request: Request, view: View) -> dict[str, list[str]]:
     """The values each filter of the form offers: those in the store, and those asked for."""
     out: dict[str, list[str]] = {}
-    with connection_of(request) as conn:
+    with read.reading(request) as conn:
         for name in SHOWN:
             if name == "status":  # in the order of the product's words: success first
                 out[name] = [s.value for s in Status]
@@ -393,7 +388,7 @@ def filter_options(request: Request, view: View) -> dict[str, list[str]]:
 def runs_page(request: Request, view: View) -> dict[str, Any]:
     """A page of the run table in the view's order, and how many runs match."""
     sort, descending = view.sort
-    with connection_of(request) as conn:
+    with read.reading(request) as conn:
         rows = queries.list_runs_sorted(
             conn,
             view.flt,
@@ -403,15 +398,15 @@ def runs_page(request: Request, view: View) -> dict[str, Any]:
             offset=(view.page - 1) * PAGE_SIZE,
         )
         total = queries.count_runs(conn, view.flt)
-    runs = [m.RunSummary.model_validate(read_api._summary_row(r)) for r in rows[:PAGE_SIZE]]
+    runs = [m.RunSummary.model_validate(read.summary_row(r)) for r in rows[:PAGE_SIZE]]
     return {"runs": runs, "more": len(rows) > PAGE_SIZE, "total": total}
 
 
 def run_page(request: Request, view: View, run_id: str) -> dict[str, Any]:
     """One run, its neighbouring failures in the view, and where its other views are."""
-    run = read_api.get_run(request, run_id)
+    run = read.get_run(request, run_id)
     key = (run.ended_at.timestamp(), run.run_id)
-    with connection_of(request) as conn:
+    with read.reading(request) as conn:
         older = queries.adjacent_run(conn, view.flt, key, newer=False, failed=True)
         newer = queries.adjacent_run(conn, view.flt, key, newer=True, failed=True)
     phases = [(p.name, p.duration_seconds, p.status.value if p.status else None) for p in run.phases]
@@ -425,9 +420,9 @@ def run_page(request: Request, view: View, run_id: str) -> dict[str, Any]:
 
 def report_page(request: Request, view: View) -> dict[str, Any]:
     """The report over the view, and the trends ending at its end."""
-    report = read_api.report(request, view.flt, min_attempts=5, confidence=0.95)
+    report = read.report(request, view.flt, min_attempts=5, confidence=0.95)
     trend_flt = RunFilter(None, view.flt.end, view.flt.dimensions)
-    trends = read_api.trends(
+    trends = read.trends(
         request=request,
         flt=trend_flt,
         window=None,
@@ -443,7 +438,7 @@ def report_page(request: Request, view: View) -> dict[str, Any]:
 
 def health_page(request: Request, view: View) -> dict[str, Any]:
     """The on-call digest of `/api/v1/health` over the view's filters."""
-    health = read_api.health(
+    health = read.health(
         request=request,
         flt=view.flt,
         window="24h",

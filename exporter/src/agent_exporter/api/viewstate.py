@@ -18,8 +18,8 @@ from urllib.parse import urlencode
 
 from fastapi.exceptions import RequestValidationError
 
-from .. import read_api
 from ..queries import DAY, DIMENSIONS, HOUR, SORTS, RunFilter
+from . import read
 
 ALL_TIME: Final = "2000-01-01"
 #: the range presets: (name in the form, `from` in the URL, label)
@@ -62,7 +62,7 @@ class View:
                 raise ViewError(f"{single}: give it once")
         now = time.time()
         try:
-            flt = read_api.run_filter(
+            flt = read.run_filter(
                 from_=_one(values["from"]),
                 to=_one(values["to"]),
                 **{name: values[name] or None for name in DIMENSIONS},

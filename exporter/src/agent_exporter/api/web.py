@@ -22,8 +22,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.staticfiles import StaticFiles
 
-from .. import __version__, auth, humanize
-from . import pages
+from .. import __version__, humanize
+from . import auth, pages
 from .pages import STATUS_SIGNS, STATUS_TONES
 from .viewstate import BUCKETS, PRESETS, SHOWN, View, ViewError, canonical, since_value, until_value
 
@@ -223,7 +223,7 @@ def _safe_next(target: str | None) -> str:
 @router.get(auth.LOGIN_PATH)
 def login_form(request: Request, next: str | None = None) -> Response:
     """The form that asks for a read token."""
-    needed = bool(request.app.state.service.settings.security.policy().read)
+    needed = bool(auth.AccessPolicy.of(request.app.state.service.settings.security).read)
     return render(
         request, "login.html", title="Read token", next=_safe_next(next), needed=needed, failed=False
     )
@@ -245,7 +245,7 @@ async def login(request: Request) -> Response:
     form = parse_qs(body.decode("utf-8", errors="replace"))
     token = (form.get("token") or [""])[0].strip()
     target = _safe_next((form.get("next") or ["/"])[0])
-    policy = request.app.state.service.settings.security.policy()
+    policy = auth.AccessPolicy.of(request.app.state.service.settings.security)
     allowed, _ = policy.allows(auth.Access.READ, f"Bearer {token}")
     if not allowed:
         return render(request, "login.html", 401, title="Read token", next=target, needed=True, failed=True)
