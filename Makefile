@@ -6,16 +6,17 @@ STAMP  := $(VENV)/.installed
 DB     ?= data/agent-exporter.db
 PORT   ?= 9477
 
-.PHONY: help install run demo test lint typecheck pytest bench clean generate stack soak
+.PHONY: help install run demo test lint typecheck pytest bench clean generate stack soak screenshots
 
 help:
 	@echo "make run    serve on 127.0.0.1:$(PORT) with the SQLite store $(DB)"
-	@echo "make test   lint, type-check and run the test suite"
+	@echo "make test   lint (ruff, import-linter), type-check and run the test suite"
 	@echo "make demo   serve as make run and send demo traffic (DEMO_ARGS=\"--incident failure-spike:start=300\")"
 	@echo "make bench  measure ingest, scrape, reads, memory, the client and a soak; writes docs/BENCHMARKS.md (~40 min)"
 	@echo "make generate  render rules, alerts and dashboards from alerts/config.yaml"
 	@echo "make stack  exporter, Prometheus and Alertmanager on 127.0.0.1 (ports: PORT, PROM_PORT, AM_PORT)"
 	@echo "make soak   minutes of steady load on SQLite and PostgreSQL (SOAK_SECONDS, SOAK_RATE)"
+	@echo "make screenshots  a PNG of each web page, light and dark, desktop and phone, into docs/images/"
 
 $(STAMP): exporter/pyproject.toml exporter/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +40,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check exporter
 	$(BIN)/ruff format --check exporter
+	cd exporter && ../$(BIN)/lint-imports
 
 typecheck: install
 	cd exporter && ../$(BIN)/mypy
@@ -58,13 +60,17 @@ generate: install
 PROM_PORT ?= 9090
 AM_PORT   ?= 9093
 stack: install
-	$(BIN)/python -m agent_exporter.mixin stack --exporter-port $(PORT) --prometheus-port $(PROM_PORT) \
+	$(BIN)/python -m agent_exporter.demo.stack --exporter-port $(PORT) --prometheus-port $(PROM_PORT) \
 		--alertmanager-port $(AM_PORT) $(if $(STACK_DB),--database-url $(STACK_DB))
 
 SOAK_SECONDS ?= 300
 SOAK_RATE    ?= 50
 soak: install
 	cd exporter && SOAK_SECONDS=$(SOAK_SECONDS) SOAK_RATE=$(SOAK_RATE) ../$(BIN)/pytest -m soak -s -p no:cacheprovider
+
+# the web pages in Debian's Chromium (apt-get install chromium), fed the shared dataset and demo traffic
+screenshots: install
+	cd exporter && ../$(BIN)/python -m tests.web_screenshots
 
 clean:
 	rm -rf $(VENV) data exporter/.pytest_cache exporter/.mypy_cache exporter/.ruff_cache

@@ -28,7 +28,7 @@ from . import suite
 from .harness import REPO, machine, median
 
 console = Console(stderr=True)
-SECTIONS = ("ingest", "batch", "scrape", "reads", "client", "pushgateway", "soak")
+SECTIONS = ("ingest", "batch", "scrape", "reads", "web", "client", "pushgateway", "soak")
 PG_ADMIN_URL = os.environ.get(
     "AGENT_EXPORTER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -276,6 +276,33 @@ def _reads(report: Report, runs: int, requests: int, pg_admin_url: str) -> None:
         )
 
 
+def _web(report: Report, runs: int, requests: int) -> None:
+    """Fill a SQLite server with `runs` runs over 90 days, then time each web page as a browser asks."""
+    now = time.time()
+    with suite.server() as srv:
+        rate = suite.fill(srv, runs, console.log, span=(now - 90 * 86400, now - 60))
+        console.log(f"web: {runs:,} runs at {rate:,.0f}/s")
+        suite.analyze(f"sqlite:///{srv.workdir / 'bench.db'}")
+        pages = suite.page_latencies(srv, requests)
+    rows = [[name, f"{p50:.0f}", f"{p95:.0f}", f"{kb / 1024:.0f}"] for name, (p50, p95, kb) in pages.items()]
+    report.table(
+        f"Web pages with {runs:,} runs (SQLite)",
+        f"Milliseconds per page load, client side, {requests} requests each after one warm-up, of the HTML a "
+        "browser gets (every figure, chart and table of the page is in it; the stylesheet and script are "
+        "static files of a few kilobytes, cached). A page's time is the sum of the read API queries it makes "
+        "(docs/web.md lists them).",
+        ["page", "p50 ms", "p95 ms", "HTML KB"],
+        rows,
+    )
+    for name, (_, p95, _) in pages.items():
+        report.verdict(
+            f"web page {name}: p95 < 300 ms on SQLite with {runs:,} runs",
+            f"{p95:.0f} ms",
+            "the read API queries the page makes (docs/web.md)",
+            p95 < 300,
+        )
+
+
 def _client(report: Report, runs: int) -> None:
     """The agent-thread cost of recording a run (exporter/bench/bench_client.py)."""
     script = Path(__file__).with_name("bench_client.py")
@@ -432,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch": lambda: _batch(report, repeats, records),
         "scrape": lambda: _scrape(report, repeats),
         "reads": lambda: _reads(report, stored_runs, 5 if args.quick else 30, PG_ADMIN_URL),
+        "web": lambda: _web(report, stored_runs, 5 if args.quick else 30),
         "client": lambda: _client(report, 1_000 if args.quick else 5_000),
         "pushgateway": lambda: _pushgateway(report, repeats, seconds),
         "soak": lambda: _soak(report, 30 if args.quick else 300, 50),

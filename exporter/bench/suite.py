@@ -267,6 +267,7 @@ __all__ = [
     "analyze",
     "batch_posts",
     "fill",
+    "page_latencies",
     "postgres_database",
     "pushgateway",
     "pushgateway_pushes",
@@ -328,6 +329,34 @@ def read_latencies(srv: Server, requests: int) -> dict[str, tuple[float, float]]
                 client.get(path, params=params).raise_for_status()
                 times.append((time.perf_counter() - started) * 1000)
             out[name] = (median(times), percentile(times, 0.95))
+    return out
+
+
+#: the web pages timed, as a browser asks for them (the HTML holds every figure the page shows)
+PAGES: tuple[tuple[str, str], ...] = (
+    ("/ overview, 7 days (the default)", "/"),
+    ("/ overview, 30 days", "/?from=30d"),
+    ("/runs", "/runs"),
+    ("/runs sorted by cost, 7 days", "/runs?from=7d&sort=-cost_usd"),
+    ("/runs/{run_id}", "/runs/fill-1"),
+    ("/report (30 days)", "/report"),
+    ("/health", "/health"),
+)
+
+
+def page_latencies(srv: Server, requests: int) -> dict[str, tuple[float, float, int]]:
+    """(p50, p95 milliseconds, bytes) of each page of PAGES, `requests` times each, after one warm-up."""
+    out = {}
+    headers = {"accept": "text/html"}
+    with httpx.Client(base_url=srv.url, timeout=300, headers=headers) as client:
+        for name, path in PAGES:
+            size = len(client.get(path).raise_for_status().content)
+            times = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                client.get(path).raise_for_status()
+                times.append((time.perf_counter() - started) * 1000)
+            out[name] = (median(times), percentile(times, 0.95), size)
     return out
 
 

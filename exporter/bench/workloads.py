@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent_exporter import swebench
+from agent_exporter.demo import swebench
 
 from .harness import SHARED_DATA
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,11 +15,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from agent_exporter import migrations
-from agent_exporter.app import create_app
-from agent_exporter.config import load_settings
 from agent_exporter.store import Store, StoreSettings
 
-from .support import PG_ADMIN_URL, unavailable
+from .support import PG_ADMIN_URL, make_client, unavailable
 
 if TYPE_CHECKING:
     from .doc_stack import DocsStack
@@ -80,12 +78,6 @@ def store(store_url: str) -> Iterator[Store]:
 def registry() -> CollectorRegistry:
     """A fresh registry per test: values read back with `get_sample_value`."""
     return CollectorRegistry()
-
-
-def make_client(database_url: str, registry: CollectorRegistry, **settings: Any) -> TestClient:
-    """The app in-process on `database_url`, with `settings` overriding the defaults."""
-    app = create_app(load_settings(database_url=database_url, **settings), registry=registry)
-    return TestClient(app, base_url="http://127.0.0.1")
 
 
 @pytest.fixture

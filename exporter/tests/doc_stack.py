@@ -22,8 +22,7 @@ import httpx
 import yaml
 
 from .doc_examples import Shell, block_of
-from .live_stack import spawn, stop, wait_ready
-from .support import ExporterProcess, exporter, free_port, record, unavailable, wait_until
+from .support import ExporterProcess, exporter, free_port, record, serve, unavailable, wait_until
 
 SONNET: Final = "claude-sonnet-4-5"
 HAIKU: Final = "claude-haiku-4-5"
@@ -220,10 +219,14 @@ def docs_stack(tmp: Path) -> Iterator[DocsStack]:
             f"--config.file={prometheus_config(tmp, server.port, password)}",
             f"--storage.tsdb.path={tmp / 'tsdb'}",
         ]
-        process = spawn(["prometheus", *args, f"--web.listen-address=127.0.0.1:{port}"], log)
+        url = f"http://127.0.0.1:{port}"
+        prometheus = serve(
+            "Prometheus",
+            ["prometheus", *args, f"--web.listen-address=127.0.0.1:{port}"],
+            log,
+            f"{url}/-/ready",
+        )
         try:
-            url = f"http://127.0.0.1:{port}"
-            wait_ready(f"{url}/-/ready", process, log, "Prometheus")
             stack = DocsStack(server, url, checkout, Shell(checkout, server.url, url))
             start = dt.datetime.now(dt.UTC)
             for batch, accepted in ((before_the_failures(start), 12), (after_the_failures(start), 16)):
@@ -236,4 +239,4 @@ def docs_stack(tmp: Path) -> Iterator[DocsStack]:
                 wait_until(scraped, 30, f"Prometheus to scrape {accepted} accepted runs")
             yield stack
         finally:
-            stop(process)
+            prometheus.stop()

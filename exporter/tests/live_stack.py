@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,21 +17,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
 import yaml
 
-from agent_exporter.mixin.config import load_config
-from agent_exporter.mixin.generate import ALERT_RULES, CONFIG_PATH, RECORDING_RULES, render
-from agent_exporter.mixin.stack import (
+from agent_exporter.demo.stack import (
     ALERTMANAGER_CONFIG,
     PROMETHEUS_CONFIG,
     alertmanager_command,
     prometheus_command,
     render_prometheus_config,
 )
+from agent_exporter.demo.supervisor import Supervised
+from agent_exporter.mixin.config import load_config
+from agent_exporter.mixin.generate import ALERT_RULES, CONFIG_PATH, RECORDING_RULES, render
 
-from .support import REPO, free_port, wait_until
+from .support import REPO, free_port, serve
 
 # -- the HTTP receiver Alertmanager's webhooks post to ----------------------------------------------
 
@@ -79,36 +77,6 @@ def webhook_receiver() -> Iterator[tuple[Receiver, str]]:
 # -- processes ---------------------------------------------------------------------------------
 
 
-def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """Start `args` with its output in `log`."""
-    with log.open("wb") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate `process` (kill it after 15 s)."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, what: str) -> None:
-    """Poll `url` until it answers 200; fail with the log's tail if `process` exits first."""
-
-    def check() -> bool:
-        if process.poll() is not None:
-            pytest.fail(
-                f"{what} exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
-            )
-        return httpx.get(url, timeout=1).status_code == 200
-
-    wait_until(check, 30, f"{what} to become ready")
-
-
 def alertmanager_config(webhook: str, tmp_path: Path) -> Path:
     """The shipped alertmanager.yml with its receivers posting to `webhook` and short group timers."""
     config = yaml.safe_load((REPO / ALERTMANAGER_CONFIG).read_text())
@@ -121,21 +89,19 @@ def alertmanager_config(webhook: str, tmp_path: Path) -> Path:
     return path
 
 
-def start_alertmanager(config: Path, tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_alertmanager(config: Path, tmp_path: Path) -> tuple[Supervised, str]:
     """Alertmanager with `config` on a free port; waits until it is ready."""
     port = free_port()
     data = tmp_path / f"alertmanager-{port}"
     data.mkdir()
     log = tmp_path / f"alertmanager-{port}.log"
-    process = spawn(alertmanager_command(config, data, port), log)
     url = f"http://127.0.0.1:{port}"
-    wait_ready(f"{url}/-/ready", process, log, "Alertmanager")
-    return process, url
+    return serve("Alertmanager", alertmanager_command(config, data, port), log, f"{url}/-/ready"), url
 
 
 def start_prometheus(
     tmp_path: Path, *, exporter_port: int, alertmanager_url: str, scale: int
-) -> tuple[subprocess.Popen[bytes], str]:
+) -> tuple[Supervised, str]:
     """Prometheus scraping the exporter every second, with the shipped rules `scale` times shorter,
     alerting `alertmanager_url`; waits until it is ready."""
     cfg = load_config(REPO / CONFIG_PATH).scaled(scale)
@@ -159,11 +125,7 @@ def start_prometheus(
     )
     (tmp_path / "tsdb").mkdir()
     log = tmp_path / "prometheus.log"
-    process = spawn(prometheus_command(config, tmp_path / "tsdb", port), log)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(f"{url}/-/ready", process, log, "Prometheus")
-    except BaseException:
-        stop(process)
-        raise
-    return process, url
+    return serve(
+        "Prometheus", prometheus_command(config, tmp_path / "tsdb", port), log, f"{url}/-/ready"
+    ), url

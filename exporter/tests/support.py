@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: real servers on loopback, and the CI rule for missing ones.
+"""Helpers shared by the tests: real servers on loopback (run by the project's own process
+supervisor, `agent_exporter.demo.supervisor`), and the CI rule for missing ones.
 
 A test that needs a server this machine does not have skips with a message locally and fails under
 CI (`CI=true`), where a skip would hide a missing install step.
@@ -11,18 +12,27 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-import httpx
 import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
+from agent_exporter.api.app import create_app
+from agent_exporter.config import load_settings
+from agent_exporter.demo import supervisor
+from agent_exporter.demo.supervisor import ProcessFailedError, Supervised
+from agent_exporter.pricing import PriceBook
+from agent_exporter.record import Run, RunRecord, parse_record
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data" / "swe-bench-pro-runs.json"
+#: the receipt time of the records the unit tests build (2026-11-18T08:26:40Z)
+NOW = 1_795_000_000.0
 PG_ADMIN_URL = os.environ.get(
     "AGENT_EXPORTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -59,13 +69,38 @@ def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.05
     pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
+#: seconds a server may take to start: about 2 on a quiet machine, over 30 on one shared by many
+#: test runs; the bound only decides how long a server that never starts is waited for
+START_TIMEOUT = 120
+
+
+def ready(server: Supervised, timeout: float = START_TIMEOUT) -> None:
+    """Wait until `server` answers its readiness URL; fail the test (stopping it) if it does not."""
+    try:
+        server.wait_ready(timeout, interval=0.05)
+    except ProcessFailedError as exc:
+        server.stop()
+        pytest.fail(str(exc))
+
+
+def serve(name: str, args: Sequence[str], log_path: Path, ready_url: str) -> Supervised:
+    """Start a server process and wait until it is ready (the test fails if it is not)."""
+    server = supervisor.start(name, args, log_path, ready_url=ready_url)
+    ready(server)
+    return server
+
+
 @dataclass
 class ExporterProcess:
     """A real `agent-exporter serve` process on loopback."""
 
-    process: subprocess.Popen[bytes]
+    supervised: Supervised
     port: int
-    log_path: Path
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        """The process itself."""
+        return self.supervised.process
 
     @property
     def url(self) -> str:
@@ -74,18 +109,11 @@ class ExporterProcess:
 
     def log(self) -> str:
         """What the server printed so far."""
-        return self.log_path.read_text(errors="replace")
+        return self.supervised.log()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         """Stop the server with `sig` and return its exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        return self.process.returncode
+        return self.supervised.stop(sig, timeout)
 
 
 def start_exporter(
@@ -101,27 +129,26 @@ def start_exporter(
     import yaml
 
     port = port or free_port()
-    args = [sys.executable, "-m", "agent_exporter", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    args += ["--database-url", database_url or f"sqlite:///{tmp_path / 'exporter.db'}"]
+    options = []
     if config:
         config_path = tmp_path / f"config-{port}.yaml"
         config_path.write_text(yaml.safe_dump(dict(config)))
-        args += ["--config", str(config_path)]
-    log_path = tmp_path / f"exporter-{port}.log"
+        options += ["--config", str(config_path)]
+    args = supervisor.exporter_command(
+        "127.0.0.1", port, database_url or f"sqlite:///{tmp_path / 'exporter.db'}", *options
+    )
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_EXPORTER_")}
     full_env.update(env or {})
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=full_env)
-    server = ExporterProcess(process, port, log_path)
+    server = supervisor.start(
+        "the exporter",
+        args,
+        tmp_path / f"exporter-{port}.log",
+        ready_url=f"http://127.0.0.1:{port}/readyz",
+        env=full_env,
+    )
     if wait:
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                pytest.fail(f"the exporter exited with {process.returncode}:\n{server.log()}")
-            return httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200
-
-        wait_until(ready, 30, "the exporter to become ready")
-    return server
+        ready(server)
+    return ExporterProcess(server, port)
 
 
 @contextlib.contextmanager
@@ -147,3 +174,23 @@ def record(run_id: str, **fields: Any) -> dict[str, Any]:
     }
     body.update(fields)
     return {k: v for k, v in body.items() if v is not None}
+
+
+def resolved(body: Mapping[str, Any], received_at: float = NOW) -> Run:
+    """The run the ingest path makes of the valid record `body` received at `received_at`, unpriced."""
+    parsed = parse_record(dict(body), now=received_at, max_future_skew=300)
+    assert isinstance(parsed, RunRecord), parsed
+    return parsed.resolve(received_at)
+
+
+def priced(body: Mapping[str, Any], prices: PriceBook | None = None, received_at: float = NOW) -> Run:
+    """`resolved`, then priced as ingest prices it (by `prices`, default the bundled genai-prices)."""
+    run = resolved(body, received_at)
+    (prices or PriceBook()).price(run)
+    return run
+
+
+def make_client(database_url: str, registry: CollectorRegistry, **settings: Any) -> TestClient:
+    """The app in-process on `database_url`, with `settings` overriding the defaults."""
+    app = create_app(load_settings(database_url=database_url, **settings), registry=registry)
+    return TestClient(app, base_url="http://127.0.0.1")

@@ -18,12 +18,10 @@ import yaml
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from agent_exporter import auth
-from agent_exporter.auth import Access, AccessPolicy
-from agent_exporter.config import ConfigError, load_settings
+from agent_exporter.api.auth import Access, AccessPolicy
+from agent_exporter.config import ConfigError, SecuritySettings, load_settings
 
-from .conftest import make_client
-from .support import exporter, free_port, record, wait_until
+from .support import exporter, free_port, make_client, record, wait_until
 
 RUNS = "/api/v1/runs"
 INGEST_A = "ingest-token-aaaaaaaaaaaa"
@@ -160,13 +158,13 @@ def test_tokens_load_from_files_the_environment_and_the_config_file(
     config.write_text(yaml.safe_dump({"security": {"read_tokens": [READ]}}))
     monkeypatch.setenv("AGENT_EXPORTER_SECURITY__INGEST_TOKEN_FILE", str(token_file))
     monkeypatch.setenv("AGENT_EXPORTER_SECURITY__METRICS_USERS_FILE", str(users_file))
-    policy = load_settings(config).security.policy()
+    policy = AccessPolicy.of(load_settings(config).security)
     assert policy.allows(Access.INGEST, f"Bearer {INGEST_A}")[0]
     assert policy.allows(Access.INGEST, f"Bearer {INGEST_B}")[0]
     assert policy.allows(Access.READ, f"Bearer {READ}")[0]
     assert policy.allows(Access.METRICS, basic("prometheus", METRICS_PASSWORD)["authorization"])[0]
     monkeypatch.setenv("AGENT_EXPORTER_SECURITY__READ_TOKENS", f'["{INGEST_B}"]')
-    policy = load_settings(config).security.policy()  # the environment beats the file
+    policy = AccessPolicy.of(load_settings(config).security)  # the environment beats the file
     assert (len(policy.ingest), len(policy.read), len(policy.metrics)) == (2, 1, 1)
     assert policy.allows(Access.READ, f"Bearer {INGEST_B}")[0]
     assert not policy.allows(Access.READ, f"Bearer {READ}")[0]
@@ -208,7 +206,7 @@ def test_every_token_is_compared_every_time(monkeypatch: pytest.MonkeyPatch) -> 
         calls.append(1)
         return compare(a, b)
 
-    policy = auth.SecuritySettings.model_validate({"ingest_tokens": [INGEST_A, INGEST_B, READ]}).policy()
+    policy = AccessPolicy.of(SecuritySettings.model_validate({"ingest_tokens": [INGEST_A, INGEST_B, READ]}))
     monkeypatch.setattr(hmac, "compare_digest", counting)
     assert policy.allows(Access.INGEST, f"Bearer {INGEST_A}") == (True, "")
     assert len(calls) == 3  # a match on the first token does not end the loop early

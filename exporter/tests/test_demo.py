@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agent_exporter.cli import app
-from agent_exporter.demo import Window
+from agent_exporter.demo.command import Window
 
 from .exporter_reads import records_total, stored_runs
 from .support import exporter, free_port, wait_until

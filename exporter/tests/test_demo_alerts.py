@@ -31,12 +31,12 @@ import httpx
 import pytest
 
 from agent_exporter.client.delivery import encode
-from agent_exporter.demo import DEFAULT_RATE
-from agent_exporter.mixin.stack import alertmanager_binary
-from agent_exporter.traffic import Traffic, parse_incident
+from agent_exporter.demo.command import DEFAULT_RATE
+from agent_exporter.demo.stack import alertmanager_binary
+from agent_exporter.demo.traffic import Traffic, parse_incident
 
 from .demo_replay import JOB, Fired, fired, promtool_test, replay, rules_under_test, run_promtool
-from .live_stack import alertmanager_config, start_alertmanager, start_prometheus, stop, webhook_receiver
+from .live_stack import alertmanager_config, start_alertmanager, start_prometheus, webhook_receiver
 from .support import exporter, unavailable, wait_until
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
@@ -185,11 +185,11 @@ def run_live(scenario: Scenario, directory: Path) -> LiveOutcome:
         contextlib.ExitStack() as processes,
     ):
         am, am_url = start_alertmanager(alertmanager_config(webhook, directory), directory)
-        processes.callback(stop, am)
+        processes.callback(am.stop)
         prom, prom_url = start_prometheus(
             directory, exporter_port=server.port, alertmanager_url=am_url, scale=LIVE_SCALE
         )
-        processes.callback(stop, prom)
+        processes.callback(prom.stop)
 
         def scraped() -> bool:
             answer = httpx.get(f"{prom_url}/api/v1/query", params={"query": "up"}, timeout=5).json()

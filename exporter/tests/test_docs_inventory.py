@@ -20,7 +20,7 @@ TESTED: frozenset[Block] = frozenset(
 _BY_HAND = "run by hand on 2026-12-01 for issue 8"
 _STACK = (
     "runs Prometheus and Alertmanager in the foreground until Ctrl-C on fixed ports; "
-    "test_stack_native.py runs what it runs (python -m agent_exporter.mixin stack) on free ports, "
+    "test_stack_native.py runs what it runs (python -m agent_exporter.demo.stack) on free ports, "
     f"test_stack_live.py the same configuration live; {_BY_HAND} (PORT=19613 PROM_PORT=19614 AM_PORT=19615)"
 )
 _DEMO = (

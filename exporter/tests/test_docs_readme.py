@@ -25,7 +25,7 @@ README = "README.md"
 SEND = block_of(README, "curl -s http://127.0.0.1:9477/api/v1/runs -H")
 EXECUTION = block_of(README, "curl -s 'http://127.0.0.1:9477/api/v1/executions?agent=fixer'")
 HISTORY = block_of(README, "agent-exporter runs --status failure --from 24h")
-IMPORT = block_of(README, "python -m agent_exporter.swebench")
+IMPORT = block_of(README, "python -m agent_exporter.demo.swebench")
 CLIENT = block_of(README, "from agent_exporter import client as exporter", lang="python")
 #: the blocks this module runs, for test_docs_inventory
 BLOCKS: tuple[Block, ...] = (SEND, EXECUTION, HISTORY, IMPORT, CLIENT)

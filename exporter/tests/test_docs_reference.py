@@ -17,14 +17,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 from typer.main import get_command
 
+from agent_exporter.api.auth import AccessPolicy
 from agent_exporter.cli import app
 from agent_exporter.config import Settings, load_settings
 from agent_exporter.pricing import PriceBook
 from agent_exporter.record import RULES
 
-from .conftest import make_client
 from .doc_examples import DOCS, block_of, code_spans, prose_lines, table
-from .support import REPO, record, unavailable
+from .support import REPO, make_client, record, unavailable
 
 README = "README.md"
 PRICES = block_of(README, "models:", lang="yaml")
@@ -225,7 +225,7 @@ def test_the_configuration_example_loads_with_every_key_it_sets(tmp_path: Path) 
     settings = load_settings(config)
     assert settings.database_url == "postgresql://agents@db.internal/agents"
     assert (settings.metrics.extra_labels, settings.metrics.drop_labels) == (["team"], ["issue_type"])
-    policy = settings.security.policy()
+    policy = AccessPolicy.of(settings.security)
     assert (len(policy.ingest), len(policy.read), len(policy.metrics)) == (1, 1, 0)
     assert PriceBook.from_file(settings.price_file).lookup("internal-coder-v2", None) is not None
 

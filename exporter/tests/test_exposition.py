@@ -9,7 +9,7 @@ from itertools import islice
 from fastapi.testclient import TestClient
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from agent_exporter import swebench
+from agent_exporter.demo import swebench
 
 from .support import SHARED_DATA, record, unavailable
 

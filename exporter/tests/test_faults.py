@@ -23,10 +23,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, event, text
 
-from .conftest import make_client
 from .pgcluster import fresh_database, private_cluster
 from .scrape import scrape
-from .support import exporter, record, start_exporter, unavailable, wait_until
+from .support import exporter, make_client, record, start_exporter, unavailable, wait_until
 
 RUNS = "/api/v1/runs"
 

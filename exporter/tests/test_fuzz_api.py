@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from schemathesis import Case, CheckContext, GenerationMode, Response
 from schemathesis.checks import not_a_server_error
 
-from agent_exporter.app import create_app
+from agent_exporter.api.app import create_app
 from agent_exporter.config import load_settings
 
 from .support import ExporterProcess, start_exporter

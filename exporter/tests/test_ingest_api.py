@@ -12,8 +12,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, text
 
-from .conftest import make_client
-from .support import record
+from .support import make_client, record
 
 RUNS = "/api/v1/runs"
 FIXER_SUCCESS = {

@@ -10,21 +10,15 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
 
 from agent_exporter.metrics import LabelConfig, Metrics
-from agent_exporter.pricing import PriceBook
-from agent_exporter.record import Run, RunRecord, parse_record
+from agent_exporter.record import Run
 
-from .support import record
+from .support import NOW, priced, record
 
-NOW = 1_795_000_000.0
 FIXER = {"agent": "fixer", "model": "claude-sonnet-4-5"}
 
 
 def run(run_id: str, received_at: float = NOW, **fields: Any) -> Run:
-    parsed = parse_record(record(run_id, **fields), now=received_at, max_future_skew=300)
-    assert isinstance(parsed, RunRecord), parsed
-    resolved = parsed.resolve(received_at)
-    PriceBook().price(resolved)
-    return resolved
+    return priced(record(run_id, **fields), received_at=received_at)
 
 
 def metrics(registry: CollectorRegistry, **config: Any) -> Metrics:

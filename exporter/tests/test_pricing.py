@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from agent_exporter.pricing import PriceBook, PriceFileError, load_price_file
-from agent_exporter.record import CostSource, Run, RunRecord, parse_record
+from agent_exporter.record import CostSource
 
-from .support import record
-
-NOW = 1_795_000_000.0
-
-
-def priced(body: dict[str, Any], book: PriceBook | None = None) -> Run:
-    parsed = parse_record(body, now=NOW, max_future_skew=300)
-    assert isinstance(parsed, RunRecord), parsed
-    run = parsed.resolve(NOW)
-    (book or PriceBook()).price(run)
-    return run
+from .support import priced, record
 
 
 def write_prices(tmp_path: Path, text: str) -> Path:

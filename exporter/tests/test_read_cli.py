@@ -13,9 +13,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner, Result
 
-from agent_exporter import swebench
 from agent_exporter.cli import app
-from agent_exporter.importer import Checkpoint, ImportAbortedError, Importer
+from agent_exporter.cli.importing import Checkpoint, ImportAbortedError, Importer
+from agent_exporter.demo import swebench
 
 from .readfixtures import at
 from .support import SHARED_DATA, ExporterProcess, exporter, free_port, record, start_exporter, unavailable

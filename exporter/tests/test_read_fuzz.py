@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from .conftest import make_client
 from .readfixtures import post, ten_runs
+from .support import make_client
 
 PATHS = [
     "/api/v1/runs",

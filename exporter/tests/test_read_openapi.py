@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from agent_exporter.app import create_app
+from agent_exporter.api.app import create_app
 from agent_exporter.config import load_settings
 
 READ_PATHS = {

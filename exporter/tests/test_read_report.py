@@ -9,11 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from agent_exporter import swebench
+from agent_exporter.demo import swebench
 
-from .conftest import make_client
 from .readfixtures import at, post
-from .support import SHARED_DATA, record, unavailable
+from .support import SHARED_DATA, make_client, record, unavailable
 
 
 def attempts(

@@ -10,9 +10,8 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, text
 
-from .conftest import make_client
 from .readfixtures import DAY, MONDAY, at, post, ten_runs
-from .support import record
+from .support import make_client, record
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from prometheus_client import CollectorRegistry
 
 from agent_exporter.sketch import RELATIVE_ACCURACY
 
-from .conftest import make_client
 from .readfixtures import at, post, ten_runs
-from .support import record
+from .support import make_client, record
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from prometheus_client import CollectorRegistry
 from agent_exporter.aggregates import Aggregate
 from agent_exporter.reports import AnomalyRules, anomalies
 
-from .conftest import make_client
 from .readfixtures import DAY, WEEK, at, post
-from .support import record
+from .support import make_client, record
 
 
 def week_of_runs(days: range) -> list[dict[str, Any]]:

@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
 
-from agent_exporter.record import FieldError, Run, RunRecord, Status, parse_record, unknown_fields
+from agent_exporter.record import FieldError, RunRecord, Status, parse_record, unknown_fields
 
+from . import support
 from .support import record
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
+resolved = partial(support.resolved, received_at=NOW)  # this module's clock
 
 
 def errors_of(body: Any, **kwargs: Any) -> list[tuple[str, str]]:
     parsed = parse_record(body, now=NOW, max_future_skew=300, **kwargs)
     assert isinstance(parsed, list), f"expected errors, got a record: {parsed!r}"
     return [(e.field, e.rule) for e in parsed]
-
-
-def resolved(body: dict[str, Any], received_at: float = NOW) -> Run:
-    parsed = parse_record(body, now=NOW, max_future_skew=300)
-    assert isinstance(parsed, RunRecord), parsed
-    return parsed.resolve(received_at)
 
 
 # -- required fields -------------------------------------------------------------------------

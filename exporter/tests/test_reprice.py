@@ -10,9 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from .conftest import make_client
 from .readfixtures import at, post
-from .support import record
+from .support import make_client, record
 
 OLD_PRICES = """
 models:

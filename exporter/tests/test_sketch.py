@@ -8,8 +8,9 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent_exporter import aggregates, swebench
+from agent_exporter import aggregates
 from agent_exporter.analytics import interpolate
+from agent_exporter.demo import swebench
 from agent_exporter.queries import RunFilter
 from agent_exporter.sketch import (
     GAMMA,

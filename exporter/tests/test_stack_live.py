@@ -15,7 +15,6 @@ import math
 import random
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,15 +25,16 @@ import httpx
 import pytest
 from sqlalchemy import Connection, create_engine, text
 
+from agent_exporter.demo import supervisor
+from agent_exporter.demo.stack import alertmanager_binary
+from agent_exporter.demo.supervisor import Supervised
 from agent_exporter.mixin.generate import DASHBOARDS
-from agent_exporter.mixin.stack import alertmanager_binary
 
 from .live_stack import (
     Receiver,
     alertmanager_config,
     start_alertmanager,
     start_prometheus,
-    stop,
     webhook_receiver,
 )
 from .support import REPO, ExporterProcess, record, start_exporter, unavailable, wait_until
@@ -195,7 +195,7 @@ def stack(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
 
-    processes: list[subprocess.Popen[bytes]] = []
+    processes: list[Supervised] = []
     exporter = start_exporter(
         tmp,
         database_url=pg_server_url,
@@ -235,8 +235,7 @@ def stack(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             time.sleep(2)  # two more scrapes and rule evaluations: the second wave is a rate now
             yield live
     finally:
-        for process in processes:
-            stop(process)
+        supervisor.stop_all(processes)
         exporter.stop()
 
 
@@ -545,4 +544,4 @@ def test_exporter_down_inhibits_the_agent_alerts(tmp_path: Path) -> None:
             notified = {a["labels"]["alertname"] for _, p in receiver.received() for a in p["alerts"]}
             assert "AgentStoppedReporting" not in notified
         finally:
-            stop(process)
+            process.stop()

@@ -13,11 +13,11 @@ import httpx
 import pytest
 import yaml
 
+from agent_exporter.demo.stack import PROMETHEUS_CONFIG, alertmanager_binary, render_prometheus_config
 from agent_exporter.mixin.__main__ import main
 from agent_exporter.mixin.generate import CONFIG_PATH
-from agent_exporter.mixin.stack import PROMETHEUS_CONFIG, alertmanager_binary, render_prometheus_config
 
-from .support import REPO, free_port, unavailable, wait_until
+from .support import REPO, START_TIMEOUT, free_port, unavailable, wait_until
 
 
 def test_the_rendered_prometheus_config_scrapes_loopback_and_loads_the_rules_by_absolute_path() -> None:
@@ -87,10 +87,9 @@ def test_the_native_stack_runs_and_stops_with_its_children(tmp_path: Path) -> No
     args = [
         sys.executable,
         "-m",
-        "agent_exporter.mixin",
+        "agent_exporter.demo.stack",
         "--root",
         str(REPO),
-        "stack",
         "--state-dir",
         str(tmp_path),
     ]
@@ -117,7 +116,9 @@ def test_the_native_stack_runs_and_stops_with_its_children(tmp_path: Path) -> No
             "prometheus": f"http://127.0.0.1:{ports[1]}/metrics",
             "alertmanager": f"http://127.0.0.1:{ports[2]}/metrics",
         }
-        assert httpx.get(f"http://127.0.0.1:{ports[0]}/readyz", timeout=2).status_code == 200
+        # Prometheus may be up before the exporter, which starts slower on a busy machine
+        readyz = f"http://127.0.0.1:{ports[0]}/readyz"
+        wait_until(lambda: httpx.get(readyz, timeout=2).status_code == 200, START_TIMEOUT, "the exporter")
         groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=2).json()["data"]["groups"]
         assert len(groups) == 10
         alertmanagers = httpx.get(f"{prometheus}/api/v1/alertmanagers", timeout=2).json()["data"]
@@ -139,7 +140,7 @@ def test_the_native_stack_refuses_a_port_in_use(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        args = [sys.executable, "-m", "agent_exporter.mixin", "--root", str(REPO), "stack"]
+        args = [sys.executable, "-m", "agent_exporter.demo.stack", "--root", str(REPO)]
         args += ["--state-dir", str(tmp_path), "--prometheus-port", str(port)]
         result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1

@@ -11,22 +11,16 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 
 from agent_exporter import migrations, schema
-from agent_exporter.pricing import PriceBook
-from agent_exporter.record import Run, RunRecord, parse_record
+from agent_exporter.record import Run
 from agent_exporter.store import InsertOutcome, Store, StoreSettings, normalize_url
 
-from .support import record
+from .support import priced, record
 
-NOW = 1_795_000_000.0
 ACCEPTED, DUPLICATE, CONFLICT = InsertOutcome.ACCEPTED, InsertOutcome.DUPLICATE, InsertOutcome.CONFLICT
 
 
 def run(run_id: str, **fields: Any) -> Run:
-    parsed = parse_record(record(run_id, **fields), now=NOW, max_future_skew=300)
-    assert isinstance(parsed, RunRecord), parsed
-    resolved = parsed.resolve(NOW)
-    PriceBook().price(resolved)
-    return resolved
+    return priced(record(run_id, **fields))
 
 
 def stored(store: Store, column: str = "run_id") -> list[Any]:

@@ -9,10 +9,9 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, text
 
-from agent_exporter import swebench
+from agent_exporter.demo import swebench
 
-from .conftest import make_client
-from .support import SHARED_DATA, unavailable
+from .support import SHARED_DATA, make_client, unavailable
 
 
 @pytest.fixture

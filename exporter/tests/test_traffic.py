@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from agent_exporter import swebench
 from agent_exporter.client.delivery import encode
+from agent_exporter.demo import swebench
+from agent_exporter.demo.traffic import AGENTS, MODELS, Incident, Traffic, parse_incident
 from agent_exporter.pricing import PriceBook
 from agent_exporter.record import parse_record
-from agent_exporter.traffic import AGENTS, MODELS, Incident, Traffic, parse_incident
 
 from .support import SHARED_DATA, unavailable
 

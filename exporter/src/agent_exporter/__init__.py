@@ -1,6 +1,13 @@
 """agent-exporter: a Prometheus exporter for AI-agent executions."""
 
-__all__ = ["__version__"]
+from typing import Final
+
+__all__ = ["DEFAULT_PORT", "DEFAULT_URL", "__version__"]
+
+#: the port the exporter serves on unless told otherwise, and where clients and the CLI look for it.
+#: This module stays standard-library only: the client SDK (agent_exporter.client) imports it.
+DEFAULT_PORT: Final = 9477
+DEFAULT_URL: Final = f"http://127.0.0.1:{DEFAULT_PORT}"
 
 
 def __getattr__(name: str) -> str:

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,11 +27,13 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from .auth import SecuritySettings
+from . import DEFAULT_PORT
 from .metrics import DROPPABLE, PROMOTABLE, LabelConfig
 
-DEFAULT_PORT = 9477
 ENV_PREFIX = "AGENT_EXPORTER_"
+MIN_TOKEN_LENGTH: Final = 16
+# RFC 6750 token68 characters: what fits in `Authorization: Bearer ...` without quoting
+_TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _RESERVED_LABELS = frozenset(
     {
@@ -40,6 +50,118 @@ _RESERVED_LABELS = frozenset(
         "le",
     }
 )
+
+
+def _check_token(token: str, where: str) -> str:
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"{where}: a token must be at least {MIN_TOKEN_LENGTH} characters")
+    if not _TOKEN.match(token):
+        raise ValueError(f"{where}: a token may hold letters, digits and -._~+/ (and = at the end) only")
+    return token
+
+
+def read_token_file(path: Path) -> list[str]:
+    """The tokens in `path`: one a line; blank lines and lines starting with # are ignored."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read token file {path}: {exc.strerror}") from exc
+    tokens = [line.strip() for line in text.splitlines()]
+    tokens = [t for t in tokens if t and not t.startswith("#")]
+    if not tokens:
+        raise ValueError(f"token file {path} holds no token")
+    return [_check_token(t, f"{path} line {i}") for i, t in enumerate(tokens, 1)]
+
+
+def read_users_file(path: Path) -> dict[str, str]:
+    """The `user:password` lines of `path` (blank lines and # comments ignored)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read users file {path}: {exc.strerror}") from exc
+    users: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, password = line.partition(":")
+        if not sep or not user or not password:
+            raise ValueError(f"{path} line {number}: expected user:password")
+        users[user] = password
+    if not users:
+        raise ValueError(f"users file {path} holds no user")
+    return users
+
+
+class Credentials(NamedTuple):
+    """Who may do what, in plain text: `api.auth.AccessPolicy` keeps their digests only."""
+
+    ingest: tuple[str, ...]
+    read: tuple[str, ...]
+    metrics: dict[str, str]
+
+
+class SecuritySettings(BaseModel):
+    """Who may write runs, read them and scrape /metrics, and which web origins may call the API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ingest_tokens: list[SecretStr] = Field(
+        default_factory=list, description="bearer tokens for POST (ingest); none: ingest is open"
+    )
+    ingest_token_file: Path | None = Field(default=None, description="a file of ingest tokens, one a line")
+    read_tokens: list[SecretStr] = Field(
+        default_factory=list, description="bearer tokens for GET under /api; none: reading is open"
+    )
+    read_token_file: Path | None = Field(default=None, description="a file of read tokens, one a line")
+    metrics_users: dict[str, SecretStr] = Field(
+        default_factory=dict, description="basic-auth users of /metrics (user: password); none: open"
+    )
+    metrics_users_file: Path | None = Field(default=None, description="a file of user:password lines")
+    cors_allow_origins: list[str] = Field(
+        default_factory=list, description="web origins allowed to call the API from a browser; none: CORS off"
+    )
+
+    @field_validator("ingest_tokens", "read_tokens")
+    @classmethod
+    def _tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for token in value:
+            _check_token(token.get_secret_value(), "tokens")
+        return value
+
+    @field_validator("metrics_users")
+    @classmethod
+    def _users(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for user, password in value.items():
+            if not user or ":" in user or not password.get_secret_value():
+                raise ValueError("users need a name without ':' and a non-empty password")
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"{origin!r}: an origin is scheme://host[:port] with no path, or *")
+        return value
+
+    @model_validator(mode="after")
+    def _files_readable(self) -> SecuritySettings:
+        self.credentials()  # reads the files now, so that a missing one stops the start with its name
+        return self
+
+    def credentials(self) -> Credentials:
+        """The tokens and users from the settings and the files (read now), in plain text."""
+        ingest = [t.get_secret_value() for t in self.ingest_tokens]
+        read = [t.get_secret_value() for t in self.read_tokens]
+        users = {u: p.get_secret_value() for u, p in self.metrics_users.items()}
+        if self.ingest_token_file is not None:
+            ingest += read_token_file(self.ingest_token_file)
+        if self.read_token_file is not None:
+            read += read_token_file(self.read_token_file)
+        if self.metrics_users_file is not None:
+            users.update(read_users_file(self.metrics_users_file))
+        return Credentials(tuple(ingest), tuple(read), users)
 
 
 class LimitSettings(BaseModel):
@@ -110,6 +232,25 @@ class MetricSettings(BaseModel):
         )
 
 
+class WebSettings(BaseModel):
+    """The web pages (`/`, `/runs`, ...): where their links lead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grafana_url: str | None = Field(
+        default=None,
+        description="Grafana's base URL (https://grafana.example.com): a run's page links to its run "
+        "dashboard there; none: no link",
+    )
+
+    @field_validator("grafana_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError(f"{value!r}: give an http(s) URL such as https://grafana.example.com")
+        return value.rstrip("/") if value else value
+
+
 class Settings(BaseSettings):
     """Everything the service reads at start-up."""
 
@@ -137,6 +278,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     metrics: MetricSettings = Field(default_factory=MetricSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @model_validator(mode="after")
     def _price_file_exists(self) -> Settings:

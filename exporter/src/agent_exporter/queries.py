@@ -6,9 +6,9 @@ latest run, failure streaks, error groups). Figures over time ranges come from t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import (
     ColumnElement,
@@ -147,6 +147,99 @@ def get_run(conn: Connection, run_id: str) -> RunDetail | None:
         return list(conn.execute(query).mappings())
 
     return RunDetail(row, children(schema.run_usage), children(schema.run_tools), children(schema.run_phases))
+
+
+#: the orders a run listing can take, each (the value sorted on, the condition of a run without it)
+SORTS: Final[dict[str, Callable[[], tuple[ColumnElement[Any], ColumnElement[bool] | None]]]] = {
+    "ended_at": lambda: (R.c.ended_at, None),
+    "duration_seconds": lambda: (R.c.duration_seconds, None),
+    "cost_usd": lambda: (R.c.cost_usd, R.c.cost_usd.is_(None)),
+    "total_tokens": lambda: (
+        func.coalesce(R.c.input_tokens, 0) + func.coalesce(R.c.output_tokens, 0),
+        R.c.input_tokens.is_(None) & R.c.output_tokens.is_(None),
+    ),
+    "llm_calls": lambda: (R.c.llm_calls, R.c.llm_calls.is_(None)),
+    "tool_calls": lambda: (R.c.tool_calls, R.c.tool_calls.is_(None)),
+}
+
+
+def list_runs_sorted(
+    conn: Connection, flt: RunFilter, *, sort: str, descending: bool, limit: int, offset: int
+) -> list[RowMapping]:
+    """Up to `limit` runs ordered by `sort` (a key of SORTS), skipping `offset`; ties newest first.
+
+    Runs without the value (a cost nobody knows) come last either way. An offset page: newest first
+    walks the (ended_at, run_id) index; any other order reads the whole filtered range, so narrow
+    the range for speed.
+    """
+    key, missing = SORTS[sort]()
+    order: list[ColumnElement[Any]] = [] if missing is None else [case((missing, 1), else_=0)]
+    if sort == "ended_at":  # the index's own order: no sort at all
+        order += [R.c.ended_at.desc(), R.c.run_id.desc()] if descending else [R.c.ended_at, R.c.run_id]
+    else:
+        order += [key.desc() if descending else key.asc(), R.c.ended_at.desc(), R.c.run_id.desc()]
+    query = (
+        select(*(R.c[name] for name in LIST_COLUMNS))
+        .where(*flt.conditions())
+        .order_by(*order)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(conn.execute(query).mappings())
+
+
+def count_runs(conn: Connection, flt: RunFilter) -> int:
+    """How many runs the filter matches (a count over an index range)."""
+    return int(conn.execute(select(func.count()).select_from(R).where(*flt.conditions())).scalar_one())
+
+
+def adjacent_run(
+    conn: Connection, flt: RunFilter, key: tuple[float, str], *, newer: bool, failed: bool = False
+) -> str | None:
+    """The run_id of the filtered run just newer (or older) than the keyset `key` (ended_at, run_id).
+
+    With `failed`, only failed runs (failure, error, timeout) count: the previous and next failure.
+    """
+    position = tuple_(R.c.ended_at, R.c.run_id)
+    query = select(R.c.run_id).where(*flt.conditions(), position > key if newer else position < key)
+    if failed:
+        query = query.where(R.c.status.in_(FAILED))
+    order = (R.c.ended_at.asc(), R.c.run_id.asc()) if newer else (R.c.ended_at.desc(), R.c.run_id.desc())
+    found: str | None = conn.execute(query.order_by(*order).limit(1)).scalar()
+    return found
+
+
+#: dimensions with an index that leads with them: their distinct values cost a probe each
+_INDEXED: Final = frozenset({"agent", "model", "status", "issue_type", "project"})
+#: the newest runs looked at for the values of a dimension without such an index
+RECENT_SAMPLE: Final = 5_000
+
+
+def dimension_values(conn: Connection, name: str, *, limit: int) -> list[str]:
+    """Up to `limit` distinct non-empty values of dimension `name`, sorted.
+
+    An indexed dimension is read by a skip scan (the next value after the last one, one index probe
+    each: milliseconds at any size); another one from the newest RECENT_SAMPLE runs.
+    """
+    column = R.c[name]
+    if name in _INDEXED:
+        first = select(func.min(column)).scalar_subquery()
+        walk = select(first.label("value")).cte("walk", recursive=True)
+        following = select(func.min(column)).where(column > walk.c.value).scalar_subquery()
+        walk = walk.union_all(select(following).where(walk.c.value.is_not(None)))
+        query = select(walk.c.value).where(walk.c.value.is_not(None)).limit(limit)
+        return [str(v) for v in conn.execute(query).scalars()]
+    recent = (
+        select(column.label("value")).order_by(R.c.ended_at.desc()).limit(RECENT_SAMPLE).subquery("recent")
+    )
+    query = (
+        select(recent.c.value)
+        .where(recent.c.value.is_not(None))
+        .distinct()
+        .order_by(recent.c.value)
+        .limit(limit)
+    )
+    return [str(v) for v in conn.execute(query).scalars()]
 
 
 # ---------------------------------------------------------------------------------------------

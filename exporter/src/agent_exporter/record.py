@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, overload
 
 from pydantic import (
     AwareDatetime,
@@ -358,9 +358,34 @@ class Run:
     @property
     def total_tokens(self) -> int | None:
         """Input plus output tokens, or None when neither was reported."""
-        if self.input_tokens is None and self.output_tokens is None:
-            return None
-        return (self.input_tokens or 0) + (self.output_tokens or 0)
+        return total_tokens(self.input_tokens, self.output_tokens)
+
+
+@overload
+def total_tokens(input_tokens: int, output_tokens: int) -> int: ...
+@overload
+def total_tokens(input_tokens: int | None, output_tokens: int | None) -> int | None: ...
+def total_tokens(input_tokens: int | None, output_tokens: int | None) -> int | None:
+    """A run's total tokens: input plus output (both inclusive, so cache and reasoning tokens are in
+    it once), or None when neither was reported."""
+    if input_tokens is None and output_tokens is None:
+        return None
+    return (input_tokens or 0) + (output_tokens or 0)
+
+
+def name_problem(value: str) -> str | None:
+    """Why `value` is not a name as runs carry them (agent, model, issue type, team ...), or None.
+
+    The rule of the record's name fields, for names that arrive elsewhere (query parameters): 1 to
+    `MAX_NAME_LENGTH` characters, no control characters, not blank.
+    """
+    if len(value) > MAX_NAME_LENGTH:
+        return f"must be at most {MAX_NAME_LENGTH} characters (got {len(value)})"
+    if CONTROL_CHARACTERS.search(value):
+        return "must not contain control characters"
+    if not value.strip():
+        return "must not be empty or blank"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from .analytics import (
     wilson_upper_bound,
 )
 from .queries import ErrorGroup, Streak
+from .record import total_tokens
 
 K = TypeVar("K", bound=Hashable)
 
@@ -54,7 +55,7 @@ def z_for(confidence: float) -> float:
 
 def figures(a: Aggregate) -> dict[str, Any]:
     """The standard figures (`read_models.Figures`) of an aggregate."""
-    total_tokens = a.input_tokens + a.output_tokens
+    tokens = total_tokens(a.input_tokens, a.output_tokens)
     return {
         "runs": a.runs,
         "cancelled": a.cancelled,
@@ -70,11 +71,11 @@ def figures(a: Aggregate) -> dict[str, Any]:
         "duration_max_seconds": a.duration_max,
         "input_tokens": a.input_tokens,
         "output_tokens": a.output_tokens,
-        "total_tokens": total_tokens,
+        "total_tokens": tokens,
         "cache_read_tokens": a.cache_read_tokens,
         "cache_write_tokens": a.cache_write_tokens,
         "reasoning_tokens": a.reasoning_tokens,
-        "tokens_per_run": ratio(total_tokens, a.token_runs),
+        "tokens_per_run": ratio(tokens, a.token_runs),
         "cache_hit_ratio": ratio(a.cache_read_tokens, a.input_tokens),
         "cost_usd": money(a.cost_sum),
         "cost_per_run_usd": ratio(a.cost_sum, a.cost_runs),

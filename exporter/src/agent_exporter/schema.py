@@ -76,6 +76,8 @@ runs = Table(
     Index(None, "status", "ended_at"),
     Index(None, "issue_type", "ended_at"),
     Index(None, "project", "ended_at"),
+    # run lists sorted by duration (the web pages) walk this
+    Index(None, "duration_seconds", "ended_at"),
 )
 
 run_usage = Table(

@@ -31,9 +31,10 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from .. import DEFAULT_URL
 from .delivery import ClientStats, Delivery
 from .recorder import Phase, Run, current_run, merged, new_run_id
-from .settings import DEFAULT_URL, ClientSettings, bearer_token, endpoint_url, spool_directory
+from .settings import ClientSettings, bearer_token, endpoint_url, spool_directory
 
 __all__ = [
     "Client",

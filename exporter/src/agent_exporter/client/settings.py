@@ -15,7 +15,8 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-DEFAULT_URL = "http://127.0.0.1:9477"
+from .. import DEFAULT_URL
+
 RUNS_PATH = "/api/v1/runs"
 SPOOL_OFF = frozenset({"off", "none", "false", "0", "disabled"})
 

@@ -9,6 +9,7 @@ transaction (`build_rollups`), so that an interrupted upgrade resumes where it s
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from .. import rollups
-from ..store import Store
+from ..store import Store, describe_url
+
+log = logging.getLogger(__name__)
+
+
+class SchemaOutdatedError(RuntimeError):
+    """The database is behind this version's migrations; `agent-exporter db upgrade` fixes it."""
+
 
 Progress = Callable[[str], None]
 
@@ -97,4 +105,24 @@ def build_rollups(store: Store, progress: Progress | None = None) -> int:
         say(
             f"rollups: {int(day - first) + 1:,} of {int(last - first) + 1:,} days built "
             f"({read:,} runs read, {time.monotonic() - started:.0f} s)"
+        )
+
+
+def prepare(store: Store) -> None:
+    """The policy of `serve`: migrate an empty database, refuse one that is behind (replicas must not
+    race to migrate); `SchemaOutdatedError` says which command catches it up."""
+    if store.is_empty():
+        log.info("empty database at %s: creating the schema", describe_url(store.url))
+        upgrade(store)
+        return
+    current, head = current_revision(store), head_revision()
+    if current != head:
+        raise SchemaOutdatedError(
+            f"the database at {describe_url(store.url)} is at migration {current or 'none'}, this version "
+            f"needs {head}: run `agent-exporter db upgrade` first"
+        )
+    if rollups_pending(store):
+        raise SchemaOutdatedError(
+            f"the rollups of the runs at {describe_url(store.url)} are not all built (an interrupted "
+            "upgrade): run `agent-exporter db upgrade` to finish"
         )

@@ -1,4 +1,7 @@
-"""`python -m agent_exporter.mixin generate|check|stack`: render, verify, or run the stack natively."""
+"""`python -m agent_exporter.mixin generate|check`: render the rules and dashboards, or verify them.
+
+(The native stack that runs them is `python -m agent_exporter.demo.stack`, `make stack`.)
+"""
 
 from __future__ import annotations
 
@@ -17,24 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("generate", help="write the rule files and dashboards from alerts/config.yaml")
     sub.add_parser("check", help="exit 1 when a generated file differs from what the configuration renders")
-    stack = sub.add_parser(
-        "stack", help="run the exporter, Prometheus and Alertmanager natively on 127.0.0.1"
-    )
-    stack.add_argument("--exporter-port", type=int, default=9477)
-    stack.add_argument("--prometheus-port", type=int, default=9090)
-    stack.add_argument("--alertmanager-port", type=int, default=9093)
-    stack.add_argument(
-        "--database-url", default=None, help="default: SQLite in <state-dir>/agent-exporter.db"
-    )
-    stack.add_argument("--state-dir", type=Path, default=Path("data/stack"))
     args = parser.parse_args(argv)
 
     root: Path = args.root
-    if args.command == "stack":
-        from .stack import Ports, run_stack
-
-        ports = Ports(args.exporter_port, args.prometheus_port, args.alertmanager_port)
-        return run_stack(root, root / args.state_dir, ports, args.database_url)
     try:
         files = render(load_config(root / CONFIG_PATH))
     except MixinConfigError as exc:

@@ -118,7 +118,6 @@ def downgrade() -> None:
     op.drop_table("rollup_day")
     op.drop_table("rollup_hour")
     indexes = import_module("agent_exporter.migrations.versions.0002_read_indexes")
-    op.create_index("ix_runs_duration_seconds_ended_at", "runs", ["duration_seconds", "ended_at"])
     op.create_index("ix_runs_figures", "runs", indexes.FIGURE_COLUMNS)
     op.create_index("ix_runs_report", "runs", indexes.REPORT_COLUMNS)
     op.create_index(

@@ -13,9 +13,15 @@ inclusively (OpenTelemetry GenAI), so input = inputTokens + cache reads + cache 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Final
 
-from .record import MAX_ERROR_SUMMARY_LENGTH, MAX_LABEL_VALUE_LENGTH
+from fastapi import Request
+from fastapi.responses import Response
+
+from ..record import MAX_ERROR_SUMMARY_LENGTH, MAX_LABEL_VALUE_LENGTH, name_problem
+from .http import error_response
+from .ingest import ingest_request
 
 #: the Fixer Agent's status words, as run statuses
 STATUSES: Final[Mapping[str, str]] = {
@@ -147,3 +153,20 @@ def to_run_record(execution: Any, *, agent: str, received_at: str) -> Any:
     if labels:
         record["labels"] = labels
     return record
+
+
+async def post_executions(request: Request) -> Response:
+    """Store the Fixer Agent's own `AgentExecutionMetrics` objects (one, or `{"executions": [...]}`),
+    as run records of the agent named by `?agent=` (default `fixer`); answers as `POST /api/v1/runs`,
+    with errors named by the execution's own fields."""
+    agent = request.query_params.get("agent", "fixer")
+    problem = name_problem(agent)
+    if problem is not None:
+        return error_response(422, "invalid_request", f"agent: {problem}")
+
+    def convert(records: list[Any], received_at: float) -> list[Any]:
+        # the receipt time the runs are resolved with ends the executions that have no endTime
+        received = datetime.fromtimestamp(received_at, UTC).isoformat()
+        return [to_run_record(r, agent=agent, received_at=received) for r in records]
+
+    return await ingest_request(request, "executions", convert, execution_field)

@@ -15,14 +15,12 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
@@ -31,9 +29,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .client import Client, ClientStats
-from .record import FAILED_STATUSES, Status
+from .. import DEFAULT_PORT, DEFAULT_URL
+from .supervisor import Supervised, exporter_command, running
 from .traffic import AGENTS, INCIDENT_KINDS, Incident, Traffic, list_cost, parse_incident
+
+if TYPE_CHECKING:  # the client and the record model are imported when a demo runs, not for `--help`
+    from ..client import Client, ClientStats
 
 WINDOW_SECONDS = 60.0
 DEFAULT_RATE = 2.0  # runs per second; docs/demo.md gives the alerts' timings at this rate
@@ -90,6 +91,8 @@ class Window:
         """
         while self.runs and self.runs[0][0] < now - self.seconds:
             self.runs.popleft()
+        from ..record import FAILED_STATUSES, Status
+
         failed_statuses = {s.value for s in FAILED_STATUSES}
         rows = []
         for agent in AGENTS:
@@ -185,46 +188,21 @@ def render(elapsed: float, window: Window, result: DemoResult, client: Client, t
     return Group(head, table, *lines)
 
 
-def _ready(url: str) -> bool:
-    import httpx
-
-    with contextlib.suppress(httpx.HTTPError):
-        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
-    return False
-
-
 @contextlib.contextmanager
-def served(url: str, database_url: str, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def served(url: str, database_url: str, log_path: Path) -> Iterator[Supervised]:
     """An `agent-exporter serve` subprocess on `url`'s address, stopped (SIGTERM) afterwards.
 
     It runs in its own session: Ctrl-C reaches the demo only, which flushes before stopping it.
     """
     parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 9477
+    host, port = parts.hostname or "127.0.0.1", parts.port or DEFAULT_PORT
     if database_url.startswith("sqlite:///"):
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "agent_exporter", "serve", "--host", host, "--port", str(port)]
-    args += ["--database-url", database_url]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not _ready(url):
-            if process.poll() is not None:
-                raise RuntimeError(f"the exporter exited with {process.returncode}; see {log_path}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the exporter did not become ready within 60 s; see {log_path}")
-            time.sleep(0.1)
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+    args = exporter_command(host, port, database_url)
+    with running(
+        "the exporter", args, log_path, ready_url=f"{url}/readyz", timeout=60, new_session=True, append=True
+    ) as exporter:
+        yield exporter
 
 
 def _incidents(specs: Sequence[str]) -> list[Incident]:
@@ -238,7 +216,7 @@ def command(
     *,
     url: Annotated[
         str, typer.Option(envvar="AGENT_EXPORTER_URL", help="The exporter to send to.")
-    ] = "http://127.0.0.1:9477",
+    ] = DEFAULT_URL,
     rate: Annotated[
         float, typer.Option(min=0.001, help="Runs per second (Poisson arrivals).")
     ] = DEFAULT_RATE,
@@ -296,6 +274,8 @@ def command(
                 raise typer.Exit(1) from exc
             if not json_output:
                 console.print(f"exporter on {url} (store {database_url}, log {server_log})", highlight=False)
+        from ..client import Client
+
         client = Client(url, token=token, spool=spool, flush_interval=0.25)
         traffic = Traffic(seed, rate=rate, start=time.time(), incidents=incidents)
         if json_output:

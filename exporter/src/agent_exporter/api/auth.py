@@ -9,7 +9,10 @@ without a line of their own:
 
 - `/healthz`, `/readyz`, `/openapi.json` and `/docs` are always open (probes and the contract);
 - `/metrics` needs basic auth when `metrics_users` are configured (Prometheus' `basic_auth`);
-- any other GET or HEAD needs a read token when `read_tokens` are configured;
+- `/login`, `/logout` and `/static/` (the web pages' token form and their stylesheet) are open;
+- any other GET or HEAD needs a read token when `read_tokens` are configured, sent as a bearer
+  token or, from a browser, in the HttpOnly cookie `/login` sets; a browser asking for a page
+  without one is sent to `/login`;
 - any other method (POST under `/api/v1`: ingest, reprice) needs an ingest token when
   `ingest_tokens` are configured.
 
@@ -25,141 +28,36 @@ import binascii
 import hashlib
 import hmac
 import logging
-import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlencode
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from ..config import SecuritySettings
+from .http import error_body
 
 log = logging.getLogger(__name__)
 
-MIN_TOKEN_LENGTH: Final = 16
 #: paths that stay open whatever is configured: probes, and the API's contract
 OPEN_PATHS: Final = frozenset(
     {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 )
 METRICS_PATH: Final = "/metrics"
+LOGIN_PATH: Final = "/login"
+LOGOUT_PATH: Final = "/logout"
+STATIC_PREFIX: Final = "/static/"
+#: the cookie the web pages keep a read token in (HttpOnly: no script can read it)
+READ_COOKIE: Final = "agent_exporter_read"
 READ_METHODS: Final = frozenset({"GET", "HEAD"})
 REALM: Final = "agent-exporter"
-# RFC 6750 token68 characters: what fits in `Authorization: Bearer ...` without quoting
-_TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def _check_token(token: str, where: str) -> str:
-    if len(token) < MIN_TOKEN_LENGTH:
-        raise ValueError(f"{where}: a token must be at least {MIN_TOKEN_LENGTH} characters")
-    if not _TOKEN.match(token):
-        raise ValueError(f"{where}: a token may hold letters, digits and -._~+/ (and = at the end) only")
-    return token
-
-
-def read_token_file(path: Path) -> list[str]:
-    """The tokens in `path`: one a line; blank lines and lines starting with # are ignored."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ValueError(f"cannot read token file {path}: {exc.strerror}") from exc
-    tokens = [line.strip() for line in text.splitlines()]
-    tokens = [t for t in tokens if t and not t.startswith("#")]
-    if not tokens:
-        raise ValueError(f"token file {path} holds no token")
-    return [_check_token(t, f"{path} line {i}") for i, t in enumerate(tokens, 1)]
-
-
-def read_users_file(path: Path) -> dict[str, str]:
-    """The `user:password` lines of `path` (blank lines and # comments ignored)."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ValueError(f"cannot read users file {path}: {exc.strerror}") from exc
-    users: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        user, sep, password = line.partition(":")
-        if not sep or not user or not password:
-            raise ValueError(f"{path} line {number}: expected user:password")
-        users[user] = password
-    if not users:
-        raise ValueError(f"users file {path} holds no user")
-    return users
-
-
-class SecuritySettings(BaseModel):
-    """Who may write runs, read them and scrape /metrics, and which web origins may call the API."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    ingest_tokens: list[SecretStr] = Field(
-        default_factory=list, description="bearer tokens for POST (ingest); none: ingest is open"
-    )
-    ingest_token_file: Path | None = Field(default=None, description="a file of ingest tokens, one a line")
-    read_tokens: list[SecretStr] = Field(
-        default_factory=list, description="bearer tokens for GET under /api; none: reading is open"
-    )
-    read_token_file: Path | None = Field(default=None, description="a file of read tokens, one a line")
-    metrics_users: dict[str, SecretStr] = Field(
-        default_factory=dict, description="basic-auth users of /metrics (user: password); none: open"
-    )
-    metrics_users_file: Path | None = Field(default=None, description="a file of user:password lines")
-    cors_allow_origins: list[str] = Field(
-        default_factory=list, description="web origins allowed to call the API from a browser; none: CORS off"
-    )
-
-    @field_validator("ingest_tokens", "read_tokens")
-    @classmethod
-    def _tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
-        for token in value:
-            _check_token(token.get_secret_value(), "tokens")
-        return value
-
-    @field_validator("metrics_users")
-    @classmethod
-    def _users(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        for user, password in value.items():
-            if not user or ":" in user or not password.get_secret_value():
-                raise ValueError("users need a name without ':' and a non-empty password")
-        return value
-
-    @field_validator("cors_allow_origins")
-    @classmethod
-    def _origins(cls, value: list[str]) -> list[str]:
-        for origin in value:
-            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
-                raise ValueError(f"{origin!r}: an origin is scheme://host[:port] with no path, or *")
-        return value
-
-    @model_validator(mode="after")
-    def _files_readable(self) -> SecuritySettings:
-        self.policy()  # reads the files now, so that a missing one stops the start with its name
-        return self
-
-    def policy(self) -> AccessPolicy:
-        """The credentials from the settings and the files, as the middleware compares them."""
-        ingest = [t.get_secret_value() for t in self.ingest_tokens]
-        read = [t.get_secret_value() for t in self.read_tokens]
-        users = {u: p.get_secret_value() for u, p in self.metrics_users.items()}
-        if self.ingest_token_file is not None:
-            ingest += read_token_file(self.ingest_token_file)
-        if self.read_token_file is not None:
-            read += read_token_file(self.read_token_file)
-        if self.metrics_users_file is not None:
-            users.update(read_users_file(self.metrics_users_file))
-        return AccessPolicy(
-            ingest=tuple(_digest(t) for t in ingest),
-            read=tuple(_digest(t) for t in read),
-            metrics=tuple((_digest(u), _digest(p)) for u, p in users.items()),
-        )
 
 
 def _digest(secret: str | bytes) -> bytes:
@@ -184,9 +82,19 @@ class AccessPolicy:
     read: tuple[bytes, ...] = ()
     metrics: tuple[tuple[bytes, bytes], ...] = ()
 
+    @classmethod
+    def of(cls, settings: SecuritySettings) -> AccessPolicy:
+        """The policy the settings configure (their token and user files are read now)."""
+        ingest, read, users = settings.credentials()
+        return cls(
+            ingest=tuple(_digest(t) for t in ingest),
+            read=tuple(_digest(t) for t in read),
+            metrics=tuple((_digest(u), _digest(p)) for u, p in users.items()),
+        )
+
     def needs(self, method: str, path: str) -> Access:
         """What a request for `path` with `method` needs under this policy."""
-        if path in OPEN_PATHS:
+        if path in OPEN_PATHS or path in {LOGIN_PATH, LOGOUT_PATH} or path.startswith(STATIC_PREFIX):
             return Access.OPEN
         if path == METRICS_PATH:
             return Access.METRICS if self.metrics else Access.OPEN
@@ -255,11 +163,17 @@ class AccessControlMiddleware:
         if access is Access.OPEN:
             await self.app(scope, receive, send)
             return
-        authorization = None
+        authorization = cookie = None
+        html = False
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
-                break
+            elif name == b"cookie":
+                cookie = _cookie(value.decode("latin-1"), READ_COOKIE)
+            elif name == b"accept":
+                html = b"text/html" in value
+        if authorization is None and cookie is not None and access is Access.READ:
+            authorization = f"Bearer {cookie}"
         allowed, reason = self.policy.allows(access, authorization)
         if allowed:
             await self.app(scope, receive, send)
@@ -272,7 +186,34 @@ class AccessControlMiddleware:
             client[0] if client else "unknown",
             reason,
         )
+        if html and access is Access.READ and not scope["path"].startswith("/api/"):
+            await _to_login(send, scope)
+            return
         await _unauthorized(send, access, reason, given=authorization is not None)
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name and value:
+            return value
+    return None
+
+
+async def _to_login(send: Send, scope: Scope) -> None:
+    """Send a browser to the token form, to come back to the page it asked for."""
+    target = scope["path"] + (
+        ("?" + scope["query_string"].decode("latin-1")) if scope["query_string"] else ""
+    )
+    location = LOGIN_PATH + "?" + urlencode({"next": target})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", location.encode("latin-1")), (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _unauthorized(send: Send, access: Access, reason: str, *, given: bool) -> None:
@@ -280,14 +221,7 @@ async def _unauthorized(send: Send, access: Access, reason: str, *, given: bool)
         challenge = f'Basic realm="{REALM}", charset="UTF-8"'
     else:
         challenge = f'Bearer realm="{REALM}"' + (', error="invalid_token"' if given else "")
-    body = orjson.dumps(
-        {
-            "error": {
-                "code": "unauthorized",
-                "message": f"{access.value} needs credentials: {reason}",
-            }
-        }
-    )
+    body = orjson.dumps(error_body("unauthorized", f"{access.value} needs credentials: {reason}"))
     await send(
         {
             "type": "http.response.start",
@@ -337,7 +271,7 @@ def install(app: Any, settings: SecuritySettings) -> None:
     from starlette.middleware import Middleware
     from starlette.middleware.cors import CORSMiddleware
 
-    policy = settings.policy()
+    policy = AccessPolicy.of(settings)
     if policy.ingest or policy.read or policy.metrics:
         app.user_middleware.append(Middleware(AccessControlMiddleware, policy=policy))
         log.info(

@@ -9,7 +9,7 @@ recount that includes tool-call arguments (`output_tokens.total`), as the datase
 A run's id is `<model key>/<instance id>` without the `instance_` prefix: at most 118 characters,
 so that it fits in an exemplar (128 characters for label names and values together).
 
-    python -m agent_exporter.swebench shared/data/swe-bench-pro-runs.json > runs.jsonl
+    python -m agent_exporter.demo.swebench shared/data/swe-bench-pro-runs.json > runs.jsonl
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     """Print the dataset as JSON lines of run records."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m agent_exporter.swebench PATH/swe-bench-pro-runs.json", file=sys.stderr)
+        print("usage: python -m agent_exporter.demo.swebench PATH/swe-bench-pro-runs.json", file=sys.stderr)
         return 2
     for record in records(Path(args[0])):
         sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")

@@ -1,4 +1,4 @@
-"""Import a file of run records (JSON lines) into a running exporter, resumably.
+"""`agent-exporter import`: a file of run records (JSON lines) into a running exporter, resumably.
 
 Records go in batches to `POST /api/v1/runs`. After each batch the server acknowledged, a checkpoint
 file records the byte offset and line number reached, so that a rerun after an interruption (the
@@ -12,14 +12,28 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Annotated, Any, Final
 
 import httpx
 import orjson
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from .. import DEFAULT_URL
+from .remote import JsonOption, UrlOption, connect, fail
+from .render import err, out, print_json, titled_table
 
 CHECKPOINT_VERSION: Final = 1
 HEAD_BYTES: Final = 65536  # the checkpoint fingerprints this much of the file's start
@@ -292,3 +306,113 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes]:
         if not raw:
             return
         yield raw
+
+
+# --- the command -----------------------------------------------------------------------------------
+
+
+def import_runs(
+    file: Annotated[str, typer.Argument(help="JSON lines of run records; - reads standard input.")],
+    *,
+    url: UrlOption = DEFAULT_URL,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Records per request.")] = 500,
+    backfill: Annotated[
+        bool, typer.Option(help="Historical import: store without counting the runs in the agent_* metrics.")
+    ] = False,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Checkpoint file (default FILE.checkpoint); a rerun resumes from it.")
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option(help="Ignore the checkpoint and start from the first line.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Import run records, in batches, resumably: rerun the same command to continue after an interruption."""
+    stdin = file == "-"
+    source = Path(file)
+    if not stdin and not source.is_file():
+        fail(f"{file}: no such file")
+    marker = None if stdin else (checkpoint or default_checkpoint(source))
+    start_line = start_offset = 0
+    if marker is not None and not restart and marker.exists():
+        saved = Checkpoint.load(marker)
+        if saved is not None and saved.matches(source):
+            start_line, start_offset = saved.line, saved.offset
+            if not as_json:
+                err.print(f"resuming after line {start_line} (checkpoint {marker}; --restart to start over)")
+        else:
+            err.print(
+                f"[yellow]{marker} does not match {file} (changed since?): "
+                "starting from the first line[/yellow]"
+            )
+    total = None if stdin else source.stat().st_size
+    shown = 0
+
+    def on_error(e: LineError) -> None:
+        nonlocal shown
+        shown += 1
+        if not as_json and shown <= 100:
+            progress.console.print(f"[red]{e}[/red]", markup=False, highlight=False, style="red")
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]importing[/bold]"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=as_json,
+    )
+    task = progress.add_task("import", total=total, completed=start_offset, counts="")
+
+    def on_progress(offset: int, r: ImportResult) -> None:
+        progress.update(
+            task, completed=offset, counts=f"{r.accepted} new, {r.duplicates} dup, {r.failed} failed"
+        )
+
+    def on_batch_done(offset: int, line: int) -> None:
+        if marker is not None:
+            Checkpoint(offset, line, Checkpoint.fingerprint(source, offset)).save(marker, source)
+
+    with connect(url) as client, progress:
+        importer = Importer(
+            client, batch_size=batch_size, backfill=backfill, on_error=on_error, on_progress=on_progress
+        )
+        try:
+            if stdin:
+                result = importer.run(sys.stdin.buffer)
+            else:
+                with source.open("rb") as stream:
+                    stream.seek(start_offset)
+                    result = importer.run(
+                        stream, start_line=start_line, start_offset=start_offset, on_batch_done=on_batch_done
+                    )
+        except ImportAbortedError as exc:
+            progress.stop()
+            where = f"; rerun the same command to resume from the checkpoint {marker}" if marker else ""
+            fail(f"{exc}{where}")
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        if shown > 100:
+            err.print(f"[red]… and {shown - 100} more errors (--json lists them)[/red]")
+        table = titled_table(f"imported {file}" + (f" from line {start_line + 1}" if start_line else ""))
+        for name in ("lines", "accepted", "duplicates", "conflicts", "rejected", "not JSON"):
+            table.add_column(name, justify="right")
+        table.add_row(
+            *(
+                str(v)
+                for v in (
+                    result.lines,
+                    result.accepted,
+                    result.duplicates,
+                    result.conflicts,
+                    result.rejected,
+                    result.invalid,
+                )
+            )
+        )
+        out.print(table)
+    if result.failed:
+        raise typer.Exit(1)

@@ -1,4 +1,5 @@
-"""The stack without Docker: the exporter, Prometheus and Alertmanager as local processes on 127.0.0.1.
+"""The stack without Docker: the exporter, Prometheus and Alertmanager as local processes on 127.0.0.1
+(`make stack`, or `python -m agent_exporter.demo.stack`).
 
 It runs the same files as docker-compose.yml: `prometheus/prometheus.yml` rendered with loopback
 targets and absolute rule paths, the generated rule files, and `alerts/alertmanager.yml` as it is.
@@ -7,11 +8,10 @@ The integration test builds its Prometheus and Alertmanager command lines here t
 
 from __future__ import annotations
 
-import contextlib
+import argparse
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
 import yaml
+
+from .. import DEFAULT_PORT
+from .supervisor import ProcessFailedError, Supervised, exporter_command, start, stop_all
 
 PROMETHEUS_CONFIG: Final = Path("prometheus/prometheus.yml")
 ALERTMANAGER_CONFIG: Final = Path("alerts/alertmanager.yml")
@@ -99,49 +101,9 @@ def alertmanager_command(config: Path, data_dir: Path, port: int) -> list[str]:
 class Ports:
     """Where the stack listens on 127.0.0.1."""
 
-    exporter: int = 9477
+    exporter: int = DEFAULT_PORT
     prometheus: int = 9090
     alertmanager: int = 9093
-
-
-@dataclass
-class _Service:
-    name: str
-    process: subprocess.Popen[bytes]
-    ready_url: str
-    log: Path
-
-
-def _start(name: str, args: list[str], state_dir: Path, ready_url: str) -> _Service:
-    log = state_dir / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-    return _Service(name, process, ready_url, log)
-
-
-def _wait_ready(service: _Service, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if service.process.poll() is not None:
-            tail = service.log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{service.name} exited with {service.process.returncode}:\n{tail}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(service.ready_url, timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{service.name} did not become ready within {timeout:g} s (log: {service.log})")
-
-
-def _stop(services: Sequence[_Service]) -> None:
-    for service in services:
-        if service.process.poll() is None:
-            service.process.send_signal(signal.SIGTERM)
-    for service in services:
-        try:
-            service.process.wait(15)
-        except subprocess.TimeoutExpired:
-            service.process.kill()
-            service.process.wait(5)
 
 
 def port_in_use(port: int) -> bool:
@@ -187,56 +149,81 @@ def run_stack(root: Path, state_dir: Path, ports: Ports, database_url: str | Non
         encoding="utf-8",
     )
     url = database_url or f"sqlite:///{(state_dir / 'agent-exporter.db').resolve()}"
-    exporter_args = [sys.executable, "-m", "agent_exporter", "serve", "--host", "127.0.0.1"]
-    exporter_args += ["--port", str(ports.exporter), "--database-url", url]
-    services: list[_Service] = []
+    services: list[Supervised] = []
     # `kill <pid>` stops the children too: SystemExit runs the `finally` below
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         services.append(
-            _start("exporter", exporter_args, state_dir, f"http://127.0.0.1:{ports.exporter}/readyz")
-        )
-        services.append(
-            _start(
-                "prometheus",
-                prometheus_command(config.resolve(), (state_dir / "prometheus").resolve(), ports.prometheus),
-                state_dir,
-                f"http://127.0.0.1:{ports.prometheus}/-/ready",
+            start(
+                "exporter",
+                exporter_command("127.0.0.1", ports.exporter, url),
+                state_dir / "exporter.log",
+                ready_url=f"http://127.0.0.1:{ports.exporter}/readyz",
             )
         )
         services.append(
-            _start(
+            start(
+                "prometheus",
+                prometheus_command(config.resolve(), (state_dir / "prometheus").resolve(), ports.prometheus),
+                state_dir / "prometheus.log",
+                ready_url=f"http://127.0.0.1:{ports.prometheus}/-/ready",
+            )
+        )
+        services.append(
+            start(
                 "alertmanager",
                 alertmanager_command(
                     (root / ALERTMANAGER_CONFIG).resolve(),
                     (state_dir / "alertmanager").resolve(),
                     ports.alertmanager,
                 ),
-                state_dir,
-                f"http://127.0.0.1:{ports.alertmanager}/-/ready",
+                state_dir / "alertmanager.log",
+                ready_url=f"http://127.0.0.1:{ports.alertmanager}/-/ready",
             )
         )
         with console.status("starting the exporter, Prometheus and Alertmanager"):
             for service in services:
-                _wait_ready(service)
+                service.wait_ready()
         table = Table(title="agent-exporter stack on 127.0.0.1 (Ctrl-C stops it)")
         for column in ("service", "URL", "log"):
             table.add_column(column)
-        table.add_row("exporter", f"http://127.0.0.1:{ports.exporter}", str(services[0].log))
-        table.add_row("Prometheus", f"http://127.0.0.1:{ports.prometheus}", str(services[1].log))
-        table.add_row("Alertmanager", f"http://127.0.0.1:{ports.alertmanager}", str(services[2].log))
+        table.add_row("exporter", f"http://127.0.0.1:{ports.exporter}", str(services[0].log_path))
+        table.add_row("Prometheus", f"http://127.0.0.1:{ports.prometheus}", str(services[1].log_path))
+        table.add_row("Alertmanager", f"http://127.0.0.1:{ports.alertmanager}", str(services[2].log_path))
         console.print(table)
         console.print(f"store: {url}")
         while all(s.process.poll() is None for s in services):
             time.sleep(0.5)
         exited = next(s for s in services if s.process.poll() is not None)
-        console.print(f"[red]{exited.name} exited with {exited.process.returncode}[/red]; see {exited.log}")
+        console.print(
+            f"[red]{exited.name} exited with {exited.process.returncode}[/red]; see {exited.log_path}"
+        )
         return 1
     except KeyboardInterrupt:
         console.print("stopping")
         return 0
-    except RuntimeError as exc:
+    except ProcessFailedError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 1
     finally:
-        _stop(services)
+        stop_all(services)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m agent_exporter.demo.stack`: run the stack until Ctrl-C; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m agent_exporter.demo.stack", description=__doc__)
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: .)")
+    parser.add_argument("--exporter-port", type=int, default=Ports.exporter)
+    parser.add_argument("--prometheus-port", type=int, default=Ports.prometheus)
+    parser.add_argument("--alertmanager-port", type=int, default=Ports.alertmanager)
+    parser.add_argument(
+        "--database-url", default=None, help="default: SQLite in <state-dir>/agent-exporter.db"
+    )
+    parser.add_argument("--state-dir", type=Path, default=Path("data/stack"))
+    args = parser.parse_args(argv)
+    ports = Ports(args.exporter_port, args.prometheus_port, args.alertmanager_port)
+    return run_stack(args.root, args.root / args.state_dir, ports, args.database_url)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

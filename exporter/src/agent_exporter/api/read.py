@@ -22,25 +22,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import aggregates, queries, reports
-from . import read_models as m
-from .aggregates import DAY, HOUR, MONDAY_ORIGIN, WEEK, Bucket
-from .pricing import PriceBook, PriceFileError
-from .queries import DIMENSIONS, RunFilter
-from .record import CONTROL_CHARACTERS, MAX_ID_LENGTH, MAX_NAME_LENGTH, Status
-from .reprice import reprice
-
-if TYPE_CHECKING:
-    from .app import Service
+from .. import aggregates, queries, reports
+from .. import read_models as m
+from ..aggregates import DAY, HOUR, MONDAY_ORIGIN, WEEK, Bucket
+from ..pricing import PriceBook, PriceFileError
+from ..queries import DIMENSIONS, RunFilter
+from ..record import CONTROL_CHARACTERS, MAX_ID_LENGTH, Status, name_problem, total_tokens
+from ..reprice import reprice
+from .http import RETRY_AFTER, error_response
+from .service import service
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +69,13 @@ def invalid(field: str, message: str, value: Any = None) -> RequestValidationErr
 
 
 def check_name(field: str, value: str) -> None:
-    """A filter value is a name as runs carry them: no control characters, at most 128 characters.
+    """A filter value is a name as runs carry them (`record.name_problem`).
 
     Nothing stored can match anything else, and PostgreSQL refuses a NUL in a query outright.
     """
-    if len(value) > MAX_NAME_LENGTH:
-        raise invalid(field, f"must be at most {MAX_NAME_LENGTH} characters (got {len(value)})", value[:40])
-    if CONTROL_CHARACTERS.search(value):
-        raise invalid(field, "must not contain control characters", value)
+    problem = name_problem(value)
+    if problem is not None:
+        raise invalid(field, problem, value[:40])
 
 
 def parse_duration(value: str, field: str) -> float:
@@ -187,24 +184,11 @@ def echo(flt: RunFilter) -> m.Filters:
     )
 
 
-class ORJSONResponse(JSONResponse):
-    """JSON rendered by orjson (the app's class lives in app.py, which imports this module)."""
-
-    def render(self, content: Any) -> bytes:
-        """Serialise `content`."""
-        return orjson.dumps(content)
-
-
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
 @contextmanager
-def _reading(request: Request) -> Iterator[Connection]:
+def reading(request: Request) -> Iterator[Connection]:
     """A connection to the store; a database failure is a 503 that says so, not a 500."""
     try:
-        with _service(request).store.engine.connect() as conn:
+        with service(request).store.engine.connect() as conn:
             yield conn
     except SQLAlchemyError as exc:
         raise _unavailable(exc) from exc
@@ -213,9 +197,7 @@ def _reading(request: Request) -> Iterator[Connection]:
 def _unavailable(exc: SQLAlchemyError) -> HTTPException:
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     log.warning("a query of the read API failed: %s", detail)
-    return HTTPException(
-        503, f"the store did not answer ({detail}); retry later", headers={"Retry-After": "5"}
-    )
+    return HTTPException(503, f"the store did not answer ({detail}); retry later", headers=RETRY_AFTER)
 
 
 # --- runs -------------------------------------------------------------------------------------------
@@ -238,12 +220,11 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     raise invalid("cursor", "is not a cursor from this API: pass next_cursor of the previous page", cursor)
 
 
-def _summary_row(row: Any) -> dict[str, Any]:
+def summary_row(row: Any) -> dict[str, Any]:
     out = {name: row[name] for name in queries.LIST_COLUMNS}
     out["started_at"] = reports.timestamp(row["started_at"])
     out["ended_at"] = reports.timestamp(row["ended_at"])
-    tokens = (row["input_tokens"], row["output_tokens"])
-    out["total_tokens"] = None if tokens == (None, None) else (tokens[0] or 0) + (tokens[1] or 0)
+    out["total_tokens"] = total_tokens(row["input_tokens"], row["output_tokens"])
     return out
 
 
@@ -256,19 +237,19 @@ def list_runs(
 ) -> m.RunPage:
     """Runs ordered by `ended_at` (newest first), a page at a time (keyset pagination)."""
     after = decode_cursor(cursor) if cursor is not None else None
-    with _reading(request) as conn:
+    with reading(request) as conn:
         rows = queries.list_runs(conn, flt, limit=limit + 1, after=after)
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1]["ended_at"], page[-1]["run_id"]) if len(rows) > limit else None
     return m.RunPage(
-        runs=[m.RunSummary.model_validate(_summary_row(r)) for r in page], next_cursor=next_cursor
+        runs=[m.RunSummary.model_validate(summary_row(r)) for r in page], next_cursor=next_cursor
     )
 
 
 def _derived(detail: queries.RunDetail) -> m.Derived:
     run = detail.run
     inp, out, calls = run["input_tokens"], run["output_tokens"], run["llm_calls"]
-    total = None if inp is None and out is None else (inp or 0) + (out or 0)
+    total = total_tokens(inp, out)
     uncached = None
     if inp is not None:
         uncached = inp - (run["cache_read_tokens"] or 0) - (run["cache_write_tokens"] or 0)
@@ -307,12 +288,12 @@ def get_run(
     if CONTROL_CHARACTERS.search(run_id):
         # no stored run has such an id (ingest refuses them), and PostgreSQL refuses a NUL outright
         raise HTTPException(404, f"no run with run_id {run_id[:MAX_ID_LENGTH]!r}: not a valid run_id")
-    with _reading(request) as conn:
+    with reading(request) as conn:
         detail = queries.get_run(conn, run_id)
     if detail is None:
         raise HTTPException(404, f"no run with run_id {run_id!r}")
     row = detail.run
-    body = _summary_row(row)
+    body = summary_row(row)
     body.update(
         quality_score=row["quality_score"],
         confidence=row["confidence"],
@@ -339,7 +320,7 @@ def summary(
     group_by: Annotated[GroupBy | None, Query(description="figures per value of this field")] = None,
 ) -> m.SummaryOut:
     """Count, success rate, duration percentiles, tokens, cost, calls; with `group_by`, per group too."""
-    with _reading(request) as conn:
+    with reading(request) as conn:
         overall = aggregates.summary(conn, flt)
         groups = aggregates.summary(conn, flt, (group_by,)) if group_by else []
     whole = overall[0] if overall else aggregates.Aggregate()
@@ -363,7 +344,7 @@ def timeseries(
     """The summary figures per time bucket; buckets without runs are included with zero runs."""
     size, origin = BUCKETS[bucket]
     spec = Bucket(size, origin)
-    with _reading(request) as conn:
+    with reading(request) as conn:
         indices = aggregates.bucket_range(conn, flt, spec)
         if len(indices) > MAX_BUCKETS:
             first, last = (
@@ -411,7 +392,7 @@ def report(
     """Who does what, how well and at what cost; the best agent and model per issue type, ranked by the
     Wilson lower bound of their success rate over attempts (3 of 3 does not beat 90 of 100; cancelled
     runs are not attempts)."""
-    with _reading(request) as conn:
+    with reading(request) as conn:
         cells = aggregates.report_cells(conn, flt)
     body = reports.build_report(cells, min_attempts=min_attempts, confidence=confidence)
     return m.ReportOut.model_validate({"generated_at": datetime.now(UTC), "filters": echo(flt), **body})
@@ -455,7 +436,7 @@ def trends(
         "cost_per_run_usd": cost_threshold or threshold,
         "tokens_per_run": tokens_threshold or threshold,
     }
-    with _reading(request) as conn:
+    with reading(request) as conn:
         days = aggregates.daily(conn, flt.narrowed(origin, end), origin)
     windows_out = reports.build_trends(
         days, origin=origin, end=end, windows=windows, thresholds=thresholds, min_points=min_points
@@ -512,7 +493,7 @@ def health(
     baseline_flt = RunFilter(baseline_start, start, flt.dimensions)
     lookback_flt = RunFilter(baseline_start, end, flt.dimensions)
     upto_flt = RunFilter(None, end, flt.dimensions)
-    with _reading(request) as conn:
+    with reading(request) as conn:
         w_agents = aggregates.summary(conn, window_flt, ("agent",))
         b_agents = aggregates.summary(conn, baseline_flt, ("agent",))
         w_total = aggregates.summary(conn, window_flt)
@@ -533,7 +514,7 @@ def health(
     )
     failure = None
     if last_failed is not None:
-        failure = {**_summary_row(last_failed), "age_seconds": max(0.0, now - last_failed["ended_at"])}
+        failure = {**summary_row(last_failed), "age_seconds": max(0.0, now - last_failed["ended_at"])}
     if w_all.runs == 0 and b_all.runs == 0 and last is None:
         status: Literal["ok", "degraded", "no data"] = "no data"
     else:
@@ -557,7 +538,7 @@ def health(
             "baseline": {"from": reports.timestamp(baseline_start), "to": reports.timestamp(start)},
             "totals": reports.totals(w_all),
             "baseline_totals": reports.totals(b_all),
-            "last_run": _summary_row(last) if last is not None else None,
+            "last_run": summary_row(last) if last is not None else None,
             "most_recent_failure": failure,
             "failure_streaks": [reports.streak_out(s) for s in streaks],
             "errors": [reports.error_group_out(g) for g in groups],
@@ -584,18 +565,16 @@ def post_reprice(
     """Price again, with the price file re-read from disk and genai-prices, every filtered run whose
     cost is estimated or unknown; reported costs are never touched. The new price book also prices
     the runs ingested from now on. Counters already exported are not rewritten."""
-    service = _service(request)
-    price_file = service.settings.price_file
+    svc = service(request)
+    price_file = svc.settings.price_file
     try:
         prices = PriceBook.from_file(price_file)
     except PriceFileError as exc:
-        body = {"error": {"code": "invalid_price_file", "message": f"{exc}; nothing was repriced"}}
-        return ORJSONResponse(body, status_code=409)
+        return error_response(409, "invalid_price_file", f"{exc}; nothing was repriced")
     if not dry_run:
-        service.prices = prices
-        service.ingest.prices = prices
+        svc.reprice_with(prices)
     try:
-        result = reprice(service.store, prices, flt, dry_run=dry_run)
+        result = reprice(svc.store, prices, flt, dry_run=dry_run)
     except SQLAlchemyError as exc:  # batches stored before the failure stay repriced: rerun to finish
         raise _unavailable(exc) from exc
     return m.RepriceOut(

@@ -1,30 +1,25 @@
-"""The `agent-exporter` command: serve, migrate, and (with more subcommands) read the run history."""
+"""The commands that run the server or open its database: serve, db upgrade, db current.
+
+They import the configuration, the store and the app inside the command, so that the commands that
+only talk to a running exporter (remote.py) start without loading SQLAlchemy, alembic or FastAPI.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from . import __version__, migrations, read_cli
-from .config import ConfigError, Settings, load_settings
-from .demo import command as demo_command
-from .store import Store, StoreError, StoreSettings, describe_url
+from .. import DEFAULT_PORT
+from .render import err
 
-app = typer.Typer(
-    name="agent-exporter",
-    help="Prometheus exporter for AI-agent executions.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+if TYPE_CHECKING:
+    from ..config import Settings
+
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-
-err = Console(stderr=True)
 
 ConfigOption = Annotated[
     Path | None,
@@ -41,6 +36,8 @@ DatabaseOption = Annotated[
 
 
 def _settings(config: Path | None, **overrides: object) -> Settings:
+    from ..config import ConfigError, load_settings
+
     try:
         return load_settings(config, **overrides)
     except ConfigError as exc:
@@ -48,20 +45,23 @@ def _settings(config: Path | None, **overrides: object) -> Settings:
         raise typer.Exit(2) from exc
 
 
-@app.command()
 def serve(
     config: ConfigOption = None,
     host: Annotated[
         str | None, typer.Option(help="Address to bind [env: AGENT_EXPORTER_HOST] (default 127.0.0.1)")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port [env: AGENT_EXPORTER_PORT] (default 9477)")] = None,
+    port: Annotated[
+        int | None, typer.Option(help=f"Port [env: AGENT_EXPORTER_PORT] (default {DEFAULT_PORT})")
+    ] = None,
     database_url: DatabaseOption = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error")] = None,
 ) -> None:
     """Serve the ingest API and /metrics (migrates an empty database first)."""
     import uvicorn
 
-    from .app import SchemaOutdatedError, create_app, prepare_schema
+    from .. import migrations
+    from ..api.app import create_app
+    from ..store import Store, StoreError, StoreSettings
 
     settings = _settings(config, host=host, port=port, database_url=database_url, log_level=log_level)
     logging.basicConfig(
@@ -73,10 +73,10 @@ def serve(
         # fail here, with a plain message, rather than inside the server's start-up
         store = Store(StoreSettings(settings.database_url, settings.sqlite_synchronous))
         try:
-            prepare_schema(store)
+            migrations.prepare(store)
         finally:
             store.close()
-    except (SchemaOutdatedError, StoreError, ValueError) as exc:
+    except (migrations.SchemaOutdatedError, StoreError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from exc
     uvicorn.run(
@@ -94,6 +94,9 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
     """Apply every pending migration."""
+    from .. import migrations
+    from ..store import Store, StoreSettings, describe_url
+
     settings = _settings(config, database_url=database_url)
     store = Store(StoreSettings(settings.database_url, settings.sqlite_synchronous))
     try:
@@ -112,6 +115,9 @@ def db_upgrade(config: ConfigOption = None, database_url: DatabaseOption = None)
 @db_app.command("current")
 def db_current(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
     """Show the database's migration and the newest this version ships."""
+    from .. import migrations
+    from ..store import Store, StoreSettings, describe_url
+
     settings = _settings(config, database_url=database_url)
     store = Store(StoreSettings(settings.database_url, settings.sqlite_synchronous))
     try:
@@ -123,18 +129,7 @@ def db_current(config: ConfigOption = None, database_url: DatabaseOption = None)
     typer.echo(f"{describe_url(settings.database_url)}: at {current or 'none'}, newest {head} ({state})")
 
 
-app.command("demo")(demo_command)
-
-
-@app.command()
-def version() -> None:
-    """Print the version."""
-    typer.echo(__version__)
-
-
-read_cli.register(app)  # runs, show, summary, report, trends, health, import, reprice
-
-
-def main() -> None:
-    """Entry point of the `agent-exporter` command."""
-    app()
+def register(app: typer.Typer) -> None:
+    """Add `serve` and `db` to the `agent-exporter` application."""
+    app.command()(serve)
+    app.add_typer(db_app, name="db")
