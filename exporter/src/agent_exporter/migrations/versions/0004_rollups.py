@@ -57,12 +57,7 @@ FACTS = (  # (name, integer)
     ("first_ended_at", False),
     ("last_ended_at", False),
 )
-SCANNED_INDEXES = (
-    "ix_runs_ratings",
-    "ix_runs_report",
-    "ix_runs_figures",
-    "ix_runs_duration_seconds_ended_at",
-)
+SCANNED_INDEXES = ("ix_runs_ratings", "ix_runs_report", "ix_runs_figures")
 
 
 def _rollup_table(name: str) -> None:
