@@ -11,12 +11,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 
 from agent_exporter import migrations, schema
+from agent_exporter.outcome import Outcome
 from agent_exporter.record import Run
-from agent_exporter.store import InsertOutcome, Store, StoreSettings, normalize_url
+from agent_exporter.store import Store, StoreSettings, normalize_url
 
 from .support import priced, record
 
-ACCEPTED, DUPLICATE, CONFLICT = InsertOutcome.ACCEPTED, InsertOutcome.DUPLICATE, InsertOutcome.CONFLICT
+ACCEPTED, DUPLICATE, CONFLICT = Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.CONFLICT
 
 
 def run(run_id: str, **fields: Any) -> Run:
@@ -101,7 +102,7 @@ def test_concurrent_writers_store_each_run_once(store: Store, store_url: str) ->
     # Two stores on one database stand for two replicas receiving the same retried records.
     other = Store(StoreSettings(store_url))
     batch = [run(f"r-{i}") for i in range(200)]
-    results: list[list[InsertOutcome]] = []
+    results: list[list[Outcome]] = []
     barrier = threading.Barrier(2)
 
     def write(target: Store) -> None:

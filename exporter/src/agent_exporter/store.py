@@ -9,7 +9,6 @@ replicas sharing one PostgreSQL.
 from __future__ import annotations
 
 import contextlib
-import enum
 import itertools
 import logging
 import math
@@ -30,19 +29,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from . import rollups, schema
+from .outcome import Outcome
 from .record import Phase, Run, ToolUsage, UsageLine
 
 log = logging.getLogger(__name__)
 
 _IN_CHUNK = 500  # keeps `run_id IN (...)` under every backend's parameter limit
-
-
-class InsertOutcome(enum.StrEnum):
-    """What storing one run did."""
-
-    ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"
-    CONFLICT = "conflict"
 
 
 class StoreError(RuntimeError):
@@ -285,19 +277,19 @@ class Store:
             raise StoreError(_explain(exc)) from exc
         return not names & set(schema.metadata.tables)
 
-    def insert_runs(self, runs: Sequence[Run]) -> list[InsertOutcome]:
+    def insert_runs(self, runs: Sequence[Run]) -> list[Outcome]:
         """Store new runs in one transaction; return one outcome per run, in order.
 
         Within the batch the first occurrence of a `run_id` counts; a later one with the same body
         is a duplicate, with a different body a conflict. Raises `StoreError` if nothing was stored.
         """
-        outcomes: list[InsertOutcome | None] = [None] * len(runs)
+        outcomes: list[Outcome | None] = [None] * len(runs)
         first: dict[str, int] = {}
         for i, run in enumerate(runs):
             j = first.setdefault(run.run_id, i)
             if j != i:
                 same = runs[j].body_hash == run.body_hash
-                outcomes[i] = InsertOutcome.DUPLICATE if same else InsertOutcome.CONFLICT
+                outcomes[i] = Outcome.DUPLICATE if same else Outcome.CONFLICT
         candidates = [runs[i] for i in first.values()]
         if self.dialect == "sqlite":
             inserted, stored = self._write_sqlite(candidates)
@@ -313,11 +305,11 @@ class Store:
         for i in first.values():
             run = runs[i]
             if run.run_id in inserted:
-                outcomes[i] = InsertOutcome.ACCEPTED
+                outcomes[i] = Outcome.ACCEPTED
             elif stored.get(run.run_id) == run.body_hash:
-                outcomes[i] = InsertOutcome.DUPLICATE
+                outcomes[i] = Outcome.DUPLICATE
             else:
-                outcomes[i] = InsertOutcome.CONFLICT
+                outcomes[i] = Outcome.CONFLICT
         return [o for o in outcomes if o is not None]
 
     @contextmanager
