@@ -100,7 +100,6 @@ def test_a_batch_mixing_new_and_stored_runs_stores_only_the_new(store: Store) ->
 
 def test_concurrent_writers_store_each_run_once(store: Store, store_url: str) -> None:
     # Two stores on one database stand for two replicas receiving the same retried records.
-    other = Store(StoreSettings(store_url))
     batch = [run(f"r-{i}") for i in range(200)]
     results: list[list[Outcome]] = []
     barrier = threading.Barrier(2)
@@ -109,12 +108,12 @@ def test_concurrent_writers_store_each_run_once(store: Store, store_url: str) ->
         barrier.wait()
         results.append(target.insert_runs(batch))
 
-    threads = [threading.Thread(target=write, args=(s,)) for s in (store, other)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    other.close()
+    with Store(StoreSettings(store_url)) as other:
+        threads = [threading.Thread(target=write, args=(s,)) for s in (store, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
     assert len(results) == 2
     accepted = [sum(o is ACCEPTED for o in outcomes) for outcomes in results]
     duplicates = [sum(o is DUPLICATE for o in outcomes) for outcomes in results]
@@ -125,13 +124,10 @@ def test_concurrent_writers_store_each_run_once(store: Store, store_url: str) ->
 
 
 def test_an_empty_database_is_detected(store_url: str) -> None:
-    fresh = Store(StoreSettings(store_url))
-    try:
+    with Store(StoreSettings(store_url)) as fresh:
         assert fresh.is_empty()
         migrations.upgrade(fresh)
         assert not fresh.is_empty()
-    finally:
-        fresh.close()
 
 
 def test_plain_postgres_urls_use_psycopg_3() -> None:
@@ -146,11 +142,19 @@ def test_an_unsupported_database_is_refused() -> None:
 
 
 def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path: Any) -> None:
-    s = Store(StoreSettings(f"sqlite:///{tmp_path / 'x.db'}"))
-    try:
-        with s.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-    finally:
-        s.close()
+    with Store(StoreSettings(f"sqlite:///{tmp_path / 'x.db'}")) as s, s.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_a_store_used_as_a_context_manager_closes_on_leaving_the_block(tmp_path: Any) -> None:
+    before = set(threading.enumerate())
+    with Store(StoreSettings(f"sqlite:///{tmp_path / 'x.db'}")) as s:
+        migrations.upgrade(s)
+        s.start_checkpoints(interval=0.01)
+        s.start_maintenance()
+        started = set(threading.enumerate()) - before
+        assert sorted(t.name for t in started) == ["agent-exporter-checkpoints", "agent-exporter-maintenance"]
+    assert [t.name for t in started if t.is_alive()] == []
+    assert s.engine.pool.checkedout() == 0

@@ -149,8 +149,16 @@ class Store:
         self._maintenance: threading.Thread | None = None
         self._stopping = threading.Event()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
-        """Stop the checkpoint thread (if any) and release every pooled connection."""
+        """Stop the checkpoint thread (if any) and release every pooled connection.
+
+        `with Store(settings) as store:` closes it on leaving the block."""
         self._stopping.set()
         for thread in (self._checkpoints, self._maintenance):
             if thread is not None:
