@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from typing import Any
 
@@ -9,11 +10,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from agent_exporter import migrations, schema
 from agent_exporter.outcome import Outcome
 from agent_exporter.record import Run
-from agent_exporter.store import Store, StoreSettings, normalize_url
+from agent_exporter.store import Store, StoreSettings, classify, normalize_url
 
 from .support import priced, record
 
@@ -157,4 +159,40 @@ def test_a_store_used_as_a_context_manager_closes_on_leaving_the_block(tmp_path:
         started = set(threading.enumerate()) - before
         assert sorted(t.name for t in started) == ["agent-exporter-checkpoints", "agent-exporter-maintenance"]
     assert [t.name for t in started if t.is_alive()] == []
-    assert s.engine.pool.checkedout() == 0
+
+
+@pytest.mark.parametrize(
+    ("driver_message", "code", "retryable", "message"),
+    [
+        (
+            "attempt to write a readonly database",
+            "store_read_only",
+            False,
+            "the database is read-only (attempt to write a readonly database); "
+            "check the file's permissions and the mount",
+        ),
+        (
+            "cannot execute INSERT in a read-only transaction",
+            "store_read_only",
+            False,
+            "the database is read-only (cannot execute INSERT in a read-only transaction); "
+            "point database_url at a writable primary",
+        ),
+        (
+            "database or disk is full",
+            "store_full",
+            True,
+            "the disk is full (database or disk is full); free space or move the database",
+        ),
+        ("no such table: runs", "store_unavailable", False, "database error: no such table: runs"),
+        ("database is locked\nmore", "store_unavailable", True, "database error: database is locked"),
+    ],
+)
+def test_one_classifier_names_each_database_error(
+    driver_message: str, code: str, retryable: bool, message: str
+) -> None:
+    error = classify(sqlite3.OperationalError(driver_message))
+    assert (error.code, error.retryable, str(error)) == (code, retryable, message)
+    assert error.detail == driver_message.splitlines()[0]
+    wrapped = classify(OperationalError("INSERT ...", {}, sqlite3.OperationalError(driver_message)))
+    assert (wrapped.code, wrapped.retryable, str(wrapped)) == (code, retryable, message)
