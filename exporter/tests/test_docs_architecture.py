@@ -39,7 +39,9 @@ def test_the_layers_table_is_the_import_linter_contract() -> None:
 def test_the_layers_diagram_names_every_module_of_the_contract() -> None:
     diagram = block_of(ARCHITECTURE, "flowchart TD", lang="mermaid").text
     named = set(re.findall(r"[\w/]+", diagram))
-    missing = [m for modules, _ in contract_layers() for m in modules if m not in named and f"{m}/" not in named]
+    missing = [
+        m for modules, _ in contract_layers() for m in modules if m not in named and f"{m}/" not in named
+    ]
     assert missing == []
 
 
