@@ -4,6 +4,7 @@
     python -m tests.mutation_summary pricing analytics  # some modules
     python -m tests.mutation_summary --json             # for machines
     python -m tests.mutation_summary --survivors        # the names to look at (mutmut show NAME)
+    mutmut run $(python -m tests.mutation_summary --pending pricing)  # run what is not killed yet
 
 A mutant the tests kill, time out on, or that fails to run counts as killed; one that survives or
 that no test reaches counts as surviving, unless docs/quality.md lists it as equivalent (a change
@@ -88,6 +89,15 @@ def survivors(codes: dict[str, int | None], equivalent: set[str]) -> list[str]:
     return sorted(name for name, code in codes.items() if code in SURVIVED and name not in equivalent)
 
 
+def pending(codes: dict[str, int | None], equivalent: set[str]) -> list[str]:
+    """The mutants not killed yet: not run, or surviving and not listed as equivalent."""
+    return sorted(
+        name
+        for name, code in codes.items()
+        if code in NOT_RUN or (code in SURVIVED and name not in equivalent)
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -95,11 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="modules of agent_exporter (default: all configured)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--survivors", action="store_true", help="list the surviving mutants' names")
+    parser.add_argument("--pending", action="store_true", help="print only the names not killed yet")
     parser.add_argument("--min", type=float, default=90.0, help="the least kill rate per module, percent")
     parser.add_argument("--mutants", type=Path, default=EXPORTER / "mutants", help="mutmut's directory")
     args = parser.parse_args(argv)
     modules = args.modules or configured_modules()
     equivalent = equivalent_mutants()
+    if args.pending:
+        print("\n".join(name for m in modules for name in pending(exit_codes(m, args.mutants), equivalent)))
+        return 0
     results, alive = [], []
     for module in modules:
         codes = exit_codes(module, args.mutants)
