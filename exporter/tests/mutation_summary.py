@@ -3,6 +3,7 @@
     python -m tests.mutation_summary                    # a table, every module of [tool.mutmut]
     python -m tests.mutation_summary pricing analytics  # some modules
     python -m tests.mutation_summary --json             # for machines
+    python -m tests.mutation_summary --markdown         # docs/quality.md's table
     python -m tests.mutation_summary --survivors        # the names to look at (mutmut show NAME)
     mutmut run $(python -m tests.mutation_summary --pending pricing)  # run what is not killed yet
 
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="modules of agent_exporter (default: all configured)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--survivors", action="store_true", help="list the surviving mutants' names")
+    parser.add_argument("--markdown", action="store_true", help="print docs/quality.md's table")
     parser.add_argument("--pending", action="store_true", help="print only the names not killed yet")
     parser.add_argument("--min", type=float, default=90.0, help="the least kill rate per module, percent")
     parser.add_argument("--mutants", type=Path, default=EXPORTER / "mutants", help="mutmut's directory")
@@ -119,7 +121,15 @@ def main(argv: list[str] | None = None) -> int:
         codes = exit_codes(module, args.mutants)
         results.append(summarise(module, codes, equivalent))
         alive += survivors(codes, equivalent)
-    if args.json:
+    if args.markdown:
+        print("| module | mutants | killed | survived | equivalent | not run | kill rate |")
+        print("|---|---|---|---|---|---|---|")
+        for r in results:
+            print(
+                f"| `{r.module}` | {r.mutants} | {r.killed} | {r.survived} | {r.equivalent} | {r.not_run} "
+                f"| {r.rate:.1f}% |"
+            )
+    elif args.json:
         rows = [asdict(result) | {"rate": round(result.rate, 1)} for result in results]
         print(json.dumps({"modules": rows, "survivors": alive} if args.survivors else rows, indent=2))
     else:

@@ -13,6 +13,7 @@ from agent_exporter.analytics import (
     interpolate,
     ratio_anomaly,
     theil_sen_slope,
+    wilson_upper_bound,
 )
 
 #: a steady climb of one a day around a median of 10
@@ -84,3 +85,9 @@ def test_interpolate_edges() -> None:
     assert interpolate(3, 0.5, {2: 4.0}) == 4.0
     # halfway between rows 2 and 3 of 4, but row 3 is missing: row 2 stands
     assert interpolate(4, 0.5, {2: 3.0}) == 3.0
+
+
+def test_wilson_upper_bound_edges_and_its_own_z() -> None:
+    assert wilson_upper_bound(0, 0) == 1.0
+    assert wilson_upper_bound(0, 1) == pytest.approx(0.79345, abs=1e-5)
+    assert wilson_upper_bound(6, 8, 1.0) == pytest.approx(0.86921, abs=1e-5)  # 0.92852 at z = 1.96

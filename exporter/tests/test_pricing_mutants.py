@@ -3,6 +3,8 @@ run ended, the provider's own price, cache tokens of usage lines, price-file pro
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -138,3 +140,28 @@ def test_a_price_file_lists_every_problem_and_names_the_file_itself(tmp_path: Pa
 
 def test_a_price_that_is_not_a_decimal_is_converted_exactly() -> None:
     assert (_base(0.1), _base(2), _base(None)) == (Decimal("0.1"), Decimal(2), None)
+
+
+@pytest.fixture
+def tokyo(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The host's time zone set to UTC+9 for one test."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("tokyo")
+def test_the_price_day_is_the_utc_day_whatever_the_hosts_zone() -> None:
+    # 2026-08-16 23:59:59 UTC is already 2026-08-17 in Tokyo: still the old price
+    cost = PriceBook().estimate(
+        "deepseek-v4-flash", "deepseek", input_tokens=10**6, output_tokens=0, at=1786924799
+    )
+    assert cost == pytest.approx(0.14, abs=1e-12)
+
+
+def test_an_estimate_without_a_time_takes_todays_price() -> None:
+    book = PriceBook()
+    now = book.estimate("gpt-5", "openai", input_tokens=10**6, output_tokens=0, at=time.time())
+    assert book.estimate("gpt-5", "openai", input_tokens=10**6, output_tokens=0) == now
