@@ -29,8 +29,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from . import rollups, schema
-from .record import Phase, Run, ToolUsage, UsageLine
+from .. import rollups, schema
+from ..record import Phase, Run, ToolUsage, UsageLine
+from .pending import PendingSpans
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ class Store:
         self._checkpoints: threading.Thread | None = None
         self._maintenance: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.pending = PendingSpans(self)  # OTLP spans waiting for the rest of their trace
 
     def close(self) -> None:
         """Stop the checkpoint thread (if any) and release every pooled connection."""
