@@ -135,9 +135,7 @@ class Assembler:
             if len(keep) < len(mine):
                 result.dropped += len(mine) - len(keep)
                 bound = "pending spans" if room < trace_room else f"spans of trace {trace_id}"
-                limit = (
-                    self.settings.max_pending_spans if room < trace_room else MAX_TRACE_SPANS
-                )
+                limit = self.settings.max_pending_spans if room < trace_room else MAX_TRACE_SPANS
                 if len(result.reasons) < 3:
                     result.reasons.append(
                         f"{len(mine) - len(keep)} span(s) dropped: {bound} over the limit of {limit}"
@@ -258,9 +256,7 @@ class Assembler:
                 now = time.time()
                 if now - self._last_forget >= FORGET_EVERY_SECONDS:
                     self._last_forget = now
-                    await asyncio.to_thread(
-                        self._store.pending.forget_assembled, now - LATE_WINDOW_SECONDS
-                    )
+                    await asyncio.to_thread(self._store.pending.forget_assembled, now - LATE_WINDOW_SECONDS)
             except StoreError as exc:
                 log.warning("OTLP: writing assembled runs failed, retrying: %s", exc)
                 await asyncio.sleep(1.0)
