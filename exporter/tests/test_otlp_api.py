@@ -31,8 +31,8 @@ S = 10**9
 
 def attrs(**values: Any) -> list[dict[str, Any]]:
     out = []
-    for key, value in values.items():
-        key = key.replace("__", ".")
+    for name, value in values.items():
+        key = name.replace("__", ".")
         if isinstance(value, bool):
             out.append({"key": key, "value": {"boolValue": value}})
         elif isinstance(value, int):
