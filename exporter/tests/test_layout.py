@@ -56,8 +56,7 @@ def test_runs_help_imports_neither_sqlalchemy_nor_alembic_by_importtime() -> Non
         check=True,
     )
     assert "Usage:" in result.stdout
-    imported = {
-        line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")
-    }
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    imported = {line.rsplit("|", 1)[1].strip() for line in lines}
     assert "agent_exporter.cli.remote" in imported
     assert sorted(m for m in imported if m.partition(".")[0] in {"sqlalchemy", "alembic"}) == []
