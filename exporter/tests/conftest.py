@@ -66,12 +66,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def store(store_url: str) -> Iterator[Store]:
     """A migrated store on each backend."""
-    s = Store(StoreSettings(store_url))
-    migrations.upgrade(s)
-    try:
+    with Store(StoreSettings(store_url)) as s:
+        migrations.upgrade(s)
         yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture

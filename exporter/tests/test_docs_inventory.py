@@ -76,6 +76,9 @@ NOT_RUN: dict[str, str] = {
 #: fenced blocks that are not examples
 NOT_CODE: dict[Block, str] = {
     block_of("docs/architecture.md", " agents ──", lang=""): "the architecture diagram",
+    block_of("docs/architecture.md", "flowchart TD", lang="mermaid"): (
+        "the layers diagram; test_docs_architecture.py compares it with the import-linter contract"
+    ),
 }
 
 

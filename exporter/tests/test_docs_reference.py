@@ -20,6 +20,7 @@ from typer.main import get_command
 
 from agent_exporter.api.auth import AccessPolicy
 from agent_exporter.cli import app
+from agent_exporter.client import ClientSettings
 from agent_exporter.config import Settings, load_settings
 from agent_exporter.pricing import PriceBook
 from agent_exporter.record import RULES
@@ -271,3 +272,15 @@ def test_the_remote_write_example_is_valid_prometheus_configuration(tmp_path: Pa
     assert config["remote_write"] == [
         {"url": "http://mimir.internal:8080/api/v1/push", "send_exemplars": True}
     ]
+
+
+# -- the client SDK's tuning -----------------------------------------------------------------------
+
+
+def test_the_client_tuning_table_gives_each_knobs_default() -> None:
+    defaults = ClientSettings._field_defaults
+    documented: dict[str, float] = {}
+    for names, values, _ in table("docs/sdk.md", ["argument", "default", ""]):
+        for name, value in zip(code_spans(names), values.split(", "), strict=True):
+            documented[name] = float(value)
+    assert documented == {name: float(value) for name, value in defaults.items()}
