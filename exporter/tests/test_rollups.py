@@ -272,7 +272,7 @@ def test_the_migration_builds_the_rollups_of_stored_runs_and_resumes(store: Stor
     command.downgrade(migrations._config(store), "0003")  # no public downgrade: tests only
     with store.engine.begin() as conn:  # runs stored by a version before the rollups
         every = [c.name for c in schema.runs.columns]
-        columns = every[: every.index("session_id")]  # the columns of migration 0005 come later
+        columns = every[: every.index("session_id")]  # the columns of migration 0006 come later
         conn.execute(
             text(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
             [dict(zip(columns, store_module._run_values(r)[: len(columns)], strict=True)) for r in runs],

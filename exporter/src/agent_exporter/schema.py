@@ -69,7 +69,7 @@ runs = Table(
     Column("labels", JSON),
     Column("received_at", Float, nullable=False),
     Column("body_hash", String(64), nullable=False),
-    # migration 0005 (the seeds' fields): sessions, sub-runs, counts, and what the rollups fold of
+    # migration 0006 (the seeds' fields): sessions, sub-runs, counts, and what the rollups fold of
     # the pipeline attempts and debugging cycles (record.Run's properties of the same names)
     Column("session_id", String(128)),
     Column("parent_run_id", String(128)),
@@ -129,7 +129,7 @@ run_phases = Table(
     Column("status", String(16)),
 )
 
-# --- the seeds' breakdowns and scores (migration 0005) ----------------------------------------------
+# --- the seeds' breakdowns and scores (migration 0006) ----------------------------------------------
 
 run_subagents = Table(
     "run_subagents",
@@ -249,7 +249,7 @@ ROLLUP_FACTS: Final = (
     Fact("confidence_runs", Kind.PRESENT, ("confidence",), integer=True),
     Fact("quality_sum", Kind.SUM, ("quality_score",)),
     Fact("quality_runs", Kind.PRESENT, ("quality_score",), integer=True),
-    # migration 0005: the seed-004 questions (first-attempt pipelines, debugging cycles per issue)
+    # migration 0006: the seed-004 questions (first-attempt pipelines, debugging cycles per issue)
     Fact("pipeline_runs", Kind.PRESENT, ("pipeline_attempt_count",), integer=True),
     Fact("pipeline_attempts", Kind.SUM, ("pipeline_attempt_count",), integer=True),
     Fact("pipeline_first_pass", Kind.SUM, ("pipeline_first_pass",), integer=True),
@@ -301,4 +301,26 @@ rollup_state = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", Float, nullable=False),
+)
+
+#: OTLP spans waiting for the rest of their trace (`otlp.assembly`): one row per trace per request,
+#: its spans in `body` (the codec's compact JSON), `chunk` a digest of their span ids (a re-sent
+#: request adds nothing); `closed_at` is set when the chunk holds the trace's root span
+otlp_pending = Table(
+    "otlp_pending",
+    metadata,
+    Column("trace_id", String(32), primary_key=True),
+    Column("chunk", String(32), primary_key=True),
+    Column("received_at", Float, nullable=False),
+    Column("closed_at", Float),
+    Column("spans", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+)
+#: traces whose runs were written: a span that arrives for one later is late (counted, ignored)
+otlp_traces = Table(
+    "otlp_traces",
+    metadata,
+    Column("trace_id", String(32), primary_key=True),
+    Column("assembled_at", Float, nullable=False),
+    Index(None, "assembled_at"),
 )

@@ -4,8 +4,8 @@ scores given after a run, and the rollup facts of the seed-004 questions.
 Runs stored before this have none of these (their columns are null, their lists empty), so the
 rollup cells they made stay right with the new facts at 0: nothing is rebuilt.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-04
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
