@@ -461,10 +461,6 @@ _TABLES = (
     schema.run_debugging_cycles,
 )
 _COLUMNS = {t: [c.name for c in t.columns] for t in _TABLES}
-_INSERT = {  # built from the schema's own names, never from input
-    t: f"INSERT INTO {t.name} ({', '.join(_COLUMNS[t])}) VALUES ({', '.join('?' * len(_COLUMNS[t]))})"  # noqa: S608
-    for t in _TABLES
-}
 
 
 _SQLITE_MAX_PARAMETERS: Final = 32_766  # SQLite's default limit since 3.32
