@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import logging
 import math
 import re
@@ -224,6 +225,7 @@ def summary_row(row: Any) -> dict[str, Any]:
     out["started_at"] = reports.timestamp(row["started_at"])
     out["ended_at"] = reports.timestamp(row["ended_at"])
     out["total_tokens"] = total_tokens(row["input_tokens"], row["output_tokens"])
+    out["counts"] = row["counts"] or {}
     return out
 
 
@@ -304,6 +306,11 @@ def get_run(
         usage=[dict(u) for u in detail.usage],
         tools=[dict(t) for t in detail.tools],
         phases=[dict(p) for p in detail.phases],
+        subagents=[dict(s) for s in detail.subagents],
+        pipeline_attempts=[{**p, "commit": p["commit_sha"]} for p in detail.pipeline_attempts],
+        debugging_cycles=[{**d, "resolved": bool(d["resolved"])} for d in detail.debugging_cycles],
+        children=[summary_row(c) for c in detail.children],
+        children_totals=(dataclasses.asdict(detail.children_total) if detail.children_total.runs else None),
         derived=_derived(detail),
     )
     return m.RunDetailOut.model_validate(body)
