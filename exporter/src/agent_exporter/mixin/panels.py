@@ -86,7 +86,11 @@ def _field_config(
     if max_ is not None:
         defaults["max"] = max_
     steps = thresholds or [(None, "green")]
-    defaults["thresholds"] = {"mode": "absolute", "steps": [{"value": v, "color": c} for v, c in steps]}
+    defaults["thresholds"] = {
+        "mode": "absolute",
+        # rounded: 0.95 - 0.05 is 0.8999999999999999 in floating point, not the 0.9 a reader expects
+        "steps": [{"value": None if v is None else round(v, 9), "color": c} for v, c in steps],
+    }
     if custom:
         defaults["custom"] = custom
     if mappings:
@@ -214,7 +218,8 @@ def table(
     height: int = 10,
 ) -> Json:
     """A table panel."""
-    options: Json = {"showHeader": True, "cellHeight": "sm", "footer": {"show": False}}
+    # no footer: Grafana hides it by default, and 12.x moved its options (options.footer is gone)
+    options: Json = {"showHeader": True, "cellHeight": "sm"}
     if sort_by:
         options["sortBy"] = [{"displayName": sort_by, "desc": True}]
     return {
@@ -236,27 +241,43 @@ def barchart(
     targets: Sequence[Json],
     unit: str,
     *,
-    x_field: str,
+    x_field: str | None = None,
+    horizontal: bool = True,
+    stack: bool = False,
+    overrides: Sequence[Json] = (),
+    transformations: Sequence[Json] = (),
+    max_: float | None = None,
     width: int = 12,
     height: int = 8,
 ) -> Json:
-    """A horizontal bar chart of a table's rows (phases, tools)."""
-    return {
+    """A bar chart of a table's rows: horizontal (phases, tools), or one bar a UTC day or week.
+
+    Without `x_field` the chart's x axis is the first text column (after `transformations`).
+    """
+    options: Json = {
+        "orientation": "horizontal" if horizontal else "vertical",
+        "showValue": "auto" if horizontal else "never",
+        "stacking": "normal" if stack else "none",
+        "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+        "tooltip": {"mode": "multi" if stack else "single", "sort": "desc" if stack else "none"},
+    }
+    if x_field:
+        options["xField"] = x_field
+    panel: Json = {
         "type": "barchart",
         "title": title,
         "description": description,
         "datasource": _datasource(targets),
         "gridPos": {"w": width, "h": height},
-        "fieldConfig": _field_config(unit, min_=0, custom={"fillOpacity": 80, "lineWidth": 1}),
-        "options": {
-            "orientation": "horizontal",
-            "xField": x_field,
-            "showValue": "auto",
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-            "tooltip": {"mode": "single", "sort": "none"},
-        },
+        "fieldConfig": _field_config(
+            unit, min_=0, max_=max_, custom={"fillOpacity": 80, "lineWidth": 1}, overrides=overrides
+        ),
+        "options": options,
         "targets": _targets(targets),
     }
+    if transformations:
+        panel["transformations"] = list(transformations)
+    return panel
 
 
 def row(title: str) -> Json:
