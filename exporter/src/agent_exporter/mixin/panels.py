@@ -135,7 +135,7 @@ def timeseries(
             unit, min_=min_, max_=max_, thresholds=thresholds, custom=custom, overrides=overrides
         ),
         "options": {
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": True},
             "tooltip": {"mode": "multi", "sort": "desc"},
         },
         "targets": _targets(targets),
@@ -258,7 +258,7 @@ def barchart(
         "orientation": "horizontal" if horizontal else "vertical",
         "showValue": "auto" if horizontal else "never",
         "stacking": "normal" if stack else "none",
-        "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+        "legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": True},
         "tooltip": {"mode": "multi" if stack else "single", "sort": "desc" if stack else "none"},
     }
     if x_field:
@@ -352,7 +352,6 @@ def datasource_variable(name: str, label: str, plugin: str) -> Json:
         "label": label,
         "type": "datasource",
         "query": plugin,
-        "current": {},
         "hide": 0,
         "refresh": 1,
         "regex": "",
@@ -378,7 +377,6 @@ def query_variable(
         "type": "query",
         "datasource": datasource,
         "query": query,
-        "definition": query,
         "refresh": 2,
         "sort": 1,
         "multi": True,
@@ -458,6 +456,9 @@ def dashboard(
                 "asDropdown": True,
                 "includeVars": True,
                 "keepTime": True,
+                "icon": "external link",
+                "tooltip": "",
+                "targetBlank": False,
             }
         ],
         "annotations": {
