@@ -107,9 +107,8 @@ def sqlite_floor(runs: list[Run], transaction: int = 10_000) -> float:
     """
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "floor.db"
-        migrated = store.Store(store.StoreSettings(f"sqlite:///{path}"))
-        migrations.upgrade(migrated)
-        migrated.close()
+        with store.Store(store.StoreSettings(f"sqlite:///{path}")) as migrated:
+            migrations.upgrade(migrated)
         tables = store._TABLES
         inserts = store._INSERT
         labels = store._COLUMNS[tables[0]].index("labels")

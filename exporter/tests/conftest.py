@@ -66,12 +66,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def store(store_url: str) -> Iterator[Store]:
     """A migrated store on each backend."""
-    s = Store(StoreSettings(store_url))
-    migrations.upgrade(s)
-    try:
+    with Store(StoreSettings(store_url)) as s:
+        migrations.upgrade(s)
         yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture
@@ -91,7 +88,7 @@ def client(tmp_path: Path, registry: CollectorRegistry) -> Iterator[TestClient]:
 def docs_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsStack]:
     """The exporter and Prometheus the operations checklist and the runbooks assume, loaded with a
     fleet whose fixer just failed three runs in a row (tests/doc_stack.py, imported here so that a
-    change to the README it reads fails the docs tests, not the whole session)."""
+    change to the docs it reads fails the docs tests, not the whole session)."""
     from .doc_stack import docs_stack as start_docs_stack
 
     with start_docs_stack(tmp_path_factory.mktemp("docs-stack")) as stack:

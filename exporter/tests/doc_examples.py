@@ -4,7 +4,7 @@ documented command as written against a test's servers.
 
 A command runs unchanged except for the documented addresses: `http://127.0.0.1:9477` (the
 exporter) and `http://127.0.0.1:9090` (Prometheus) become the test servers' free loopback ports.
-The CLI finds the exporter through `AGENT_EXPORTER_URL`, the variable the README documents, and
+The CLI finds the exporter through `AGENT_EXPORTER_URL`, the variable the docs document, and
 `agent-exporter` and `python` are the virtualenv's, first on the `PATH`.
 """
 
@@ -26,11 +26,27 @@ from .support import REPO
 DOCS: Final = (
     "README.md",
     "WRITEUP.md",
+    "docs/record.md",
+    "docs/api.md",
+    "docs/sdk.md",
+    "docs/metrics.md",
+    "docs/cost.md",
+    "docs/alerting.md",
+    "docs/history.md",
+    "docs/web.md",
+    "docs/rollups.md",
+    "docs/demo.md",
+    "docs/stack.md",
+    "docs/configuration.md",
+    "docs/security.md",
+    "docs/failures.md",
+    "docs/scaling.md",
+    "docs/architecture.md",
+    "docs/design.md",
+    "docs/development.md",
     "docs/operations.md",
     "docs/runbooks.md",
-    "docs/demo.md",
     "docs/BENCHMARKS.md",
-    "docs/rollups.md",
 )
 EXPORTER_URL: Final = "http://127.0.0.1:9477"
 PROMETHEUS_URL: Final = "http://127.0.0.1:9090"

@@ -1,6 +1,6 @@
 """The operator's view the operations checklist and the runbooks assume, on loopback: a real exporter
 with its SQLite store at `data/agent-exporter.db` of a checkout (as `make run` keeps it), `/metrics`
-behind basic auth, and a real Prometheus scraping it every second with the README's scrape config.
+behind basic auth, and a real Prometheus scraping it every second with docs/security.md's scrape config.
 
 The fleet: a fixer that ran fine for an hour on two models and then failed three runs in a row, a
 reviewer, a triager that went quiet three hours ago, and two rejected records. Prometheus scrapes the
@@ -26,7 +26,7 @@ from .support import ExporterProcess, exporter, free_port, record, serve, unavai
 
 SONNET: Final = "claude-sonnet-4-5"
 HAIKU: Final = "claude-haiku-4-5"
-SCRAPE_CONFIG = block_of("README.md", "scrape_configs:", lang="yaml")
+SCRAPE_CONFIG = block_of("docs/security.md", "scrape_configs:", lang="yaml")
 PASSWORD_FILE: Final = "/etc/prometheus/agent-exporter.password"
 DOCUMENTED_TARGET: Final = "agent-exporter:9477"
 #: the failed runs, oldest first: (run id, status, minutes before the start, error type, summary)
@@ -181,7 +181,7 @@ class DocsStack:
 
 
 def prometheus_config(tmp: Path, exporter_port: int, password_file: Path) -> Path:
-    """prometheus.yml: the README's scrape config with its password file and target made real,
+    """prometheus.yml: docs/security.md's scrape config with its password file and target made real,
     scraping every second."""
     text = SCRAPE_CONFIG.text
     assert PASSWORD_FILE in text

@@ -1,7 +1,8 @@
-"""The README's shell and Python examples, run as written against a real exporter on loopback, print
-what the README says they print.
+"""The README's shell and Python examples, and those of the pages it sends a newcomer to next
+(docs/api.md, docs/history.md, docs/web.md), run as written against a real exporter on loopback,
+print what the docs say they print.
 
-The shell runs in a directory laid out as the README assumes (the repository, with `shared/` beside
+The shell runs in a directory laid out as the docs assume (the repository, with `shared/` beside
 it); `doc_examples.Shell` says what it substitutes (the port) and nothing else. The README's other
 commands (`make run`, `docker compose up`, ...) are listed in test_docs_inventory.py with the reason
 no test runs them.
@@ -9,6 +10,8 @@ no test runs them.
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,13 +25,17 @@ from .doc_examples import EXPORTER_URL, Block, Done, Shell, block_of
 from .support import SHARED_DATA, ExporterProcess, exporter, unavailable
 
 README = "README.md"
+API = "docs/api.md"
+HISTORY_DOC = "docs/history.md"
 SEND = block_of(README, "curl -s http://127.0.0.1:9477/api/v1/runs -H")
-EXECUTION = block_of(README, "curl -s 'http://127.0.0.1:9477/api/v1/executions?agent=fixer'")
-HISTORY = block_of(README, "agent-exporter runs --status failure --from 24h")
-IMPORT = block_of(README, "python -m agent_exporter.demo.swebench")
 CLIENT = block_of(README, "from agent_exporter import client as exporter", lang="python")
-#: the blocks this module runs, for test_docs_inventory
-BLOCKS: tuple[Block, ...] = (SEND, EXECUTION, HISTORY, IMPORT, CLIENT)
+ANSWER = block_of(API, '{"accepted": 1', lang="json")
+EXECUTION = block_of(API, "curl -s 'http://127.0.0.1:9477/api/v1/executions?agent=fixer'")
+HISTORY = block_of(HISTORY_DOC, "agent-exporter runs --status failure --from 24h")
+IMPORT = block_of(HISTORY_DOC, "python -m agent_exporter.demo.swebench")
+DOWNLOAD = block_of("docs/web.md", "curl -s 'http://127.0.0.1:9477/api/v1/runs.csv?status=failure")
+#: the blocks this module runs or loads, for test_docs_inventory
+BLOCKS: tuple[Block, ...] = (SEND, CLIENT, ANSWER, EXECUTION, HISTORY, IMPORT, DOWNLOAD)
 
 DATASET_RUN = "gpt5/NodeBB__NodeBB-04998908ba6721d64eba79ae3b65a351dcfbc5b5-vnan"
 # the dataset (1,232 runs, USD 8,191.10) and fix-4711 (USD 3.96)
@@ -98,6 +105,10 @@ def test_the_post_answers_201_with_the_run_accepted(readme: Readme) -> None:
             "results": [{"index": 0, "outcome": "accepted", "run_id": "fix-4711"}],
         },
     )
+
+
+def test_the_answer_docs_api_shows_is_the_first_posts(readme: Readme) -> None:
+    assert json.loads(ANSWER.text) == readme.first_post.http()[1]
 
 
 def test_sending_it_again_answers_200_duplicate(readme: Readme) -> None:
@@ -213,6 +224,22 @@ def test_the_summary_by_model_counts_each_models_runs(readme: Readme) -> None:
     body = history(readme, "curl").json()
     runs = {group["group"]: group["runs"] for group in body["groups"]}
     assert runs == {"claude-sonnet-4-5": 617, "gpt-5": 616}
+
+
+# -- the web pages' downloads ----------------------------------------------------------------------
+
+
+def test_the_download_of_last_weeks_failed_runs_is_a_csv_sorted_by_cost(readme: Readme) -> None:
+    [command] = DOWNLOAD.commands
+    readme.shell.run(command).ok()
+    rows = list(csv.DictReader((readme.checkout / "failed.csv").read_text().splitlines()))
+    listed = httpx.get(
+        f"{readme.server.url}/api/v1/summary", params={"status": "failure", "from": "7d"}, timeout=5
+    ).json()
+    assert len(rows) == listed["summary"]["runs"] > 0
+    assert {row["status"] for row in rows} == {"failure"}
+    costs = [float(row["cost_usd"]) for row in rows]
+    assert costs == sorted(costs, reverse=True)
 
 
 # -- the client SDK --------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""The README's reference tables against the code: the metrics catalogue is what a real exporter
-exposes, the configuration reference is the service's settings, and the rule names, environment
-variables and YAML examples it gives are the ones the code reads."""
+"""The reference (docs/metrics.md, docs/configuration.md, docs/record.md, docs/cost.md,
+docs/scaling.md) against the code: the metrics catalogue is what a real exporter exposes, the
+configuration reference is the service's settings, and the rule names, environment variables and YAML
+examples it gives are the ones the code reads."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typer.main import get_command
 
 from agent_exporter.api.auth import AccessPolicy
 from agent_exporter.cli import app
+from agent_exporter.client import ClientSettings
 from agent_exporter.config import Settings, load_settings
 from agent_exporter.pricing import PriceBook
 from agent_exporter.record import RULES
@@ -26,10 +28,12 @@ from agent_exporter.record import RULES
 from .doc_examples import DOCS, block_of, code_spans, prose_lines, table
 from .support import REPO, make_client, record, unavailable
 
-README = "README.md"
-PRICES = block_of(README, "models:", lang="yaml")
-CONFIG = block_of(README, "# agent-exporter.yaml", lang="yaml")
-REMOTE_WRITE = block_of(README, "remote_write:", lang="yaml")
+RECORD = "docs/record.md"
+METRICS = "docs/metrics.md"
+CONFIGURATION = "docs/configuration.md"
+PRICES = block_of("docs/cost.md", "models:", lang="yaml")
+CONFIG = block_of(CONFIGURATION, "# agent-exporter.yaml", lang="yaml")
+REMOTE_WRITE = block_of("docs/scaling.md", "remote_write:", lang="yaml")
 #: the variables the client SDK, the CLI and `--config` read (the service's own are its settings)
 CLIENT_AND_CLI_VARIABLES = {
     "AGENT_EXPORTER_URL",
@@ -43,8 +47,8 @@ CLIENT_AND_CLI_VARIABLES = {
 
 
 def documented_metrics() -> dict[str, tuple[str, frozenset[str]]]:
-    """name -> (type, label names) from the README's catalogue."""
-    rows = table(README, ["metric", "type", "labels", "meaning"])
+    """name -> (type, label names) from docs/metrics.md's catalogue."""
+    rows = table(METRICS, ["metric", "type", "labels", "meaning"])
     out = {}
     for name, kind, labels, _ in rows:
         [metric] = code_spans(name)
@@ -105,7 +109,7 @@ def test_every_exposed_metric_is_in_the_catalogue(exposed: dict[str, tuple[str, 
 
 def test_the_documented_rule_names_are_the_validations_rules() -> None:
     # "The rules: `required`, `enum`, ... The same names label agent_exporter_records_rejected_total"
-    text = " ".join(line for _, line in prose_lines(README))
+    text = " ".join(line for _, line in prose_lines(RECORD))
     paragraph = re.search(r"The rules: (.*?)The same names label", text)
     assert paragraph is not None
     documented = {span for span in code_spans(paragraph[1]) if re.fullmatch(r"[a-z0-9_]+", span)}
@@ -128,9 +132,9 @@ def settings_keys(model: type[BaseModel] = Settings, prefix: str = "") -> dict[s
 
 
 def configuration_rows() -> list[tuple[list[str], list[str], str]]:
-    """(keys, CLI flags, default) of each row of the README's configuration reference."""
+    """(keys, CLI flags, default) of each row of docs/configuration.md's reference."""
     rows = []
-    for key_cell, default, _ in table(README, ["key", "default", ""]):
+    for key_cell, default, _ in table(CONFIGURATION, ["key", "default", ""]):
         spans = code_spans(key_cell)
         rows.append(
             ([s for s in spans if not s.startswith("--")], [s for s in spans if s.startswith("--")], default)
@@ -195,7 +199,7 @@ def test_the_nested_environment_variable_example_sets_its_key(monkeypatch: pytes
     # "nested keys with `__`: `AGENT_EXPORTER_LIMITS__MAX_BATCH_RECORDS=500`"
     [example] = [
         s
-        for _, line in prose_lines(README)
+        for _, line in prose_lines(CONFIGURATION)
         for s in code_spans(line)
         if s.startswith("AGENT_EXPORTER_LIMITS")
     ]
@@ -208,7 +212,7 @@ def test_the_nested_environment_variable_example_sets_its_key(monkeypatch: pytes
 
 
 def test_the_configuration_example_loads_with_every_key_it_sets(tmp_path: Path) -> None:
-    # the example's files, made real: the price file is the README's own example
+    # the example's files, made real: the price file is docs/cost.md's own example
     files = {
         "/etc/agent-exporter/prices.yaml": PRICES.text,
         "/run/secrets/ingest-tokens": "# ingest\n" + "i" * 32 + "\n",
@@ -268,3 +272,15 @@ def test_the_remote_write_example_is_valid_prometheus_configuration(tmp_path: Pa
     assert config["remote_write"] == [
         {"url": "http://mimir.internal:8080/api/v1/push", "send_exemplars": True}
     ]
+
+
+# -- the client SDK's tuning -----------------------------------------------------------------------
+
+
+def test_the_client_tuning_table_gives_each_knobs_default() -> None:
+    defaults = ClientSettings._field_defaults
+    documented: dict[str, float] = {}
+    for names, values, _ in table("docs/sdk.md", ["argument", "default", ""]):
+        for name, value in zip(code_spans(names), values.split(", "), strict=True):
+            documented[name] = float(value)
+    assert documented == {name: float(value) for name, value in defaults.items()}

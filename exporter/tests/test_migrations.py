@@ -24,8 +24,7 @@ def test_migrations_match_the_schema(store: Store) -> None:
 
 
 def test_the_read_indexes_downgrade_and_upgrade_again(store_url: str) -> None:
-    store = Store(StoreSettings(store_url))
-    try:
+    with Store(StoreSettings(store_url)) as store:
         migrations.upgrade(store)
         command.downgrade(migrations._config(store), "0001")  # no public downgrade: tests only
         with store.engine.connect() as conn:
@@ -34,5 +33,3 @@ def test_the_read_indexes_downgrade_and_upgrade_again(store_url: str) -> None:
         assert "ix_runs_ended_at_run_id" in names
         migrations.upgrade(store)
         assert differences(store) == []
-    finally:
-        store.close()

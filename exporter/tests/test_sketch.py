@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -93,14 +94,41 @@ def test_durations_at_or_below_a_microsecond_count_as_zero() -> None:
     assert tally.percentiles([0.5, 0.99], 1) == [{0.5: 0.0, 0.99: 0.0}]
 
 
+def bins(buckets: Counter[int]) -> dict[int, tuple[int, float]]:
+    """Bucket counts and sums, for values of 1.5 s each."""
+    return {b: (n, 1.5 * n) for b, n in buckets.items()}
+
+
 @given(st.lists(st.integers(-300, 900), max_size=60), st.lists(st.integers(-300, 900), max_size=60))
 def test_appended_sketches_add_up_and_negative_counts_take_runs_back(
     first: list[int], second: list[int]
 ) -> None:
     a, b = Counter(first), Counter(second)
-    both = encode(a) + encode(b)  # what `sketch || new` stores
-    assert decode(both) == dict(a + b)
-    assert decode(both + encode({k: -n for k, n in b.items()})) == dict(a)
+    both = encode(bins(a)) + encode(bins(b))  # what `sketch || new` stores
+    assert decode(both) == bins(a + b)
+    taken_back = {k: (-n, -t) for k, (n, t) in bins(b).items()}
+    assert decode(both + encode(taken_back)) == bins(a)
+
+
+def test_a_bucket_of_equal_values_stands_for_exactly_that_value() -> None:
+    # ten-minute timeouts and five-minute runs read as 10m00s and 5m00s, not a bucket's midpoint
+    tally = Tally()
+    tally.add_values([0] * 9, [300.0] * 6 + [600.0] * 3)
+    assert tally.percentiles([0.5, 0.99], 1) == [{0.5: 300.0, 0.99: 600.0}]
+    # the same through stored blobs, one run taken back out of the 600 s bucket
+    stored = Tally()
+    blob = encode({bucket_of(300.0): (6, 1800.0), bucket_of(600.0): (3, 1800.0)})
+    stored.add_blob(0, blob + encode({bucket_of(600.0): (-1, -600.0)}))
+    assert stored.percentiles([0.5, 1.0], 1) == [{0.5: 300.0, 1.0: 600.0}]
+
+
+def test_a_bucket_of_different_values_stands_for_their_mean_inside_the_bucket() -> None:
+    tally = Tally()
+    top = GAMMA ** bucket_of(100.0)  # the upper edge of 100 s's bucket
+    low, high = top / GAMMA * 1.0001, top * 0.9999
+    assert bucket_of(low) == bucket_of(high)
+    tally.add_values([0, 0], [low, high])
+    assert tally.percentiles([0.0], 1)[0][0.0] == pytest.approx((low + high) / 2, rel=1e-12)
 
 
 def test_a_group_without_values_has_no_percentiles_and_a_ceiling_caps_the_estimate() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from typing import Any
 
@@ -9,14 +10,16 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from agent_exporter import migrations, schema
+from agent_exporter.outcome import Outcome
 from agent_exporter.record import Run
-from agent_exporter.store import InsertOutcome, Store, StoreSettings, normalize_url
+from agent_exporter.store import Store, StoreSettings, classify, normalize_url
 
 from .support import priced, record
 
-ACCEPTED, DUPLICATE, CONFLICT = InsertOutcome.ACCEPTED, InsertOutcome.DUPLICATE, InsertOutcome.CONFLICT
+ACCEPTED, DUPLICATE, CONFLICT = Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.CONFLICT
 
 
 def run(run_id: str, **fields: Any) -> Run:
@@ -99,21 +102,20 @@ def test_a_batch_mixing_new_and_stored_runs_stores_only_the_new(store: Store) ->
 
 def test_concurrent_writers_store_each_run_once(store: Store, store_url: str) -> None:
     # Two stores on one database stand for two replicas receiving the same retried records.
-    other = Store(StoreSettings(store_url))
     batch = [run(f"r-{i}") for i in range(200)]
-    results: list[list[InsertOutcome]] = []
+    results: list[list[Outcome]] = []
     barrier = threading.Barrier(2)
 
     def write(target: Store) -> None:
         barrier.wait()
         results.append(target.insert_runs(batch))
 
-    threads = [threading.Thread(target=write, args=(s,)) for s in (store, other)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    other.close()
+    with Store(StoreSettings(store_url)) as other:
+        threads = [threading.Thread(target=write, args=(s,)) for s in (store, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
     assert len(results) == 2
     accepted = [sum(o is ACCEPTED for o in outcomes) for outcomes in results]
     duplicates = [sum(o is DUPLICATE for o in outcomes) for outcomes in results]
@@ -124,13 +126,10 @@ def test_concurrent_writers_store_each_run_once(store: Store, store_url: str) ->
 
 
 def test_an_empty_database_is_detected(store_url: str) -> None:
-    fresh = Store(StoreSettings(store_url))
-    try:
+    with Store(StoreSettings(store_url)) as fresh:
         assert fresh.is_empty()
         migrations.upgrade(fresh)
         assert not fresh.is_empty()
-    finally:
-        fresh.close()
 
 
 def test_plain_postgres_urls_use_psycopg_3() -> None:
@@ -145,11 +144,55 @@ def test_an_unsupported_database_is_refused() -> None:
 
 
 def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path: Any) -> None:
-    s = Store(StoreSettings(f"sqlite:///{tmp_path / 'x.db'}"))
-    try:
-        with s.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-    finally:
-        s.close()
+    with Store(StoreSettings(f"sqlite:///{tmp_path / 'x.db'}")) as s, s.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_a_store_used_as_a_context_manager_closes_on_leaving_the_block(tmp_path: Any) -> None:
+    before = set(threading.enumerate())
+    with Store(StoreSettings(f"sqlite:///{tmp_path / 'x.db'}")) as s:
+        migrations.upgrade(s)
+        s.start_checkpoints(interval=0.01)
+        s.start_maintenance()
+        started = set(threading.enumerate()) - before
+        assert sorted(t.name for t in started) == ["agent-exporter-checkpoints", "agent-exporter-maintenance"]
+    assert [t.name for t in started if t.is_alive()] == []
+
+
+@pytest.mark.parametrize(
+    ("driver_message", "code", "retryable", "message"),
+    [
+        (
+            "attempt to write a readonly database",
+            "store_read_only",
+            False,
+            "the database is read-only (attempt to write a readonly database); "
+            "check the file's permissions and the mount",
+        ),
+        (
+            "cannot execute INSERT in a read-only transaction",
+            "store_read_only",
+            False,
+            "the database is read-only (cannot execute INSERT in a read-only transaction); "
+            "point database_url at a writable primary",
+        ),
+        (
+            "database or disk is full",
+            "store_full",
+            True,
+            "the disk is full (database or disk is full); free space or move the database",
+        ),
+        ("no such table: runs", "store_unavailable", False, "database error: no such table: runs"),
+        ("database is locked\nmore", "store_unavailable", True, "database error: database is locked"),
+    ],
+)
+def test_one_classifier_names_each_database_error(
+    driver_message: str, code: str, retryable: bool, message: str
+) -> None:
+    error = classify(sqlite3.OperationalError(driver_message))
+    assert (error.code, error.retryable, str(error)) == (code, retryable, message)
+    assert error.detail == driver_message.splitlines()[0]
+    wrapped = classify(OperationalError("INSERT ...", {}, sqlite3.OperationalError(driver_message)))
+    assert (wrapped.code, wrapped.retryable, str(wrapped)) == (code, retryable, message)

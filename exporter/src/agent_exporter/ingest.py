@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .metrics import Metrics
+from .outcome import Outcome
 from .pricing import PriceBook
 from .record import FieldError, Run, parse_record, unknown_fields
-from .store import InsertOutcome, Store, StoreError
+from .store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,9 @@ class _LoopWaiter:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.future: asyncio.Future[list[InsertOutcome]] = loop.create_future()
+        self.future: asyncio.Future[list[Outcome]] = loop.create_future()
 
-    def set_result(self, result: list[InsertOutcome]) -> None:
+    def set_result(self, result: list[Outcome]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
             self.loop.call_soon_threadsafe(_settle, self.future, result, None)
 
@@ -52,7 +53,7 @@ class _LoopWaiter:
 
 
 def _settle(
-    future: asyncio.Future[list[InsertOutcome]], result: list[InsertOutcome] | None, exc: BaseException | None
+    future: asyncio.Future[list[Outcome]], result: list[Outcome] | None, exc: BaseException | None
 ) -> None:
     if future.cancelled():
         return
@@ -70,7 +71,7 @@ class _Job:
     count: bool  # False for backfills: stored, not counted in the agent metrics
 
 
-_Counted = tuple[list[_Job], list[InsertOutcome]]
+_Counted = tuple[list[_Job], list[Outcome]]
 
 
 class Writer:
@@ -102,7 +103,7 @@ class Writer:
         """Whether the writer thread (and its counting thread) is running."""
         return self._thread.is_alive() and self._counter.is_alive() and not self._closed
 
-    async def store(self, runs: Sequence[Run], *, count: bool = True) -> list[InsertOutcome]:
+    async def store(self, runs: Sequence[Run], *, count: bool = True) -> list[Outcome]:
         """Store runs; the outcome per run, once committed (and counted), or `StoreError` if nothing
         was stored.
 
@@ -196,7 +197,7 @@ class Writer:
                 with self._handed_lock:
                     self._handed -= 1
 
-    def _count(self, jobs: list[_Job], outcomes: list[InsertOutcome]) -> None:
+    def _count(self, jobs: list[_Job], outcomes: list[Outcome]) -> None:
         """Count the accepted runs of a committed group, then answer its requests."""
         start = 0
         for job in jobs:
@@ -205,7 +206,7 @@ class Writer:
             if job.count:
                 try:
                     for run, outcome in zip(job.runs, mine, strict=True):
-                        if outcome is InsertOutcome.ACCEPTED:
+                        if outcome is Outcome.ACCEPTED:
                             self._metrics.observe_run(run)
                 except Exception:  # a bug in counting must not leave the request unanswered
                     log.exception("counting %d stored runs failed", len(job.runs))
@@ -217,14 +218,14 @@ class RecordResult:
     """What happened to one record of a request."""
 
     index: int
-    outcome: str
+    outcome: Outcome
     run_id: str | None = None
     errors: list[FieldError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of the result."""
-        out: dict[str, Any] = {"index": self.index, "outcome": self.outcome}
+        out: dict[str, Any] = {"index": self.index, "outcome": self.outcome.value}
         if self.run_id is not None:
             out["run_id"] = self.run_id
         if self.errors:
@@ -254,19 +255,51 @@ class IngestResult:
                 for e in result.errors
             ]
 
-    def count(self, outcome: str) -> int:
+    def count(self, outcome: Outcome) -> int:
         """How many records had `outcome`."""
-        return sum(1 for r in self.results if r.outcome == outcome)
+        return sum(1 for r in self.results if r.outcome is outcome)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON response body."""
         return {
-            "accepted": self.count("accepted"),
-            "duplicates": self.count("duplicate"),
-            "conflicts": self.count("conflict"),
-            "rejected": self.count("rejected"),
+            "accepted": self.count(Outcome.ACCEPTED),
+            "duplicates": self.count(Outcome.DUPLICATE),
+            "conflicts": self.count(Outcome.CONFLICT),
+            "rejected": self.count(Outcome.REJECTED),
             "results": [r.as_dict() for r in self.results],
         }
+
+
+@dataclass(slots=True)
+class Prepared:
+    """The records of a request once judged: the rejected ones' results, and the valid ones' runs
+    (priced) with where they stand in the request and their warnings, waiting for the store."""
+
+    rejected: list[RecordResult] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)
+    warnings: list[list[str]] = field(default_factory=list)
+
+    def stored(self, outcomes: Sequence[Outcome]) -> IngestResult:
+        """Every record's result, in request order, once the store said what became of the runs."""
+        results = list(self.rejected)
+        for index, run, warnings, outcome in zip(
+            self.indexes, self.runs, self.warnings, outcomes, strict=True
+        ):
+            result = RecordResult(index, outcome, run.run_id, warnings=warnings)
+            if outcome is Outcome.CONFLICT:
+                result.errors.append(
+                    FieldError(
+                        "run_id",
+                        "conflict",
+                        f"run_id {run.run_id!r} is stored already with a different body; "
+                        "it was not overwritten",
+                    )
+                )
+            results.append(result)
+        if self.rejected and self.runs:
+            results.sort(key=lambda r: r.index)
+        return IngestResult(results)
 
 
 class Ingest:
@@ -280,28 +313,25 @@ class Ingest:
         self.prices = prices
         self.max_future_skew = max_future_skew
 
-    def prepare(
-        self, records: Sequence[Any], *, received_at: float, batch: bool
-    ) -> tuple[IngestResult, list[Run]]:
-        """Validate and price each record; return the results so far and the runs to store."""
-        results: list[RecordResult] = []
-        runs: list[Run] = []
+    def prepare(self, records: Sequence[Any], *, received_at: float, batch: bool) -> Prepared:
+        """Validate and price each record: the rejected ones' results and the runs to store."""
+        prepared = Prepared()
         for index, obj in enumerate(records):
             prefix = f"runs[{index}]." if batch else ""
             parsed = parse_record(obj, now=received_at, max_future_skew=self.max_future_skew, prefix=prefix)
-            run_id = obj.get("run_id") if isinstance(obj, dict) else None
             if isinstance(parsed, list):
-                results.append(
-                    RecordResult(index, "rejected", run_id if isinstance(run_id, str) else None, parsed)
+                run_id = obj.get("run_id") if isinstance(obj, dict) else None
+                prepared.rejected.append(
+                    RecordResult(index, Outcome.REJECTED, run_id if isinstance(run_id, str) else None, parsed)
                 )
                 continue
             assert isinstance(obj, dict)
-            warnings = [f"unknown field {name!r} ignored" for name in unknown_fields(obj)]
             run = parsed.resolve(received_at)
             self.prices.price(run)
-            runs.append(run)
-            results.append(RecordResult(index, "pending", run.run_id, warnings=warnings))
-        return IngestResult(results), runs
+            prepared.runs.append(run)
+            prepared.indexes.append(index)
+            prepared.warnings.append([f"unknown field {name!r} ignored" for name in unknown_fields(obj)])
+        return prepared
 
     async def handle(
         self, records: Sequence[Any], *, received_at: float, batch: bool, backfill: bool = False
@@ -312,30 +342,16 @@ class Ingest:
         """
         if len(records) > INLINE_RECORDS:
             # a big batch is judged off the event loop, so that small requests keep flowing meanwhile
-            result, runs = await asyncio.to_thread(
-                self.prepare, records, received_at=received_at, batch=batch
-            )
+            prepared = await asyncio.to_thread(self.prepare, records, received_at=received_at, batch=batch)
         else:
-            result, runs = self.prepare(records, received_at=received_at, batch=batch)
-        outcomes: list[InsertOutcome] = []
-        if runs:
-            outcomes = await self.writer.store(runs, count=not backfill)
-        pending = iter(outcomes)
-        for r in result.results:
-            if r.outcome == "pending":
-                r.outcome = next(pending).value
-                if r.outcome == "conflict":
-                    r.errors.append(
-                        FieldError(
-                            "run_id",
-                            "conflict",
-                            f"run_id {r.run_id!r} is stored already with a different body; "
-                            "it was not overwritten",
-                        )
-                    )
+            prepared = self.prepare(records, received_at=received_at, batch=batch)
+        outcomes: list[Outcome] = []
+        if prepared.runs:
+            outcomes = await self.writer.store(prepared.runs, count=not backfill)
+        result = prepared.stored(outcomes)
         # counted only now: a request the store failed is retried, and must not count twice
         for r in result.results:
-            if r.outcome == "rejected":
+            if r.outcome is Outcome.REJECTED:
                 self.metrics.observe_rejection(r.errors[0].rule if r.errors else "invalid")
             else:
                 self.metrics.observe_outcome(r.outcome)

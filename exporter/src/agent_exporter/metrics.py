@@ -35,6 +35,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from .exposition import FamilySet, Key
+from .outcome import Outcome
 from .record import CostSource, Run, Status
 
 _C = TypeVar("_C", bound=Collector)
@@ -64,7 +65,6 @@ HTTP_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 
 EXEMPLAR_MAX_RUNES: Final = 128  # OpenMetrics limit on an exemplar's label names and values together
 
-OUTCOMES: Final = ("accepted", "duplicate", "conflict", "rejected")
 _STATUS_VALUES: Final = {status: status.value for status in Status}
 
 #: labels an operator may drop from the agent metrics (agent and status carry the alerts)
@@ -300,7 +300,7 @@ class Metrics:
             )
         )
         self.build_info.labels(version, platform.python_version()).set(1)
-        self._outcome_children = {outcome: self.records.labels(outcome) for outcome in OUTCOMES}
+        self._outcome_children = {outcome: self.records.labels(outcome.value) for outcome in Outcome}
         self._http_children: dict[tuple[str, str, int], Any] = {}
         for operation in ("write", "read", "ping"):
             self.store_errors.labels(operation)
@@ -446,13 +446,13 @@ class Metrics:
             child = self._http_children[key] = self.http_duration.labels(handler, method, str(status))
         child.observe(seconds)
 
-    def observe_outcome(self, outcome: str) -> None:
+    def observe_outcome(self, outcome: Outcome) -> None:
         """Count one record stored (accepted), found stored (duplicate) or in conflict."""
         self._outcome_children[outcome].inc()
 
     def observe_rejection(self, reason: str, count: int = 1) -> None:
         """Count `count` rejected records (or requests) for `reason` (a closed set of rule names)."""
-        self._outcome_children["rejected"].inc(count)
+        self._outcome_children[Outcome.REJECTED].inc(count)
         self.rejected.labels(reason).inc(count)
 
 

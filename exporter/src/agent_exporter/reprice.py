@@ -2,8 +2,9 @@
 
 A run's cost is estimated once, at ingest, from the price book of the day. When prices change
 (a new `genai-prices` release, a negotiated price in the price file), `reprice` walks the runs whose
-cost is estimated or unknown, prices them again with the current book and stores what changed, a
-transaction per batch, and moves the changed runs' cost in the rollups in the same transaction.
+cost is estimated or unknown, prices them again with the current book and stores what changed
+through the store (`Store.change_costs`), which moves the changed runs' cost in the rollups in the
+same transaction.
 Counters already exported are not rewritten: Prometheus counters only go up; the store, the read
 API and the SQL dashboards show the new figures.
 """
@@ -13,15 +14,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import Connection, RowMapping, and_, bindparam, or_, select
+from sqlalchemy import Connection, RowMapping, or_, select
 
-from . import rollups, schema
+from . import schema
 from .pricing import PriceBook
 from .queries import RunFilter
 from .record import CostSource, Run, Status, UsageLine
-from .store import Store
+from .store import CostChange, Store
 
 R: Final = schema.runs
 U: Final = schema.run_usage
@@ -45,52 +46,21 @@ class RepriceResult:
 
 def reprice(store: Store, prices: PriceBook, flt: RunFilter, *, dry_run: bool = False) -> RepriceResult:
     """Price again every run of `flt` whose cost (or a usage line's) is not reported; store changes
-    unless `dry_run`. Batches of runs in `run_id` order, one transaction each."""
+    unless `dry_run`. Batches of runs in `run_id` order, each read, priced and stored
+    (`Store.change_costs`: costs and rollups in one transaction) before the next; raises
+    `StoreError` if the store fails (the batches stored by then stay repriced)."""
     result = RepriceResult()
     after = ""
     while True:
-        with store.engine.connect() as plain:
-            writing = not dry_run
-            conn = plain.execution_options(sqlite_immediate=True) if writing else plain
-            with conn.begin():
-                rows, usage = _batch(conn, flt, after)
-                if not rows:
-                    break
-                run_updates, line_updates = _price_batch(rows, usage, prices, result)
-                if writing and run_updates:
-                    conn.execute(
-                        R.update()
-                        .where(R.c.run_id == bindparam("b_run_id"))
-                        .values(cost_usd=bindparam("b_cost"), cost_source=bindparam("b_source")),
-                        run_updates,
-                    )
-                    _move_in_rollups(conn, rows, run_updates)
-                if writing and line_updates:
-                    conn.execute(
-                        U.update()
-                        .where(
-                            and_(U.c.run_id == bindparam("b_run_id"), U.c.position == bindparam("b_position"))
-                        )
-                        .values(cost_usd=bindparam("b_cost"), cost_source=bindparam("b_source")),
-                        line_updates,
-                    )
+        with store.reading() as conn:
+            rows, usage = _batch(conn, flt, after)
+        if not rows:
+            break
+        changes = _price_batch(rows, usage, prices, result)
+        if changes and not dry_run:
+            store.change_costs(changes)
         after = rows[-1]["run_id"]
     return result
-
-
-def _move_in_rollups(conn: Connection, rows: Sequence[RowMapping], updates: Sequence[dict[str, Any]]) -> None:
-    """Take the repriced runs' old cost out of the rollups and put the new one in."""
-    old = {row["run_id"]: row for row in rows}
-    before = [old[u["b_run_id"]] for u in updates]
-    after = [{**old[u["b_run_id"]], "cost_usd": u["b_cost"], "cost_source": u["b_source"]} for u in updates]
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    cursor = driver.cursor()
-    try:
-        rollups.remove(cursor, conn.dialect.name, before)
-        rollups.add_rows(cursor, conn.dialect.name, after)
-    finally:
-        cursor.close()
 
 
 def _batch(
@@ -170,9 +140,8 @@ def _price_batch(
     usage: dict[str, list[RowMapping]],
     prices: PriceBook,
     result: RepriceResult,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    run_updates: list[dict[str, Any]] = []
-    line_updates: list[dict[str, Any]] = []
+) -> list[CostChange]:
+    changes: list[CostChange] = []
     for row in rows:
         lines = usage.get(row["run_id"], [])
         run = _as_run(row, lines)
@@ -184,24 +153,17 @@ def _price_batch(
         changed = False
         for stored, fresh in zip(lines, run.usage, strict=True):
             if _differs(stored["cost_usd"], stored["cost_source"], fresh.cost_usd, fresh.cost_source.value):
-                line_updates.append(
-                    {
-                        "b_run_id": row["run_id"],
-                        "b_position": stored["position"],
-                        "b_cost": fresh.cost_usd,
-                        "b_source": fresh.cost_source.value,
-                    }
+                changes.append(
+                    CostChange(row["run_id"], fresh.cost_usd, fresh.cost_source, stored["position"])
                 )
                 result.usage_lines_changed += 1
                 changed = True
         if _differs(old_cost, row["cost_source"], new_cost, run.cost_source.value):
-            run_updates.append(
-                {"b_run_id": row["run_id"], "b_cost": new_cost, "b_source": run.cost_source.value}
-            )
+            changes.append(CostChange(row["run_id"], new_cost, run.cost_source))
             changed = True
             if old_cost is None and new_cost is not None:
                 result.became_known += 1
             elif old_cost is not None and new_cost is None:
                 result.became_unknown += 1
         result.runs_changed += changed
-    return run_updates, line_updates
+    return changes

@@ -28,7 +28,7 @@ from typing import Any, Final
 from . import schema
 from .record import Run
 from .schema import DAY_SECONDS, HOUR_SECONDS, ROLLUP_DIMENSIONS, ROLLUP_FACTS, Kind
-from .sketch import bucket_of, decode, encode
+from .sketch import Bin, bucket_of, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ _CHUNK: Final = 500
 _PG_LOCK: Final = 0x726F6C6C7570
 
 Key = tuple[Any, ...]  # (bucket, *dimensions)
-Cell = list[Any]  # the facts in ROLLUP_FACTS order, then the sketch's {bucket: count}
+Cell = list[Any]  # the facts in ROLLUP_FACTS order, then the sketch's {bucket: [count, sum]}
 
 
 def inputs_of(row: Mapping[Any, Any]) -> tuple[Any, ...]:
@@ -100,9 +100,11 @@ def _compile(attributes: bool) -> Callable[[Iterable[Any], dict[Key, Cell], int]
             better = "<" if fact.kind is Kind.MIN else ">"
             lines.append(f"        if v is not None and (c[{i}] is None or v {better} c[{i}]): c[{i}] = v")
     lines += [
-        f"        b = bucket_of({read('duration_seconds')})",
-        "        s = c[-1]",
-        "        s[b] = s.get(b, 0) + 1",
+        f"        d = {read('duration_seconds')}",
+        "        b = bucket_of(d)",
+        "        e = c[-1].get(b)",
+        "        if e is None: c[-1][b] = [1, d]",
+        "        else: e[0] += 1; e[1] += d",
     ]
     namespace: dict[str, Any] = {"bucket_of": bucket_of}
     exec(compile("\n".join(lines), f"<rollups fold {'runs' if attributes else 'rows'}>", "exec"), namespace)  # noqa: S102
@@ -204,7 +206,7 @@ def _write(cursor: Any, dialect: str, cells: Mapping[Key, Cell], *, removing: bo
         cell = cells[key]
         bins, facts = cell[-1], cell[:-1]
         if removing:
-            bins = {b: -n for b, n in bins.items()}
+            bins = {b: (-n, -t) for b, (n, t) in bins.items()}
             facts = [-v if f.additive else v for f, v in zip(ROLLUP_FACTS, facts, strict=True)]
         rows.append((*key, *facts, encode(bins)))
     for chunk in _chunks(rows):
@@ -286,10 +288,10 @@ def compact(cursor: Any, dialect: str, *, limit: int = 10, days: Iterable[int] =
     return len(dirty)
 
 
-def _fold_cell(cells: dict[Key, Cell], key: Key, facts: list[Any], counts: Mapping[int, int]) -> None:
+def _fold_cell(cells: dict[Key, Cell], key: Key, facts: list[Any], bins: Mapping[int, Bin]) -> None:
     into = cells.get(key)
     if into is None:
-        cells[key] = [*facts, dict(counts)]
+        cells[key] = [*facts, {b: list(e) for b, e in bins.items()}]
         return
     for i, (kind, _) in enumerate(_PLAN):
         if kind is Kind.MIN:
@@ -298,9 +300,14 @@ def _fold_cell(cells: dict[Key, Cell], key: Key, facts: list[Any], counts: Mappi
             into[i] = max(into[i], facts[i])
         else:
             into[i] += facts[i]
-    bins = into[-1]
-    for b, n in counts.items():
-        bins[b] = bins.get(b, 0) + n
+    kept = into[-1]
+    for b, (n, t) in bins.items():
+        e = kept.get(b)
+        if e is None:
+            kept[b] = [n, t]
+        else:
+            e[0] += n
+            e[1] += t
 
 
 # --- rebuilding from the runs ---------------------------------------------------------------------

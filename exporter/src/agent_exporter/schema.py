@@ -199,7 +199,7 @@ def _rollup(name: str) -> Table:
         Column("bucket", Integer, primary_key=True),
         *(Column(d, String(128), primary_key=True) for d in ROLLUP_DIMENSIONS),
         *(Column(f.name, BigInteger if f.integer else Float, nullable=False) for f in ROLLUP_FACTS),
-        # the durations' sketch (sketch.py): int32 pairs (bucket, count)
+        # the durations' sketch (sketch.py): (int32 bucket, int32 count, float64 sum) entries
         Column("sketch", LargeBinary, nullable=False),
         sqlite_with_rowid=False,
     )

@@ -1,27 +1,29 @@
-"""Mergeable duration sketches: fixed logarithmic buckets with a relative error of at most 1 %.
+"""Mergeable duration sketches: fixed logarithmic buckets with a relative error under 1 %.
 
-A value v > `MIN_VALUE` falls in bucket i = ceil(log_γ v), which covers (γ^(i-1), γ^i]; the bucket
-stands for 2γ^i / (γ + 1), within `RELATIVE_ACCURACY` (α) of every value in it, for
-γ = (1 + α) / (1 - α) (the DDSketch mapping). Values at or below `MIN_VALUE` count in a bucket of
-their own that stands for 0. Buckets are the same everywhere, so two sketches merge by adding
-their counts, and a run leaves one by subtracting its count: an hour's sketch, a day's, and the
-sum of any of them are sketches of the same kind, exact in their counts.
+A value v > `MIN_VALUE` falls in bucket i = ceil(log_γ v), which covers (γ^(i-1), γ^i], for
+γ = 1 + `RELATIVE_ACCURACY` (α). A bucket keeps the count of its values and their sum, and stands
+for their mean: a point of the bucket, so within γ - 1 = α of every value in it, and exactly the
+value when all of a bucket's values are equal (a batch of timeouts at exactly 600 s reads 600 s,
+not 599.6 s). Values at or below `MIN_VALUE` count in a bucket of their own that stands for 0.
+Buckets are the same everywhere, so two sketches merge by adding their counts and sums, and a run
+leaves one by subtracting its count and its value: an hour's sketch, a day's, and the sum of any of
+them are sketches of the same kind, exact in their counts.
 
 A percentile is read as PostgreSQL's `percentile_cont` computes it (`analytics.percentile_rank`):
 the values at the two ranks around it, linearly interpolated. Each of the two is within α of the
 true value at its rank, so their interpolation is within α of the exact percentile.
 
-Stored, a sketch is a blob of native int32 pairs (bucket, count). Blobs concatenate into a sketch
-of their sum: an hour's sketch is appended to by each commit (with negative counts, when runs leave
-it), and the reads concatenate them in SQL; `decode` and `Tally` add repeated buckets up.
+Stored, a sketch is a blob of native (int32 bucket, int32 count, float64 sum) entries. Blobs
+concatenate into a sketch of their sum: an hour's sketch is appended to by each commit (with
+negative counts and sums, when runs leave it), and the reads concatenate them in SQL; `decode` and
+`Tally` add repeated buckets up.
 """
 
 from __future__ import annotations
 
 import math
-from array import array
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +31,7 @@ import numpy.typing as npt
 from .analytics import percentile_rank
 
 RELATIVE_ACCURACY: Final = 0.01
-GAMMA: Final = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+GAMMA: Final = 1 + RELATIVE_ACCURACY
 _LOG_GAMMA: Final = math.log(GAMMA)
 #: durations at or below a microsecond count as 0 (an absolute error under a microsecond)
 MIN_VALUE: Final = 1e-6
@@ -39,6 +41,10 @@ MAX_BUCKET: Final = math.ceil(math.log(1e9) / _LOG_GAMMA)
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
+#: one stored entry: a bucket, the count of its values, their sum
+ENTRY: Final = np.dtype([("bucket", "=i4"), ("count", "=i4"), ("sum", "=f8")])
+#: a bucket's count and sum
+Bin = tuple[int, float]
 
 
 def bucket_of(value: float) -> int:
@@ -55,30 +61,33 @@ def buckets_of(values: Floats) -> Ints:
     return np.where(values <= MIN_VALUE, ZERO_BUCKET, found)
 
 
-def value_of(buckets: Ints) -> Floats:
-    """What each bucket stands for: within `RELATIVE_ACCURACY` of every value in it."""
-    represented = 2.0 * np.power(GAMMA, buckets.astype(np.float64)) / (GAMMA + 1.0)
-    return np.where(buckets <= ZERO_BUCKET, 0.0, represented)
+def value_of(buckets: Ints, counts: Ints, sums: Floats) -> Floats:
+    """What each bucket stands for: the mean of its values, kept inside the bucket (a sum that runs
+    were subtracted from may be off in its last bits), so within `RELATIVE_ACCURACY` of each."""
+    upper = np.power(GAMMA, buckets.astype(np.float64))
+    mean = np.clip(sums / np.maximum(counts, 1), upper / GAMMA, upper)
+    return np.where(buckets <= ZERO_BUCKET, 0.0, mean)
 
 
-def encode(counts: Mapping[int, int]) -> bytes:
-    """A sketch's blob from bucket counts (zero counts left out; negative ones, which take runs out
-    of a sketch they are appended to, kept)."""
-    pairs = array("i")
-    for bucket in sorted(counts):
-        if counts[bucket]:
-            pairs.append(bucket)
-            pairs.append(counts[bucket])
-    return pairs.tobytes()
+def encode(bins: Mapping[int, Sequence[float]]) -> bytes:
+    """A sketch's blob from bucket counts and sums, `{bucket: (count, sum)}` (empty buckets left
+    out; negative counts, which take runs out of a sketch they are appended to, kept)."""
+    entries = [(b, int(e[0]), float(e[1])) for b, e in sorted(bins.items()) if e[0]]
+    return np.array(entries, dtype=ENTRY).tobytes()
 
 
-def decode(blob: bytes) -> dict[int, int]:
-    """Bucket counts of a blob (concatenated blobs add up; buckets that add up to zero are left out)."""
-    pairs = np.frombuffer(blob, dtype=np.int32).reshape(-1, 2)
-    out: dict[int, int] = {}
-    for bucket, count in pairs.tolist():
-        out[bucket] = out.get(bucket, 0) + count
-    return {b: n for b, n in out.items() if n}
+def decode(blob: bytes) -> dict[int, Bin]:
+    """Bucket counts and sums of a blob (concatenated blobs add up; buckets whose count adds up to
+    zero are left out)."""
+    out: dict[int, list[Any]] = {}
+    for bucket, count, total in np.frombuffer(blob, dtype=ENTRY).tolist():
+        into = out.get(bucket)
+        if into is None:
+            out[bucket] = [count, total]
+        else:
+            into[0] += count
+            into[1] += total
+    return {b: (n, t) for b, (n, t) in out.items() if n}
 
 
 class Tally:
@@ -92,22 +101,26 @@ class Tally:
         self._groups: list[Ints] = []
         self._buckets: list[Ints] = []
         self._counts: list[Ints] = []
+        self._sums: list[Floats] = []
 
     def add_blob(self, group: int, blob: bytes) -> None:
         """Add a stored sketch (or several concatenated) to `group`."""
         if not blob:
             return
-        pairs = np.frombuffer(blob, dtype=np.int32).reshape(-1, 2).astype(np.int64)
-        self._buckets.append(pairs[:, 0])
-        self._counts.append(pairs[:, 1])
-        self._groups.append(np.full(len(pairs), group, dtype=np.int64))
+        entries = np.frombuffer(blob, dtype=ENTRY)
+        self._buckets.append(entries["bucket"].astype(np.int64))
+        self._counts.append(entries["count"].astype(np.int64))
+        self._sums.append(entries["sum"].astype(np.float64))
+        self._groups.append(np.full(len(entries), group, dtype=np.int64))
 
     def add_values(self, groups: Sequence[int], values: Sequence[float]) -> None:
         """Add raw values, `groups[i]` the group of `values[i]`."""
         if not values:
             return
-        self._buckets.append(buckets_of(np.asarray(values, dtype=np.float64)))
+        raw = np.asarray(values, dtype=np.float64)
+        self._buckets.append(buckets_of(raw))
         self._counts.append(np.ones(len(values), dtype=np.int64))
+        self._sums.append(raw)
         self._groups.append(np.asarray(groups, dtype=np.int64))
 
     def percentiles(
@@ -124,17 +137,20 @@ class Tally:
         group = np.concatenate(self._groups)
         bucket = np.concatenate(self._buckets)
         count = np.concatenate(self._counts)
+        total = np.concatenate(self._sums)
         # appended sketches repeat buckets and may take runs back out: add each bucket up first
         lowest = int(bucket.min())
         span = int(bucket.max()) - lowest + 1
         unique, inverse = np.unique(group * span + (bucket - lowest), return_inverse=True)
         summed = np.bincount(inverse, weights=count).astype(np.int64)
+        bucket_sums: Floats = np.bincount(inverse, weights=total).astype(np.float64)
         kept = summed > 0
         group, bucket, count = unique[kept] // span, unique[kept] % span + lowest, summed[kept]
+        sums: Floats = bucket_sums[kept]
         cumulative = np.cumsum(count)
         totals = np.bincount(group, weights=count, minlength=groups).astype(np.int64)
         before = np.concatenate(([0], np.cumsum(totals)[:-1]))
-        values = value_of(bucket)
+        values = value_of(bucket, count, sums)
         present = [g for g in range(groups) if totals[g] > 0]
         if not present:
             return out

@@ -33,8 +33,6 @@ _BOOLEANS: Final = {
     "no": False,
     "off": False,
 }
-#: the status of a single record's answer, by its outcome
-_STATUS: Final = {"accepted": 201, "duplicate": 200, "conflict": 409, "rejected": 422}
 
 #: the records of a request, and its receipt time -> run records
 Convert = Callable[[list[Any], float], list[Any]]
@@ -108,4 +106,4 @@ async def ingest_request(
     body_out = result.as_dict()
     if batch:
         return ORJSONResponse(body_out, status_code=200)
-    return ORJSONResponse(body_out, status_code=_STATUS[result.results[0].outcome])
+    return ORJSONResponse(body_out, status_code=result.results[0].outcome.http_status)

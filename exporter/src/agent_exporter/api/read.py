@@ -28,7 +28,6 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
 
 from .. import aggregates, queries, reports
 from .. import read_models as m
@@ -37,6 +36,7 @@ from ..pricing import PriceBook, PriceFileError
 from ..queries import DIMENSIONS, RunFilter
 from ..record import CONTROL_CHARACTERS, MAX_ID_LENGTH, Status, name_problem, total_tokens
 from ..reprice import reprice
+from ..store import StoreError
 from .http import RETRY_AFTER, error_response
 from .service import service
 
@@ -188,16 +188,15 @@ def echo(flt: RunFilter) -> m.Filters:
 def reading(request: Request) -> Iterator[Connection]:
     """A connection to the store; a database failure is a 503 that says so, not a 500."""
     try:
-        with service(request).store.engine.connect() as conn:
+        with service(request).store.reading() as conn:
             yield conn
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         raise _unavailable(exc) from exc
 
 
-def _unavailable(exc: SQLAlchemyError) -> HTTPException:
-    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    log.warning("a query of the read API failed: %s", detail)
-    return HTTPException(503, f"the store did not answer ({detail}); retry later", headers=RETRY_AFTER)
+def _unavailable(exc: StoreError) -> HTTPException:
+    log.warning("a query of the read API failed: %s", exc.detail)
+    return HTTPException(503, f"the store did not answer ({exc.detail}); retry later", headers=RETRY_AFTER)
 
 
 # --- runs -------------------------------------------------------------------------------------------
@@ -575,7 +574,7 @@ def post_reprice(
         svc.reprice_with(prices)
     try:
         result = reprice(svc.store, prices, flt, dry_run=dry_run)
-    except SQLAlchemyError as exc:  # batches stored before the failure stay repriced: rerun to finish
+    except StoreError as exc:  # batches stored before the failure stay repriced: rerun to finish
         raise _unavailable(exc) from exc
     return m.RepriceOut(
         dry_run=dry_run,

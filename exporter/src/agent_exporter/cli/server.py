@@ -71,11 +71,8 @@ def serve(
     )
     try:
         # fail here, with a plain message, rather than inside the server's start-up
-        store = Store(StoreSettings(settings.database_url, settings.sqlite_synchronous))
-        try:
+        with Store(StoreSettings(settings.database_url, settings.sqlite_synchronous)) as store:
             migrations.prepare(store)
-        finally:
-            store.close()
     except (migrations.SchemaOutdatedError, StoreError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from exc
@@ -98,13 +95,10 @@ def db_upgrade(config: ConfigOption = None, database_url: DatabaseOption = None)
     from ..store import Store, StoreSettings, describe_url
 
     settings = _settings(config, database_url=database_url)
-    store = Store(StoreSettings(settings.database_url, settings.sqlite_synchronous))
-    try:
+    with Store(StoreSettings(settings.database_url, settings.sqlite_synchronous)) as store:
         before = migrations.current_revision(store)
         migrations.upgrade(store, progress=lambda message: typer.echo(message, err=True))
         after = migrations.current_revision(store)
-    finally:
-        store.close()
     where = describe_url(settings.database_url)
     if before == after:
         typer.echo(f"{where}: already at migration {after}")
@@ -119,11 +113,8 @@ def db_current(config: ConfigOption = None, database_url: DatabaseOption = None)
     from ..store import Store, StoreSettings, describe_url
 
     settings = _settings(config, database_url=database_url)
-    store = Store(StoreSettings(settings.database_url, settings.sqlite_synchronous))
-    try:
+    with Store(StoreSettings(settings.database_url, settings.sqlite_synchronous)) as store:
         current = migrations.current_revision(store)
-    finally:
-        store.close()
     head = migrations.head_revision()
     state = "up to date" if current == head else "behind: run `agent-exporter db upgrade`"
     typer.echo(f"{describe_url(settings.database_url)}: at {current or 'none'}, newest {head} ({state})")

@@ -9,7 +9,6 @@ replicas sharing one PostgreSQL.
 from __future__ import annotations
 
 import contextlib
-import enum
 import itertools
 import logging
 import math
@@ -20,41 +19,33 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, select, text
+from sqlalchemy import Connection, Table, bindparam, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import StaticPool
 
-from . import rollups, schema
-from .record import Phase, Run, ToolUsage, UsageLine
+from .. import rollups, schema
+from ..outcome import Outcome
+from ..record import CostSource, Phase, Run, ToolUsage, UsageLine
+from .engine import BACKSTOP_CHECKPOINT_PAGES, describe_url, normalize_url, sqlite_engine
+from .errors import StoreError, classify, database_errors
+
+__all__ = [
+    "BACKSTOP_CHECKPOINT_PAGES",
+    "CostChange",
+    "Store",
+    "StoreError",
+    "StoreSettings",
+    "classify",
+    "describe_url",
+    "normalize_url",
+]
 
 log = logging.getLogger(__name__)
 
 _IN_CHUNK = 500  # keeps `run_id IN (...)` under every backend's parameter limit
-
-
-class InsertOutcome(enum.StrEnum):
-    """What storing one run did."""
-
-    ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"
-    CONFLICT = "conflict"
-
-
-class StoreError(RuntimeError):
-    """The store could not do what was asked. `retryable` says whether trying later may help.
-
-    `code` names the cause for machines: `store_read_only`, `store_full` or `store_unavailable`.
-    """
-
-    def __init__(self, message: str, *, retryable: bool = True, code: str = "store_unavailable") -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +60,6 @@ class StoreSettings:
     sqlite_background_checkpoints: bool = False
 
 
-#: WAL pages after which a commit checkpoints by itself: SQLite's 1,000 by default; with
-#: background checkpoints, a backstop that a running checkpoint thread never lets the WAL reach
-BACKSTOP_CHECKPOINT_PAGES: Final = 20_000
 CHECKPOINT_INTERVAL_SECONDS: Final = 0.5
 COMPACTION_INTERVAL_SECONDS: Final = 5.0
 #: retention: runs deleted per transaction, the pause between two, and how often to look
@@ -80,56 +68,14 @@ RETENTION_PAUSE_SECONDS: Final = 0.05
 RETENTION_INTERVAL_SECONDS: Final = 300.0
 
 
-def normalize_url(url: str) -> str:
-    """Accept plain `postgresql://` and `postgres://` URLs and use the psycopg 3 driver for them."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
+@dataclass(frozen=True, slots=True)
+class CostChange:
+    """A new price for a stored run's cost (`position` None) or one of its usage lines' costs."""
 
-
-def describe_url(url: str) -> str:
-    """The URL with any password hidden, for logs and error messages."""
-    return make_url(normalize_url(url)).render_as_string(hide_password=True)
-
-
-def _sqlite_engine(url: str, synchronous: str, *, background_checkpoints: bool = False) -> Engine:
-    parsed = make_url(url)
-    database = parsed.database
-    in_memory = not database or database == ":memory:"
-    if not in_memory:
-        assert database is not None
-        if parsed.query.get("uri") == "true":  # sqlite:///file:/path.db?mode=ro&uri=true
-            database = database.removeprefix("file:")
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
-        parsed,
-        connect_args={"check_same_thread": False, "timeout": 30},
-        **({"poolclass": StaticPool} if in_memory else {}),
-    )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # SQLAlchemy emits BEGIN itself (below) so that writers can take the lock up front.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        if not in_memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            if background_checkpoints:
-                cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # A writer takes the write lock at BEGIN: the duplicate check and the insert then see the
-        # same database, and SQLite never has to abort a transaction that read first.
-        immediate = conn.get_execution_options().get("sqlite_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
+    run_id: str
+    cost_usd: float | None
+    cost_source: CostSource
+    position: int | None = None
 
 
 class Store:
@@ -142,7 +88,7 @@ class Store:
         if self.dialect == "sqlite":
             if settings.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
                 raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
-            self.engine = _sqlite_engine(
+            self.engine = sqlite_engine(
                 url,
                 settings.sqlite_synchronous.upper(),
                 background_checkpoints=settings.sqlite_background_checkpoints,
@@ -157,8 +103,16 @@ class Store:
         self._maintenance: threading.Thread | None = None
         self._stopping = threading.Event()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
-        """Stop the checkpoint thread (if any) and release every pooled connection."""
+        """Stop the checkpoint thread (if any) and release every pooled connection.
+
+        `with Store(settings) as store:` closes it on leaving the block."""
         self._stopping.set()
         for thread in (self._checkpoints, self._maintenance):
             if thread is not None:
@@ -247,13 +201,22 @@ class Store:
             with conn.begin():
                 yield conn
 
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads; a database error raises `StoreError` (see `classify`)."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise classify(exc) from exc
+
     def ping(self) -> None:
         """Raise `StoreError` unless the store answers a trivial query."""
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            raise _store_error(exc) from exc
+            raise classify(exc) from exc
 
     def check_writable(self) -> None:
         """Raise `StoreError` unless the store takes writes: a read-only file or database fails here.
@@ -274,7 +237,7 @@ class Store:
                         code="store_read_only",
                     )
         except SQLAlchemyError as exc:
-            raise _store_error(exc) from exc
+            raise classify(exc) from exc
 
     def is_empty(self) -> bool:
         """True when the database has none of our tables (a fresh file or schema)."""
@@ -282,22 +245,22 @@ class Store:
             with self.engine.connect() as conn:
                 names = set(inspect(conn).get_table_names())
         except SQLAlchemyError as exc:
-            raise StoreError(_explain(exc)) from exc
+            raise classify(exc) from exc
         return not names & set(schema.metadata.tables)
 
-    def insert_runs(self, runs: Sequence[Run]) -> list[InsertOutcome]:
+    def insert_runs(self, runs: Sequence[Run]) -> list[Outcome]:
         """Store new runs in one transaction; return one outcome per run, in order.
 
         Within the batch the first occurrence of a `run_id` counts; a later one with the same body
         is a duplicate, with a different body a conflict. Raises `StoreError` if nothing was stored.
         """
-        outcomes: list[InsertOutcome | None] = [None] * len(runs)
+        outcomes: list[Outcome | None] = [None] * len(runs)
         first: dict[str, int] = {}
         for i, run in enumerate(runs):
             j = first.setdefault(run.run_id, i)
             if j != i:
                 same = runs[j].body_hash == run.body_hash
-                outcomes[i] = InsertOutcome.DUPLICATE if same else InsertOutcome.CONFLICT
+                outcomes[i] = Outcome.DUPLICATE if same else Outcome.CONFLICT
         candidates = [runs[i] for i in first.values()]
         if self.dialect == "sqlite":
             inserted, stored = self._write_sqlite(candidates)
@@ -308,17 +271,67 @@ class Store:
                     inserted = self._insert(conn, candidates)
                     known = [r.run_id for r in candidates if r.run_id not in inserted]
                     stored = self._stored_hashes(conn, known) if known else {}
-            except SQLAlchemyError as exc:
-                raise _store_error(exc) from exc
+            except database_errors() as exc:  # COPY and the rollups go through psycopg's cursor
+                raise classify(exc) from exc
         for i in first.values():
             run = runs[i]
             if run.run_id in inserted:
-                outcomes[i] = InsertOutcome.ACCEPTED
+                outcomes[i] = Outcome.ACCEPTED
             elif stored.get(run.run_id) == run.body_hash:
-                outcomes[i] = InsertOutcome.DUPLICATE
+                outcomes[i] = Outcome.DUPLICATE
             else:
-                outcomes[i] = InsertOutcome.CONFLICT
+                outcomes[i] = Outcome.CONFLICT
         return [o for o in outcomes if o is not None]
+
+    def change_costs(self, changes: Sequence[CostChange]) -> None:
+        """Store new costs of runs and usage lines in one transaction, and move the runs' cost from
+        their old cells of the rollups to their new ones (read as stored, in that transaction).
+        A run deleted meanwhile is skipped. Raises `StoreError` if nothing was stored."""
+        runs = {c.run_id: c for c in changes if c.position is None}
+        lines = [c for c in changes if c.position is not None]
+        r, u = schema.runs, schema.run_usage
+        try:
+            with self._writing() as conn:
+                before: list[dict[str, Any]] = []
+                ids = list(runs)
+                for start in range(0, len(ids), _IN_CHUNK):
+                    query = select(r.c.run_id, *(r.c[name] for name in rollups.INPUTS)).where(
+                        r.c.run_id.in_(ids[start : start + _IN_CHUNK])
+                    )
+                    before.extend(dict(row) for row in conn.execute(query).mappings())
+                if runs:
+                    conn.execute(
+                        r.update()
+                        .where(r.c.run_id == bindparam("b_run_id"))
+                        .values(cost_usd=bindparam("b_cost"), cost_source=bindparam("b_source")),
+                        [_cost_params(c) for c in runs.values()],
+                    )
+                if lines:
+                    conn.execute(
+                        u.update()
+                        .where(u.c.run_id == bindparam("b_run_id"), u.c.position == bindparam("b_position"))
+                        .values(cost_usd=bindparam("b_cost"), cost_source=bindparam("b_source")),
+                        [{**_cost_params(c), "b_position": c.position} for c in lines],
+                    )
+                if before:
+                    after = [
+                        {
+                            **row,
+                            "cost_usd": runs[row["run_id"]].cost_usd,
+                            "cost_source": runs[row["run_id"]].cost_source.value,
+                        }
+                        for row in before
+                    ]
+                    driver = conn.connection.driver_connection
+                    assert driver is not None
+                    cursor = driver.cursor()
+                    try:
+                        rollups.remove(cursor, self.dialect, before)
+                        rollups.add_rows(cursor, self.dialect, after)
+                    finally:
+                        cursor.close()
+        except database_errors() as exc:
+            raise classify(exc) from exc
 
     @contextmanager
     def write_cursor(self) -> Iterator[Any]:
@@ -332,8 +345,8 @@ class Store:
                     yield cursor
                 finally:
                     cursor.close()
-        except SQLAlchemyError as exc:
-            raise _store_error(exc) from exc
+        except database_errors() as exc:
+            raise classify(exc) from exc
 
     def delete_runs(self, run_ids: Sequence[str]) -> int:
         """Delete runs (with their breakdowns) and take them out of the rollups; how many were found.
@@ -392,7 +405,7 @@ class Store:
         try:
             raw = self.engine.raw_connection()
         except SQLAlchemyError as exc:
-            raise _store_error(exc) from exc
+            raise classify(exc) from exc
         try:
             driver = raw.driver_connection
             assert isinstance(driver, sqlite3.Connection)
@@ -405,7 +418,7 @@ class Store:
             finally:
                 cursor.close()
         except sqlite3.Error as exc:
-            raise _store_error(exc) from exc
+            raise classify(exc) from exc
         finally:
             raw.close()  # back to the pool
         return inserted, stored
@@ -571,6 +584,10 @@ def _insert_postgres(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> set[s
     return {row[0] for row in result}
 
 
+def _cost_params(change: CostChange) -> dict[str, Any]:
+    return {"b_run_id": change.run_id, "b_cost": change.cost_usd, "b_source": change.cost_source.value}
+
+
 def _json(value: dict[str, str] | None) -> str | None:
     return orjson.dumps(value).decode() if value else None
 
@@ -634,33 +651,3 @@ def _tool_values(run_id: str, position: int, t: ToolUsage) -> tuple[Any, ...]:
 
 def _phase_values(run_id: str, position: int, p: Phase) -> tuple[Any, ...]:
     return (run_id, position, p.name, p.duration_seconds, p.status.value if p.status is not None else None)
-
-
-def _explain(exc: SQLAlchemyError | sqlite3.Error) -> str:
-    """A one-line description of a database error, without SQL or parameters."""
-    orig = getattr(exc, "orig", None)
-    detail = str(orig if orig is not None else exc).strip().splitlines()[0]
-    lowered = detail.lower()
-    if "read-only transaction" in lowered:  # PostgreSQL: a standby, or default_transaction_read_only
-        return f"the database is read-only ({detail}); point database_url at a writable primary"
-    if "readonly" in lowered or "read-only" in lowered:
-        return f"the database is read-only ({detail}); check the file's permissions and the mount"
-    if "disk is full" in lowered or "no space" in lowered:
-        return f"the disk is full ({detail}); free space or move the database"
-    return f"database error: {detail}"
-
-
-def _store_error(exc: SQLAlchemyError | sqlite3.Error) -> StoreError:
-    message = _explain(exc)
-    if message.startswith("the database is read-only"):
-        code = "store_read_only"
-    elif message.startswith("the disk is full"):
-        code = "store_full"
-    else:
-        code = "store_unavailable"
-    return StoreError(message, retryable=_retryable(exc), code=code)
-
-
-def _retryable(exc: SQLAlchemyError | sqlite3.Error) -> bool:
-    message = str(getattr(exc, "orig", exc)).lower()
-    return not ("readonly" in message or "read-only" in message or "no such table" in message)
