@@ -1,12 +1,7 @@
 """Grafana dashboard JSON as plain dicts: a few helpers for the panels, targets and variables we use.
 
-Why not grafana-foundation-sdk (tried, 11.6 build): it has no PostgreSQL (SQL) query type, so the
-run history dashboards would need hand-written query classes anyway, and its builder chains are
-longer: the "Run duration p50 / p95 / p99" panel took 25 lines of builder calls (panel options,
-legend and tooltip builders, three query builders) against 14 lines of `timeseries(...)` here.
-Plain dicts keep the generator free of a dependency with epoch-style versions and the JSON
-diffable; the tests check what Grafana relies on (uids, datasources, variables, units, descriptions)
-and run every query against real Prometheus and PostgreSQL.
+Why not grafana-foundation-sdk's typed builders, and how the JSON is checked against Grafana's own
+schema instead: docs/dashboards.md.
 """
 
 from __future__ import annotations
