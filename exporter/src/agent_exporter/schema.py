@@ -231,3 +231,25 @@ rollup_state = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Float, nullable=False),
 )
+
+#: OTLP spans waiting for the rest of their trace (`otlp.assembly`): one row per trace per request,
+#: its spans in `body` (the codec's compact JSON), `chunk` a digest of their span ids (a re-sent
+#: request adds nothing); `closed_at` is set when the chunk holds the trace's root span
+otlp_pending = Table(
+    "otlp_pending",
+    metadata,
+    Column("trace_id", String(32), primary_key=True),
+    Column("chunk", String(32), primary_key=True),
+    Column("received_at", Float, nullable=False),
+    Column("closed_at", Float),
+    Column("spans", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+)
+#: traces whose runs were written: a span that arrives for one later is late (counted, ignored)
+otlp_traces = Table(
+    "otlp_traces",
+    metadata,
+    Column("trace_id", String(32), primary_key=True),
+    Column("assembled_at", Float, nullable=False),
+    Index(None, "assembled_at"),
+)

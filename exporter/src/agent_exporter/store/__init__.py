@@ -31,6 +31,7 @@ from ..outcome import Outcome
 from ..record import CostSource, Phase, Run, ToolUsage, UsageLine
 from .engine import BACKSTOP_CHECKPOINT_PAGES, describe_url, normalize_url, sqlite_engine
 from .errors import StoreError, classify, database_errors
+from .pending import PendingSpans
 
 __all__ = [
     "BACKSTOP_CHECKPOINT_PAGES",
@@ -102,6 +103,7 @@ class Store:
         self._checkpoints: threading.Thread | None = None
         self._maintenance: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.pending = PendingSpans(self)  # OTLP spans waiting for the rest of their trace
 
     def __enter__(self) -> Store:
         return self
