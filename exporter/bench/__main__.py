@@ -177,8 +177,8 @@ def _otlp(report: Report, repeats: int, traces: int) -> None:
         f"{traces:,} traces of one `invoke_agent`, five `chat` and three `execute_tool` spans, as protobuf "
         f"in requests of {otlp.TRACES_PER_REQUEST} traces, two senders, SQLite store; timed until every run "
         f"is stored and counted on `/metrics` (grace period {otlp.GRACE_SECONDS:g} s), not until the "
-        "requests are answered. Beside it, the same server takes realistic run records in JSON batches of 100. "
-        f"Resident memory of the server at the end: {rss:.0f} MB.",
+        "requests are answered. Beside it, the same server takes realistic run records in JSON batches of "
+        f"100. Resident memory of the server at the end: {rss:.0f} MB.",
         ["workload", "runs/s", "spans/s", "server CPU µs/run"],
         [
             ["OTLP, stored and counted", f"{runs:,.0f}", f"{spans:,.0f}", f"{cpu:.0f}"],
