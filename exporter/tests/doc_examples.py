@@ -33,6 +33,8 @@ DOCS: Final = (
     "docs/cost.md",
     "docs/alerting.md",
     "docs/history.md",
+    "docs/otlp.md",
+    "docs/importing.md",
     "docs/web.md",
     "docs/rollups.md",
     "docs/demo.md",

@@ -32,6 +32,11 @@ _INCIDENT_DEMO = (
     "each incident through a real exporter and promtool on a simulated clock, test_traffic.py checks "
     "each incident's effect on the runs"
 )
+_IMPORTERS = (
+    "reads the tool's files on the machine it runs on; test_importers.py runs the same command on "
+    "files written in each tool's format, with the default directories set through CLAUDE_CONFIG_DIR "
+    "and CODEX_HOME"
+)
 #: commands of the docs that no test runs as written, and why
 NOT_RUN: dict[str, str] = {
     "make run": (
@@ -72,6 +77,13 @@ NOT_RUN: dict[str, str] = {
         "100 runs at the default 2 runs/s take 50 s; test_demo.py runs short demos with --json and checks "
         f"the summary against the store; {_BY_HAND} (100 sent, 100 delivered)"
     ),
+    "export OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:9477/v1/traces": (
+        "configures an agent's own OpenTelemetry SDK; test_otlp_clients.py exports through the same "
+        "OTLPSpanExporter to a real exporter's /v1/traces"
+    ),
+    "agent-exporter import --format claude-code": _IMPORTERS,
+    "agent-exporter import --format codex --backfill": _IMPORTERS,
+    "agent-exporter import --format swe-agent trajectories/ --json": _IMPORTERS,
 }
 #: fenced blocks that are not examples
 NOT_CODE: dict[Block, str] = {
