@@ -28,6 +28,7 @@ DOCS: Final = (
     "WRITEUP.md",
     "docs/record.md",
     "docs/api.md",
+    "docs/otlp.md",
     "docs/sdk.md",
     "docs/metrics.md",
     "docs/cost.md",

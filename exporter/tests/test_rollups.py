@@ -271,10 +271,11 @@ def test_the_migration_builds_the_rollups_of_stored_runs_and_resumes(store: Stor
     runs = [make_run(f"b-{i}", MIDNIGHT - 4 * DAY + i * 3333.3, agent=AGENTS[i % 3]) for i in range(120)]
     command.downgrade(migrations._config(store), "0003")  # no public downgrade: tests only
     with store.engine.begin() as conn:  # runs stored by a version before the rollups
-        columns = [c.name for c in schema.runs.columns]
+        every = [c.name for c in schema.runs.columns]
+        columns = every[: every.index("session_id")]  # the columns of migration 0006 come later
         conn.execute(
             text(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
-            [dict(zip(columns, store_module._run_values(r), strict=True)) for r in runs],
+            [dict(zip(columns, store_module._run_values(r)[: len(columns)], strict=True)) for r in runs],
         )
     said: list[str] = []
 

@@ -139,16 +139,6 @@ def classify_trend(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Anomaly:
-    """One figure of a recent window far from its trailing baseline."""
-
-    metric: str
-    window_value: float
-    baseline_value: float
-    message: str
-
-
 def failure_rate_anomaly(
     window_failures: int,
     window_attempts: int,

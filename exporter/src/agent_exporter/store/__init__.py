@@ -15,7 +15,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -441,14 +441,7 @@ class Store:
             return set()
         inserted = _insert_postgres(conn, [_run_values(r) for r in new])
         kept = [r for r in new if r.run_id in inserted]
-        usage = [_usage_values(r.run_id, i, u) for r in kept for i, u in enumerate(r.usage)]
-        tools = [_tool_values(r.run_id, i, t) for r in kept for i, t in enumerate(r.tools)]
-        phases = [_phase_values(r.run_id, i, p) for r in kept for i, p in enumerate(r.phases)]
-        for table, values in (
-            (schema.run_usage, usage),
-            (schema.run_tools, tools),
-            (schema.run_phases, phases),
-        ):
+        for table, values in _children(kept):
             if values:
                 _copy(conn, table, values)
         raw = conn.connection.driver_connection
@@ -458,12 +451,16 @@ class Store:
         return inserted
 
 
-_TABLES = (schema.runs, schema.run_usage, schema.run_tools, schema.run_phases)
+_TABLES = (
+    schema.runs,
+    schema.run_usage,
+    schema.run_tools,
+    schema.run_phases,
+    schema.run_subagents,
+    schema.run_pipeline_attempts,
+    schema.run_debugging_cycles,
+)
 _COLUMNS = {t: [c.name for c in t.columns] for t in _TABLES}
-_INSERT = {  # built from the schema's own names, never from input
-    t: f"INSERT INTO {t.name} ({', '.join(_COLUMNS[t])}) VALUES ({', '.join('?' * len(_COLUMNS[t]))})"  # noqa: S608
-    for t in _TABLES
-}
 
 
 _SQLITE_MAX_PARAMETERS: Final = 32_766  # SQLite's default limit since 3.32
@@ -537,10 +534,9 @@ def _write_sqlite_transaction(
 
 def _insert_children_sqlite(cursor: sqlite3.Cursor, runs: Sequence[Run]) -> None:
     """The runs' usage, tool and phase rows, a multi-row INSERT per table and chunk."""
-    usage = [_usage_values(r.run_id, i, u) for r in runs for i, u in enumerate(r.usage)]
-    tools = [_tool_values(r.run_id, i, t) for r in runs for i, t in enumerate(r.tools)]
-    phases = [_phase_values(r.run_id, i, p) for r in runs for i, p in enumerate(r.phases)]
-    for table, values in ((schema.run_usage, usage), (schema.run_tools, tools), (schema.run_phases, phases)):
+    for table, values in _children(runs):
+        if not values:
+            continue
         per = _SQLITE_MAX_PARAMETERS // len(_COLUMNS[table])
         for start in range(0, len(values), per):
             chunk = values[start : start + per]
@@ -590,7 +586,7 @@ def _cost_params(change: CostChange) -> dict[str, Any]:
     return {"b_run_id": change.run_id, "b_cost": change.cost_usd, "b_source": change.cost_source.value}
 
 
-def _json(value: dict[str, str] | None) -> str | None:
+def _json(value: Mapping[str, str | int] | None) -> str | None:
     return orjson.dumps(value).decode() if value else None
 
 
@@ -627,7 +623,46 @@ def _run_values(run: Run) -> tuple[Any, ...]:
         _json(run.labels),
         run.received_at,
         run.body_hash,
+        run.session_id,
+        run.parent_run_id,
+        _json(run.counts),
+        run.pipeline_attempt_count,
+        run.pipeline_first_pass,
+        run.debugging_cycle_count,
     )
+
+
+def _children(runs: Sequence[Run]) -> list[tuple[Table, list[tuple[Any, ...]]]]:
+    """The rows of every breakdown table of `runs`, table by table."""
+    return [
+        (schema.run_usage, [_usage_values(r.run_id, i, u) for r in runs for i, u in enumerate(r.usage)]),
+        (schema.run_tools, [_tool_values(r.run_id, i, t) for r in runs for i, t in enumerate(r.tools)]),
+        (schema.run_phases, [_phase_values(r.run_id, i, p) for r in runs for i, p in enumerate(r.phases)]),
+        (
+            schema.run_subagents,
+            [
+                (r.run_id, i, s.name, s.attempts, s.successes, s.failures, s.retries, s.duration_seconds)
+                for r in runs
+                for i, s in enumerate(r.subagents)
+            ],
+        ),
+        (
+            schema.run_pipeline_attempts,
+            [
+                (r.run_id, i, p.status.value, p.id, p.commit, p.duration_seconds)
+                for r in runs
+                for i, p in enumerate(r.pipeline_attempts)
+            ],
+        ),
+        (
+            schema.run_debugging_cycles,
+            [
+                (r.run_id, i, d.agent, d.error_type, d.attempts, int(d.resolved), d.duration_seconds)
+                for r in runs
+                for i, d in enumerate(r.debugging_cycles)
+            ],
+        ),
+    ]
 
 
 def _usage_values(run_id: str, position: int, u: UsageLine) -> tuple[Any, ...]:

@@ -56,10 +56,10 @@ def run_detail(cfg: MixinConfig) -> Json:
         ),
         barchart(
             "Phases",
-            "How long each phase of the run took, in order.",
+            "How long each phase of the run took, in order, numbered from 1.",
             [
                 sql(
-                    "SELECT position || '. ' || name AS phase, duration_seconds AS duration\n"
+                    "SELECT (position + 1) || '. ' || name AS phase, duration_seconds AS duration\n"
                     f"FROM run_phases WHERE {RUN}\nORDER BY position"
                 )
             ],

@@ -55,6 +55,7 @@ AGENT: Final = sel("agent")
 
 
 def prom_variables() -> list[Json]:
+    """The overview's variables: values from Prometheus' label values."""
     return [
         datasource_variable("datasource", "Prometheus", "prometheus"),
         query_variable("agent", "Agent", "label_values(agent_runs_total, agent)", PROMETHEUS),
