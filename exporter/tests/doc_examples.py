@@ -34,7 +34,6 @@ DOCS: Final = (
     "docs/cost.md",
     "docs/alerting.md",
     "docs/history.md",
-    "docs/otlp.md",
     "docs/importing.md",
     "docs/web.md",
     "docs/rollups.md",

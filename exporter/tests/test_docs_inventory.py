@@ -87,10 +87,6 @@ NOT_RUN: dict[str, str] = {
         "100 runs at the default 2 runs/s take 50 s; test_demo.py runs short demos with --json and checks "
         f"the summary against the store; {_BY_HAND} (100 sent, 100 delivered)"
     ),
-    "export OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:9477/v1/traces": (
-        "configures an agent's own OpenTelemetry SDK; test_otlp_clients.py exports through the same "
-        "OTLPSpanExporter to a real exporter's /v1/traces"
-    ),
     "agent-exporter import --format claude-code": _IMPORTERS,
     "agent-exporter import --format codex --backfill": _IMPORTERS,
     "agent-exporter import --format swe-agent trajectories/ --json": _IMPORTERS,

@@ -201,6 +201,7 @@ def test_a_claude_code_session_is_a_run_with_usage_counted_once_and_cache_inclus
         ("Edit", 1, 0),
     ]
     assert (got["agent"], got["agent_version"], got["project"]) == ("claude-code", "2.1.63", "shop")
+    assert got["session_id"] == SESSION
 
 
 def test_an_import_resumes_past_the_files_done_and_a_restart_finds_duplicates(

@@ -57,7 +57,7 @@ def test_a_pydantic_ai_run_is_stored_and_counted_as_the_framework_reports_it(ser
     assert (run["input_tokens"], run["output_tokens"]) == (usage.input_tokens, usage.output_tokens)
     assert (run["llm_calls"], run["tool_calls"]) == (usage.requests, usage.tool_calls)
     assert [(t["name"], t["calls"], t["errors"]) for t in run["tools"]] == [("grep", 1, 0)]
-    assert run["labels"]["session_id"] == _agent_span(memory).attributes["gen_ai.conversation.id"]
+    assert run["session_id"] == _agent_span(memory).attributes["gen_ai.conversation.id"]
     metrics = scrape(server.url)
     assert metrics.total("agent_runs_total", agent="pai-fixer", status="success") == 1
     assert metrics.total("agent_tokens_total", agent="pai-fixer", token_type="input") == usage.input_tokens

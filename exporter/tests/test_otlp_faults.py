@@ -45,7 +45,7 @@ def test_a_sigkill_between_a_traces_requests_loses_no_run(tmp_path: Path) -> Non
         _post(second.url, body(root))
         run = wait_for_run(second.url, FIXER)
         assert (run["llm_calls"], run["tool_calls"], run["input_tokens"]) == (2, 2, 1700)
-        assert wait_for_run(second.url, REVIEWER)["labels"]["parent_run_id"] == FIXER
+        assert wait_for_run(second.url, REVIEWER)["parent_run_id"] == FIXER
         assert scrape(second.url).total("agent_runs_total", agent="fixer") == 1
 
 

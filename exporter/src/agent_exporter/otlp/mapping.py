@@ -257,13 +257,12 @@ def _record(span: Span, members: _Members, parent_run: str | None) -> dict[str, 
         "error_summary": summary,
     }
     record.update({k: v for k, v in optional.items() if v is not None})
-    labels = {"trace_id": span.trace_id}
+    record["labels"] = {"trace_id": span.trace_id}
     conversation = _text(a.get("gen_ai.conversation.id"))
     if conversation:
-        labels["session_id"] = conversation
+        record["session_id"] = conversation
     if parent_run is not None:
-        labels["parent_run_id"] = run_id(span.trace_id, parent_run)
-    record["labels"] = labels
+        record["parent_run_id"] = run_id(span.trace_id, parent_run)
 
     models = members.models
     if models:

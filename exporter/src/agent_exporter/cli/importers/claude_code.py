@@ -76,10 +76,10 @@ def convert(path: Path) -> Converted:
         "ended_at": rfc3339(max(times)),
         "usage": list(usage.values())[:256],
         "tools": list(tools.values())[:256],
-        "labels": {"session_id": session[:256]},
+        "session_id": session[:128],
     }
     if subagent:
-        record["labels"]["parent_run_id"] = f"claude-code-{session}"[:256]
+        record["parent_run_id"] = f"claude-code-{session}"[:128]
     if version:
         record["agent_version"] = version[:64]
     if cwd:

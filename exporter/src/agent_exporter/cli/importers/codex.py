@@ -68,7 +68,7 @@ def convert(path: Path) -> Converted:
         "ended_at": rfc3339(max(times)),
         "llm_calls": calls,
         "tools": [{"name": n, "calls": c} for n, c in sorted(tools.items())][:256],
-        "labels": {"session_id": session[:256]},
+        "session_id": session[:128],
     }
     if model:
         record["model"] = model[:128]
