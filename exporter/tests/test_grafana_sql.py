@@ -203,6 +203,18 @@ def test_the_run_dashboard_numbers_phases_from_one_and_takes_a_run_id_with_a_quo
     assert nothing == []
 
 
+def test_sqlstring_would_lose_a_run_id_with_a_double_quote(seeded: Engine) -> None:
+    """Why the run dashboard takes `'${run_id}'` (quotes doubled) and not `${run_id:sqlstring}`."""
+    variables = [{"name": "run_id", "type": "textbox"}]
+    selection = Selection({"run_id": QUOTED_RUN})
+    with seeded.connect() as conn:
+        for raw, found in (("'${run_id}'", 1), ("${run_id:sqlstring}", 0)):
+            sql = render(
+                f"SELECT count(*) FROM runs WHERE run_id = {raw}", variables, selection, start=0, end=END
+            )
+            assert conn.execute(text(sql)).scalar() == found, sql
+
+
 # -- the daily, weekly and hourly panels over 24h, 7d, 30d ----------------------------------------
 
 
