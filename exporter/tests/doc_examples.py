@@ -33,6 +33,7 @@ DOCS: Final = (
     "docs/metrics.md",
     "docs/cost.md",
     "docs/alerting.md",
+    "docs/dashboards.md",
     "docs/history.md",
     "docs/importing.md",
     "docs/web.md",
