@@ -70,8 +70,8 @@ def _format(value: str | list[str], fmt: str, variable: Mapping[str, Any]) -> st
     if fmt == "regex":
         escaped = [_regex_escape(v) for v in values]
         return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
-    if fmt == "sqlstring":
-        return ",".join(_quote_literal(v) for v in values)
+    if fmt == "sqlstring":  # quotes doubled, and a double quote backslashed (scenes' sqlStringFormatter)
+        return ",".join("'" + v.replace("'", "''").replace('"', '\\"') + "'" for v in values)
     if fmt in ("csv", "raw"):
         return ",".join(values)
     if fmt == "pipe":
@@ -80,13 +80,12 @@ def _format(value: str | list[str], fmt: str, variable: Mapping[str, Any]) -> st
         return ",".join("'" + v.replace("'", "\\'") + "'" for v in values)
     if fmt == "doublequote":
         return ",".join('"' + v.replace('"', '\\"') + '"' for v in values)
-    if fmt == "percentencode":
-        encoded = [quote(v, safe="-_.!~*'()") for v in values]
-        return encoded[0] if len(encoded) == 1 else quote("{" + ",".join(values) + "}", safe="-_.!~*'()")
+    if fmt == "percentencode":  # encodeURIComponent, and !'()* too; several values as a glob
+        return quote(value if isinstance(value, str) else "{" + ",".join(values) + "}", safe="-_.~")
     if fmt == "text":
         return ",".join(values)
     if fmt == "json":
-        return json.dumps(value)
+        return value if isinstance(value, str) else json.dumps(value)
     raise ValueError(f"format {fmt!r} is not one this test knows")
 
 
@@ -110,7 +109,7 @@ def interpolate(raw: str, variables: Sequence[Mapping[str, Any]], selection: Sel
                 if fmt == "text":
                     return "All"
                 if fmt == "percentencode":
-                    return quote(variable["allValue"], safe="-_.!~*'()")
+                    return quote(variable["allValue"], safe="-_.~")
                 return str(variable["allValue"])
             return _format(list(selection.options.get(name, [])), fmt, variable)
         return _format(list(selected), fmt, variable)

@@ -33,7 +33,7 @@ AGENTS: Final = ("fixer", "reviewer", "o'brien's agent")
 MODELS: Final = ("claude-sonnet-4-5", "m'odel", None)
 ISSUE_TYPES: Final = ("complexity", "it's", None)
 STATUSES: Final = ("success", "success", "failure", "success", "error", "timeout", "success", "cancelled")
-QUOTED_RUN: Final = "run'with-a-quote"
+QUOTED_RUN: Final = 'run\'with "quotes" and a \\ backslash'
 
 
 @dataclass(frozen=True)

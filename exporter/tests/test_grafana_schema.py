@@ -64,15 +64,18 @@ def _identifier(text: str) -> str:
     return re.sub(r"\W", "_", text)
 
 
-def typescript(dashboards: dict[str, dict[str, Any]]) -> str:
-    """A TypeScript module that type-checks only if every dashboard matches the schema."""
-    lines = ['import type * as g from "@grafana/schema";']
-    for panel_type, (module, _custom) in PLUGINS.items():
-        lines.append(
+def typescript(dashboards: dict[str, dict[str, Any]], prefix: str = "") -> str:
+    """A TypeScript module that type-checks only if every dashboard matches the schema; with a
+    `prefix`, declarations only, to append to one without (its imports and types)."""
+    lines: list[str] = []
+    if not prefix:
+        lines.append('import type * as g from "@grafana/schema";')
+        lines.extend(
             f'import type * as {panel_type} from "@grafana/schema/dist/esm/raw/composable/{module}";'
+            for panel_type, (module, _custom) in PLUGINS.items()
         )
-    lines.append(
-        """
+        lines.append(
+            """
 // JSON holds an enum's value ("absolute"), TypeScript wants the enum (ThresholdsMode.Absolute):
 // J<T> is T with every string enum replaced by the union of its values, at every depth
 type J<T> = T extends string
@@ -89,15 +92,15 @@ type Typed<O, C> = J<Omit<g.Panel, "options" | "fieldConfig">> & {
   };
 };
 """
-    )
+        )
     for name, dashboard in dashboards.items():
-        ident = _identifier(name)
+        ident = prefix + _identifier(name)
         lines.append(f"export const {ident}: J<g.Dashboard> = {json.dumps(dashboard, indent=1)};")
         for panel in dashboard["panels"]:
             if panel["type"] == "row":
                 lines.append(f"export const {ident}_{panel['id']}: J<g.RowPanel> = {json.dumps(panel)};")
                 continue
-            module, custom = PLUGINS[panel["type"]]
+            _module, custom = PLUGINS[panel["type"]]
             options = f"{panel['type']}.Options"
             field = f"{panel['type']}.FieldConfig" if custom else "Record<string, never>"
             lines.append(
@@ -140,38 +143,55 @@ def _installed_version(version: str) -> str:
     return version_text
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-def test_every_dashboard_matches_grafanas_schema(version: str, tmp_path: Path) -> None:
-    _tsc()
-    result = _check(tmp_path, version, typescript(_dashboards()))
-    assert result.returncode == 0, f"@grafana/schema {_installed_version(version)}:\n{result.stdout}"
-
-
-def _errors(result: subprocess.CompletedProcess[str]) -> list[str]:
-    return [line.split(": error ", 1)[1] for line in result.stdout.splitlines() if ": error " in line]
-
-
-def test_the_check_catches_a_wrong_value_and_an_option_grafana_12_dropped(tmp_path: Path) -> None:
-    """A table's footer moved from options.footer to its fields in Grafana 12: 11.6 takes it, 12.x
-    refuses it (the dashboards had one before this check existed). A wrong value fails on both."""
-    _tsc()
+def _broken() -> dict[str, Any]:
+    """run-history with a table footer in options (Grafana 11.6 takes it, 12.x moved it to the
+    fields; the dashboards had one before this check) and a stacking mode no Grafana knows."""
     history = _dashboards()["run-history"]
     table = next(p for p in history["panels"] if p["type"] == "table")
     table["options"]["footer"] = {"show": False, "reducer": ["sum"]}
     series = next(p for p in history["panels"] if p["type"] == "timeseries")
     series["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] = "sideways"
-    source = typescript({"run-history": history})
+    return history
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def checked(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, int, list[tuple[int, str]]]:
+    """One tsc run per version over the dashboards and, after them, the broken copy: (version,
+    the dashboards' last line, (line, error) of every error)."""
+    _tsc()
+    version: str = request.param
+    real = typescript(_dashboards())
+    result = _check(tmp_path_factory.mktemp(version), version, real + typescript({"broken": _broken()}, "x_"))
+    errors = [
+        (int(m.group(1)), m.group(2))
+        for m in re.finditer(r"dashboards\.ts\((\d+),\d+\): error (.*)", result.stdout)
+    ]
+    assert errors or result.returncode == 0, result.stdout + result.stderr
+    return version, real.count("\n"), errors
+
+
+def test_every_dashboard_matches_grafanas_schema(checked: tuple[str, int, list[tuple[int, str]]]) -> None:
+    version, last_line, errors = checked
+    assert [e for line, e in errors if line <= last_line] == [], (
+        f"@grafana/schema {_installed_version(version)}"
+    )
+
+
+def test_the_check_catches_a_wrong_value_and_an_option_grafana_12_dropped(
+    checked: tuple[str, int, list[tuple[int, str]]],
+) -> None:
+    version, last_line, errors = checked
+    broken = [e for line, e in errors if line > last_line]
     wrong = (
         'TS2322: Type \'"sideways"\' is not assignable to type \'"none" | "normal" | "percent" | undefined\'.'
     )
-    assert _errors(_check(tmp_path, "oldest", source)) == [wrong]
-    newest = _errors(_check(tmp_path, "newest", source))
-    assert len(newest) == 2
-    assert wrong in newest
-    [footer] = [e for e in newest if e != wrong]
-    assert footer.startswith(
-        "TS2353: Object literal may only specify known properties, and '\"footer\"' does not"
+    footer = (
+        "TS2353: Object literal may only specify known properties, and '\"footer\"' does not exist in type"
     )
+    assert wrong in broken
+    assert [e.startswith(footer) for e in broken if e != wrong] == ([] if version == "oldest" else [True])
 
 
 def test_the_pinned_schemas_are_the_oldest_supported_and_the_one_compose_runs() -> None:

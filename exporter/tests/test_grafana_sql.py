@@ -203,6 +203,18 @@ def test_the_run_dashboard_numbers_phases_from_one_and_takes_a_run_id_with_a_quo
     assert nothing == []
 
 
+def test_sqlstring_would_lose_a_run_id_with_a_double_quote(seeded: Engine) -> None:
+    """Why the run dashboard takes `'${run_id}'` (quotes doubled) and not `${run_id:sqlstring}`."""
+    variables = [{"name": "run_id", "type": "textbox"}]
+    selection = Selection({"run_id": QUOTED_RUN})
+    with seeded.connect() as conn:
+        for raw, found in (("'${run_id}'", 1), ("${run_id:sqlstring}", 0)):
+            sql = render(
+                f"SELECT count(*) FROM runs WHERE run_id = {raw}", variables, selection, start=0, end=END
+            )
+            assert conn.execute(text(sql)).scalar() == found, sql
+
+
 # -- the daily, weekly and hourly panels over 24h, 7d, 30d ----------------------------------------
 
 
@@ -308,9 +320,10 @@ def test_runs_per_week_by_agent_are_iso_weeks_from_monday_utc(span: str, in_sao_
     assert rows[-1]["week"] == "2026-11-16"  # this week (Monday 16 November) so far
 
 
-def test_runs_by_status_per_hour_over_a_day(in_sao_paulo: Connection) -> None:
-    """The run-history time series grouped by `$__interval`: hourly points over the last 24 hours."""
-    start = END - DAY
+@pytest.mark.parametrize("span", list(RANGES))
+def test_runs_by_status_per_hour(span: str, in_sao_paulo: Connection) -> None:
+    """The run-history time series grouped by `$__interval`, here an hour: a point per hour with runs."""
+    start = END - RANGES[span]
     selection = _all_selection(in_sao_paulo, "run-history")
     rows = _query(
         in_sao_paulo, "run-history", "Runs by status", selection, start=start, end=END, interval="1h"
@@ -319,7 +332,9 @@ def test_runs_by_status_per_hour_over_a_day(in_sao_paulo: Connection) -> None:
         (r.ended_at // 3600 * 3600, r.status) for r in seed_runs() if start <= r.ended_at <= END
     )
     assert {(int(r["time"]), r["metric"]): r["runs"] for r in rows} == dict(expected)
-    assert sum(expected.values()) == 3  # 17:00 yesterday, 01:00 and 09:00 today
+    assert (
+        sum(expected.values()) == {"24h": 3, "7d": 21, "30d": 90}[span]
+    )  # 3 a day (and 17:00 the day before)
 
 
 @pytest.mark.parametrize("table", ["Daily", "Weekly"])

@@ -6,9 +6,9 @@ aggregate to one series per agent, `agent_model:` per agent and model, `job:` pe
 also when `time_scale` shortens the ranges for the live test, so dashboards query the same names.
 
 Failure means status `failure`, `error` or `timeout` (`record.FAILED_STATUSES`, the definition the
-read API, the CLI and the demo share: README, "What counts as a failure"). `cancelled` runs count on
-neither side of the failure ratio: someone stopped them, which says nothing about whether the agent
-works.
+read API, the CLI and the demo share: docs/record.md, "What counts as a failure"). `cancelled` runs
+count on neither side of the failure ratio: someone stopped them, which says nothing about whether the
+agent works.
 """
 
 from __future__ import annotations

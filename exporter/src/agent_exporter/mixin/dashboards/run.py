@@ -20,7 +20,9 @@ from ..rules import (
     RUN_UID,
 )
 
-RUN: Final = "run_id = ${run_id:sqlstring}"
+#: the run id through the PostgreSQL datasource's default format, which doubles quotes (`:sqlstring`
+#: would also turn a `"` into `\"`, which a standard SQL string keeps as two characters)
+RUN: Final = "run_id = '${run_id}'"
 
 
 def run_detail(cfg: MixinConfig) -> Json:
