@@ -33,7 +33,7 @@ async def grouped(writer: Writer, database: Path) -> list[list[Outcome] | BaseEx
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-    return await asyncio.gather(first, good, poison, return_exceptions=True)
+    return list(await asyncio.gather(first, good, poison, return_exceptions=True))
 
 
 def test_a_request_the_database_refuses_fails_alone_not_the_requests_committed_with_it(
