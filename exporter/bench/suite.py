@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import enum
 import shutil
 import sqlite3
 import subprocess
@@ -16,8 +17,9 @@ from typing import Any
 
 import httpx
 import orjson
+from sqlalchemy import Table
 
-from agent_exporter import migrations, store
+from agent_exporter import migrations, schema, store
 from agent_exporter.pricing import PriceBook
 from agent_exporter.record import Run, RunRecord, parse_record
 
@@ -98,36 +100,52 @@ def resolved_runs(prefix: str, count: int) -> list[Run]:
     return runs
 
 
+def _row(table: Table, item: Any, **given: Any) -> tuple[Any, ...]:
+    """`item`'s values for the columns of `table` (its attributes by the columns' names, `given`
+    first): enums as their values, dicts as JSON, as the store writes them."""
+    values = []
+    for column in table.columns:
+        value = given[column.name] if column.name in given else getattr(item, column.name)
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, dict):
+            value = orjson.dumps(value).decode() if value else None
+        values.append(value)
+    return tuple(values)
+
+
+def _insert(table: Table) -> str:
+    names = [c.name for c in table.columns]
+    return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608
+
+
 def sqlite_floor(runs: list[Run], transaction: int = 10_000) -> float:
     """Runs per second inserted straight into the same SQLite schema with executemany.
 
     Same file settings as the service (WAL, synchronous FULL), same rows (runs and their
     breakdowns), large transactions, no validation, no HTTP, no rollups: what the disk and SQLite
-    allow.
+    allow. The rows come from the schema's columns and the runs' attributes of the same names.
     """
+    children = ((schema.run_usage, "usage"), (schema.run_tools, "tools"), (schema.run_phases, "phases"))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "floor.db"
         with store.Store(store.StoreSettings(f"sqlite:///{path}")) as migrated:
             migrations.upgrade(migrated)
-        tables = store._TABLES
-        inserts = store._INSERT
-        labels = store._COLUMNS[tables[0]].index("labels")
         con = sqlite3.connect(path, isolation_level=None)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=FULL")
         started = time.perf_counter()
         for start in range(0, len(runs), transaction):
             chunk = runs[start : start + transaction]
-            rows = [store._run_values(r) for r in chunk]
-            rows = [(*r[:labels], store._json(r[labels]), *r[labels + 1 :]) for r in rows]
-            usage = [store._usage_values(r.run_id, i, u) for r in chunk for i, u in enumerate(r.usage)]
-            tools = [store._tool_values(r.run_id, i, t) for r in chunk for i, t in enumerate(r.tools)]
-            phases = [store._phase_values(r.run_id, i, p) for r in chunk for i, p in enumerate(r.phases)]
             con.execute("BEGIN")
-            con.executemany(inserts[tables[0]], rows)
-            con.executemany(inserts[tables[1]], usage)
-            con.executemany(inserts[tables[2]], tools)
-            con.executemany(inserts[tables[3]], phases)
+            con.executemany(_insert(schema.runs), [_row(schema.runs, r) for r in chunk])
+            for table, parts in children:
+                rows = [
+                    _row(table, part, run_id=r.run_id, position=i)
+                    for r in chunk
+                    for i, part in enumerate(getattr(r, parts))
+                ]
+                con.executemany(_insert(table), rows)
             con.execute("COMMIT")
         elapsed = time.perf_counter() - started
         con.close()

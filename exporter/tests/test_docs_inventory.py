@@ -1,5 +1,5 @@
 """No example of the documentation goes untested unnoticed: every fenced block of every document is
-run or loaded by a test (test_docs_readme, test_docs_operations, test_docs_runbooks,
+run or loaded by a test (test_docs_readme, test_docs_operations, test_docs_runbooks, test_docs_otlp,
 test_docs_reference, tests/doc_stack.py), or each of its commands is listed below with the reason no
 test runs it. A new block, or a new command in a block no test runs, fails here until it gets one or
 the other."""
@@ -9,13 +9,23 @@ from __future__ import annotations
 from .doc_examples import DOCS, Block, block_of, command_key, fenced_blocks
 from .doc_stack import SCRAPE_CONFIG
 from .test_docs_operations import BLOCKS as OPERATIONS_BLOCKS
+from .test_docs_otlp import BLOCKS as OTLP_BLOCKS
 from .test_docs_readme import BLOCKS as README_BLOCKS
 from .test_docs_reference import CONFIG, PRICES, REMOTE_WRITE
 from .test_docs_runbooks import BLOCKS as RUNBOOKS_BLOCKS
 
 #: run by a test, or loaded by one (the YAML examples)
 TESTED: frozenset[Block] = frozenset(
-    {*README_BLOCKS, *OPERATIONS_BLOCKS, *RUNBOOKS_BLOCKS, CONFIG, PRICES, REMOTE_WRITE, SCRAPE_CONFIG}
+    {
+        *README_BLOCKS,
+        *OPERATIONS_BLOCKS,
+        *RUNBOOKS_BLOCKS,
+        *OTLP_BLOCKS,
+        CONFIG,
+        PRICES,
+        REMOTE_WRITE,
+        SCRAPE_CONFIG,
+    }
 )
 _BY_HAND = "run by hand on 2026-12-01 for issue 8"
 _STACK = (
@@ -31,6 +41,11 @@ _INCIDENT_DEMO = (
     "traffic until Ctrl-C beside make stack, alerts after 20 minutes or more; test_demo_alerts.py replays "
     "each incident through a real exporter and promtool on a simulated clock, test_traffic.py checks "
     "each incident's effect on the runs"
+)
+_IMPORTERS = (
+    "reads the tool's files on the machine it runs on; test_importers.py runs the same command on "
+    "files written in each tool's format, with the default directories set through CLAUDE_CONFIG_DIR "
+    "and CODEX_HOME"
 )
 #: commands of the docs that no test runs as written, and why
 NOT_RUN: dict[str, str] = {
@@ -79,6 +94,9 @@ NOT_RUN: dict[str, str] = {
         "100 runs at the default 2 runs/s take 50 s; test_demo.py runs short demos with --json and checks "
         f"the summary against the store; {_BY_HAND} (100 sent, 100 delivered)"
     ),
+    "agent-exporter import --format claude-code": _IMPORTERS,
+    "agent-exporter import --format codex --backfill": _IMPORTERS,
+    "agent-exporter import --format swe-agent trajectories/ --json": _IMPORTERS,
 }
 #: fenced blocks that are not examples
 NOT_CODE: dict[Block, str] = {

@@ -65,6 +65,9 @@ def test_an_execution_becomes_a_run_record() -> None:
             "max_tokens": "8192",
             "modified_files": "2",
         },
+        # the run start groups an agent run's tasks: their session; the files are counted
+        "counts": {"modified_files": 2},
+        "session_id": "4711",
     }
 
 

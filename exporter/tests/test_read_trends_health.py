@@ -264,7 +264,7 @@ def test_cancelled_runs_do_not_make_up_the_minimum_for_a_failure_rate_anomaly() 
         window_seconds=DAY,
         baseline_seconds=WEEK,
     )
-    assert [(a["metric"], a["window_value"]) for a in found] == [("failure_rate", 1.0)]
+    assert [(a.metric, a.window_value) for a in found] == [("failure_rate", 1.0)]
 
 
 def test_health_names_the_most_recent_failure_and_why(store_url: str, registry: CollectorRegistry) -> None:

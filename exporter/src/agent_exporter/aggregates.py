@@ -94,6 +94,11 @@ class Aggregate:
     confidence_runs: int = 0
     quality_sum: float = 0.0
     quality_runs: int = 0
+    pipeline_runs: int = 0  # runs that reported pipeline attempts
+    pipeline_attempts: int = 0
+    pipeline_first_pass: int = 0  # runs whose first pipeline attempt succeeded
+    debugging_runs: int = 0  # runs that reported pipeline attempts or debugging cycles
+    debugging_cycles: int = 0
     first_ended_at: float | None = None
     last_ended_at: float | None = None
 

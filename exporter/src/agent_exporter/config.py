@@ -251,6 +251,30 @@ class WebSettings(BaseModel):
         return value.rstrip("/") if value else value
 
 
+class OtlpSettings(BaseModel):
+    """OTLP traces in (`POST /v1/traces`): how long a trace's spans wait, and bounds on them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grace_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=3600,
+        description="after a trace's root span arrived, wait this long for its other spans before "
+        "writing its runs",
+    )
+    pending_timeout_seconds: float = Field(
+        default=600.0,
+        ge=1,
+        le=7 * 86400,
+        description="a trace whose root span never arrives is assembled from what came this long after "
+        "its first span",
+    )
+    max_pending_spans: int = Field(
+        default=200_000, ge=100, le=100_000_000, description="spans held at most; more are dropped"
+    )
+
+
 class Settings(BaseSettings):
     """Everything the service reads at start-up."""
 
@@ -279,6 +303,7 @@ class Settings(BaseSettings):
     metrics: MetricSettings = Field(default_factory=MetricSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    otlp: OtlpSettings = Field(default_factory=OtlpSettings)
 
     @model_validator(mode="after")
     def _price_file_exists(self) -> Settings:

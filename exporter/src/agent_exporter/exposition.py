@@ -51,13 +51,10 @@ class Family:
 
     kind = "untyped"
 
-    def __init__(
-        self, name: str, documentation: str, labelnames: Sequence[str], lock: threading.RLock
-    ) -> None:
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
-        self._lock = lock
         # rendered lines per child, (text, openmetrics); None until (re)rendered
         self._cache: dict[Key, tuple[str, str] | None] = {}
         self._label_cache: dict[Key, str] = {}
@@ -102,10 +99,8 @@ class CounterFamily(Family):
 
     kind = "counter"
 
-    def __init__(
-        self, name: str, documentation: str, labelnames: Sequence[str], lock: threading.RLock
-    ) -> None:
-        super().__init__(name, documentation, labelnames, lock)
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+        super().__init__(name, documentation, labelnames)
         self._values: dict[Key, float] = {}
 
     def inc(self, key: Key, amount: float = 1.0) -> None:
@@ -136,10 +131,8 @@ class GaugeFamily(Family):
 
     kind = "gauge"
 
-    def __init__(
-        self, name: str, documentation: str, labelnames: Sequence[str], lock: threading.RLock
-    ) -> None:
-        super().__init__(name, documentation, labelnames, lock)
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+        super().__init__(name, documentation, labelnames)
         self._values: dict[Key, float] = {}
 
     def set(self, key: Key, value: float) -> None:
@@ -181,9 +174,8 @@ class HistogramFamily(Family):
         documentation: str,
         labelnames: Sequence[str],
         buckets: Sequence[float],
-        lock: threading.RLock,
     ) -> None:
-        super().__init__(name, documentation, labelnames, lock)
+        super().__init__(name, documentation, labelnames)
         bounds = [float(b) for b in buckets]
         if bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
             raise ValueError(f"{name}: buckets must be strictly increasing")
@@ -258,13 +250,13 @@ class FamilySet:
 
     def counter(self, name: str, documentation: str, labelnames: Sequence[str]) -> CounterFamily:
         """A new counter family; `name` without `_total`."""
-        family = CounterFamily(name, documentation, labelnames, self.lock)
+        family = CounterFamily(name, documentation, labelnames)
         self.families.append(family)
         return family
 
     def gauge(self, name: str, documentation: str, labelnames: Sequence[str]) -> GaugeFamily:
         """A new gauge family."""
-        family = GaugeFamily(name, documentation, labelnames, self.lock)
+        family = GaugeFamily(name, documentation, labelnames)
         self.families.append(family)
         return family
 
@@ -272,7 +264,7 @@ class FamilySet:
         self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float]
     ) -> HistogramFamily:
         """A new histogram family."""
-        family = HistogramFamily(name, documentation, labelnames, buckets, self.lock)
+        family = HistogramFamily(name, documentation, labelnames, buckets)
         self.families.append(family)
         return family
 
@@ -280,11 +272,6 @@ class FamilySet:
         """Every family in one format (no `# EOF`: the caller ends the document)."""
         with self.lock:
             return "".join(f.render(openmetrics) for f in self.families)
-
-    def series(self) -> int:
-        """How many children (label sets) exist across the families."""
-        with self.lock:
-            return sum(len(f) for f in self.families)
 
     def collect(self) -> Iterator[Metric]:
         """Collector protocol: the families as prometheus_client metrics."""

@@ -65,6 +65,8 @@ HTTP_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 
 EXEMPLAR_MAX_RUNES: Final = 128  # OpenMetrics limit on an exemplar's label names and values together
 
+#: what became of an OTLP span
+OTLP_SPAN_OUTCOMES: Final = ("accepted", "rejected", "dropped", "late", "ignored")
 _STATUS_VALUES: Final = {status: status.value for status in Status}
 
 #: labels an operator may drop from the agent metrics (agent and status carry the alerts)
@@ -291,6 +293,23 @@ class Metrics:
                 registry=None,
             )
         )
+        self.otlp_spans = self._own(
+            Counter(
+                "agent_exporter_otlp_spans",
+                "OTLP spans received, by outcome: accepted (held for their trace), rejected (invalid), "
+                "dropped (over the pending bounds), late (their trace's runs were written already: the runs "
+                "are unchanged), ignored (no GenAI meaning).",
+                ["outcome"],
+                registry=None,
+            )
+        )
+        self.otlp_pending = self._own(
+            Gauge(
+                "agent_exporter_otlp_spans_pending",
+                "OTLP spans held in the store until their trace is assembled.",
+                registry=None,
+            )
+        )
         self.build_info = self._own(
             Gauge(
                 "agent_exporter_build_info",
@@ -304,6 +323,8 @@ class Metrics:
         self._http_children: dict[tuple[str, str, int], Any] = {}
         for operation in ("write", "read", "ping"):
             self.store_errors.labels(operation)
+        for outcome in OTLP_SPAN_OUTCOMES:
+            self.otlp_spans.labels(outcome)
         if process_collectors:
             for collector in (
                 ProcessCollector(registry=self._service),

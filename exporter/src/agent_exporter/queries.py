@@ -107,6 +107,9 @@ LIST_COLUMNS: Final = (
     "retries",
     "error_type",
     "error_summary",
+    "session_id",
+    "parent_run_id",
+    "counts",
 )
 
 
@@ -134,6 +137,29 @@ class RunDetail:
     usage: list[RowMapping]
     tools: list[RowMapping]
     phases: list[RowMapping]
+    subagents: list[RowMapping]
+    pipeline_attempts: list[RowMapping]
+    debugging_cycles: list[RowMapping]
+    #: the runs whose parent_run_id is this run (its sub-agents' runs), oldest first, at most
+    #: MAX_CHILDREN of them; `children_total` counts them all
+    children: list[RowMapping]
+    children_total: ChildTotals
+
+
+#: the children a run's detail lists (their totals cover all of them)
+MAX_CHILDREN: Final = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ChildTotals:
+    """What a run's direct children add up to (each child counted once, in its own right)."""
+
+    runs: int
+    failures: int
+    duration_seconds: float
+    cost_usd: float | None  # None when no child's cost is known
+    input_tokens: int | None
+    output_tokens: int | None
 
 
 def get_run(conn: Connection, run_id: str) -> RunDetail | None:
@@ -146,7 +172,37 @@ def get_run(conn: Connection, run_id: str) -> RunDetail | None:
         query = select(table).where(table.c.run_id == run_id).order_by(table.c.position)
         return list(conn.execute(query).mappings())
 
-    return RunDetail(row, children(schema.run_usage), children(schema.run_tools), children(schema.run_phases))
+    kids = R.c.parent_run_id == run_id
+    listed = select(*(R.c[name] for name in LIST_COLUMNS)).where(kids)
+    listed = listed.order_by(R.c.ended_at, R.c.run_id).limit(MAX_CHILDREN)
+    sums = conn.execute(
+        select(
+            func.count(),
+            func.count().filter(R.c.status.in_(FAILED)),
+            func.coalesce(func.sum(R.c.duration_seconds), 0.0),
+            func.sum(R.c.cost_usd),
+            func.sum(R.c.input_tokens),
+            func.sum(R.c.output_tokens),
+        ).where(kids)
+    ).one()
+    return RunDetail(
+        row,
+        children(schema.run_usage),
+        children(schema.run_tools),
+        children(schema.run_phases),
+        children(schema.run_subagents),
+        children(schema.run_pipeline_attempts),
+        children(schema.run_debugging_cycles),
+        list(conn.execute(listed).mappings()),
+        ChildTotals(
+            int(sums[0]),
+            int(sums[1]),
+            float(sums[2]),
+            None if sums[3] is None else float(sums[3]),
+            None if sums[4] is None else int(sums[4]),
+            None if sums[5] is None else int(sums[5]),
+        ),
+    )
 
 
 #: the orders a run listing can take, each (the value sorted on, the condition of a run without it)

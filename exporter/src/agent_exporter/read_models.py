@@ -84,6 +84,11 @@ class RunSummary(_Out):
     retries: int | None = None
     error_type: str | None = None
     error_summary: str | None = None
+    session_id: str | None = Field(None, description="the conversation or job the run belongs to")
+    parent_run_id: str | None = Field(None, description="the run that started this one (a sub-run)")
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="domain objects the run produced: candidates, scenarios, ..."
+    )
 
 
 class RunPage(_Out):
@@ -127,6 +132,49 @@ class PhaseOut(_Out):
     status: Status | None = None
 
 
+class SubagentOut(_Out):
+    """One sub-agent inside a run."""
+
+    name: str
+    attempts: int
+    successes: int
+    failures: int
+    retries: int
+    duration_seconds: float | None = None
+
+
+class PipelineAttemptOut(_Out):
+    """One pipeline attempt of a run, in order."""
+
+    status: str = Field(description="success, failure, error or cancelled")
+    id: str | None = None
+    commit: str | None = None
+    duration_seconds: float | None = None
+
+
+class DebuggingCycleOut(_Out):
+    """A failure the run had to rework."""
+
+    agent: str | None = None
+    error_type: str | None = None
+    attempts: int
+    resolved: bool
+    duration_seconds: float | None = None
+
+
+class ChildTotalsOut(_Out):
+    """What a run's direct children add up to. They are runs in their own right: every figure of
+    the API (summary, report, metrics) counts each child once as itself and never again inside its
+    parent, so these totals are for reading, never to be added to the parent's own figures."""
+
+    runs: int
+    failures: int = Field(description="children that failed (failure, error or timeout)")
+    duration_seconds: float = Field(description="sum of the children's durations (they may overlap)")
+    cost_usd: float | None = Field(None, description="sum of the children's known costs")
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
 class Derived(_Out):
     """Figures derived from the run's own numbers."""
 
@@ -157,6 +205,13 @@ class RunDetailOut(RunSummary):
     usage: list[UsageOut] = Field(default_factory=list, description="per-model breakdown")
     tools: list[ToolOut] = Field(default_factory=list, description="per-tool breakdown")
     phases: list[PhaseOut] = Field(default_factory=list)
+    subagents: list[SubagentOut] = Field(default_factory=list, description="sub-agents inside the run")
+    pipeline_attempts: list[PipelineAttemptOut] = Field(default_factory=list, description="in order")
+    debugging_cycles: list[DebuggingCycleOut] = Field(default_factory=list)
+    children: list[RunSummary] = Field(
+        default_factory=list, description="runs whose parent_run_id is this run, oldest first (at most 200)"
+    )
+    children_totals: ChildTotalsOut | None = Field(None, description="null for a run without children")
     derived: Derived
 
 

@@ -15,21 +15,95 @@ from __future__ import annotations
 import enum
 import hashlib
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Annotated, Any, Final, overload
+from datetime import datetime
+from typing import Any, Final, overload
 
 from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
     Field,
-    PlainSerializer,
-    Strict,
     ValidationError,
 )
+
+from .fields import (
+    CONTROL_CHARACTERS,
+    DURATION_TOLERANCE_SECONDS,
+    EARLIEST_TIMESTAMP,
+    ITEM_RULES,
+    LABEL_KEY,
+    MAX_BREAKDOWN_ITEMS,
+    MAX_CALLS,
+    MAX_COST_USD,
+    MAX_DURATION_SECONDS,
+    MAX_ERROR_SUMMARY_LENGTH,
+    MAX_ERROR_TYPE_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_LABEL_KEY_LENGTH,
+    MAX_LABEL_VALUE_LENGTH,
+    MAX_LABELS,
+    MAX_NAME_LENGTH,
+    MAX_TOKENS,
+    MAX_VERSION_LENGTH,
+    Calls,
+    Count,
+    DebuggingCycle,
+    ErrorType,
+    Fraction,
+    Id,
+    Name,
+    PipelineAttempt,
+    PipelineStatus,
+    Score,
+    Seconds,
+    Subagent,
+    Text,
+    Timestamp,
+    Tokens,
+    Usd,
+    Version,
+    WireModel,
+    item_errors,
+)
+
+# the wire primitives moved to fields.py; importers of record keep finding them here
+__all__ = [
+    "CONTROL_CHARACTERS",
+    "DURATION_TOLERANCE_SECONDS",
+    "EARLIEST_TIMESTAMP",
+    "FAILED_STATUSES",
+    "MAX_BREAKDOWN_ITEMS",
+    "MAX_CALLS",
+    "MAX_COST_USD",
+    "MAX_DURATION_SECONDS",
+    "MAX_ERROR_SUMMARY_LENGTH",
+    "MAX_ERROR_TYPE_LENGTH",
+    "MAX_ID_LENGTH",
+    "MAX_LABELS",
+    "MAX_LABEL_KEY_LENGTH",
+    "MAX_LABEL_VALUE_LENGTH",
+    "MAX_NAME_LENGTH",
+    "MAX_TOKENS",
+    "MAX_VERSION_LENGTH",
+    "RULES",
+    "CostSource",
+    "DebuggingCycle",
+    "FieldError",
+    "Phase",
+    "PipelineAttempt",
+    "PipelineStatus",
+    "Run",
+    "RunRecord",
+    "Score",
+    "Status",
+    "Subagent",
+    "ToolUsage",
+    "UsageEntry",
+    "UsageLine",
+    "name_problem",
+    "parse_record",
+    "total_tokens",
+    "unknown_fields",
+]
 
 
 class Status(enum.StrEnum):
@@ -57,52 +131,7 @@ class CostSource(enum.StrEnum):
     UNKNOWN = "unknown"  # no cost sent and no price known: never counted as zero
 
 
-MAX_ID_LENGTH: Final = 128
-MAX_NAME_LENGTH: Final = 128
-MAX_VERSION_LENGTH: Final = 64
-MAX_ERROR_TYPE_LENGTH: Final = 64
-MAX_ERROR_SUMMARY_LENGTH: Final = 4096
-MAX_LABELS: Final = 32
-MAX_LABEL_KEY_LENGTH: Final = 64
-MAX_LABEL_VALUE_LENGTH: Final = 256
-MAX_BREAKDOWN_ITEMS: Final = 256
-MAX_TOKENS: Final = 10**12  # a trillion tokens in one run is a unit error, not a run
-MAX_CALLS: Final = 10**7
-MAX_COST_USD: Final = 1_000_000.0
-MAX_DURATION_SECONDS: Final = 7 * 24 * 3600  # a week: longer is almost always milliseconds sent as seconds
-EARLIEST_TIMESTAMP: Final = datetime(2000, 1, 1, tzinfo=UTC)
-DURATION_TOLERANCE_SECONDS: Final = 1.0  # slack between duration_seconds and ended_at - started_at
-
-# C0 controls, DEL and C1 controls. Free text may keep tab, newline and carriage return.
-CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_LABEL_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-# The checks below run inside pydantic-core (Rust): a pattern, not a Python callback, per string,
-# and strict numbers. `_field_errors` turns their generic messages into ones naming the rule.
-_PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
-_PRINTABLE_NOT_BLANK = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
-
-Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=_PRINTABLE_NOT_BLANK)]
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=_PRINTABLE_NOT_BLANK)]
-Version = Annotated[str, Field(min_length=1, max_length=MAX_VERSION_LENGTH, pattern=_PRINTABLE)]
-ErrorType = Annotated[str, Field(min_length=1, max_length=MAX_ERROR_TYPE_LENGTH, pattern=_PRINTABLE)]
-Text = Annotated[str, Field(max_length=MAX_ERROR_SUMMARY_LENGTH, pattern=_TEXT)]
-# Strict: a count sent as "12", 12.0 or true is a client bug, not a number to guess at.
-Tokens = Annotated[int, Strict(), Field(ge=0, le=MAX_TOKENS)]
-Calls = Annotated[int, Strict(), Field(ge=0, le=MAX_CALLS)]
-Seconds = Annotated[float, Strict(), Field(ge=0, le=MAX_DURATION_SECONDS, allow_inf_nan=False)]
-Usd = Annotated[float, Strict(), Field(ge=0, le=MAX_COST_USD, allow_inf_nan=False)]
-Fraction = Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)]
-# Timestamps are hashed as instants, so two spellings of one moment are the same body.
-Timestamp = Annotated[AwareDatetime, PlainSerializer(lambda d: d.timestamp(), return_type=float)]
-
-
-class _Model(BaseModel):
-    # Unknown fields are ignored (and reported back to the client), so that a newer client never
-    # loses a run against an older server.
-    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
+_Model = WireModel
 
 
 class UsageEntry(_Model):
@@ -169,6 +198,13 @@ class RunRecord(_Model):
     error_type: ErrorType | None = None
     error_summary: Text | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    # the seeds' fields (fields.py); declared last, so that records without them hash as before
+    session_id: Id | None = None
+    parent_run_id: Id | None = None
+    counts: dict[str, Count] = Field(default_factory=dict)
+    subagents: list[Subagent] = Field(default_factory=list, max_length=MAX_BREAKDOWN_ITEMS)
+    pipeline_attempts: list[PipelineAttempt] = Field(default_factory=list, max_length=MAX_BREAKDOWN_ITEMS)
+    debugging_cycles: list[DebuggingCycle] = Field(default_factory=list, max_length=MAX_BREAKDOWN_ITEMS)
 
     def body_hash(self) -> str:
         """A digest of what the client sent, normalised: the same run sent twice hashes the same.
@@ -276,6 +312,12 @@ class RunRecord(_Model):
             # the validated entries themselves (frozen), not copies
             tools=self.tools,
             phases=self.phases,
+            session_id=self.session_id,
+            parent_run_id=self.parent_run_id,
+            counts=dict(self.counts),
+            subagents=self.subagents,
+            pipeline_attempts=self.pipeline_attempts,
+            debugging_cycles=self.debugging_cycles,
             received_at=received_at,
             body_hash=self.body_hash(),
         )
@@ -354,6 +396,34 @@ class Run:
     usage: list[UsageLine] = field(default_factory=list)
     tools: Sequence[ToolUsage] = field(default_factory=list)  # validated entries are frozen
     phases: Sequence[Phase] = field(default_factory=list)
+    session_id: str | None = None
+    parent_run_id: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    subagents: Sequence[Subagent] = field(default_factory=list)
+    pipeline_attempts: Sequence[PipelineAttempt] = field(default_factory=list)
+    debugging_cycles: Sequence[DebuggingCycle] = field(default_factory=list)
+
+    # Stored beside the lists, as columns the rollups fold (schema.ROLLUP_FACTS): None when the
+    # run did not report the list, so that sums and "runs that report it" skip it.
+    @property
+    def pipeline_attempt_count(self) -> int | None:
+        """How many pipeline attempts the run reported, or None when it reported none."""
+        return len(self.pipeline_attempts) or None
+
+    @property
+    def pipeline_first_pass(self) -> int | None:
+        """1 when the run's first pipeline attempt succeeded, 0 when it did not, None without any."""
+        if not self.pipeline_attempts:
+            return None
+        return int(self.pipeline_attempts[0].status is PipelineStatus.SUCCESS)
+
+    @property
+    def debugging_cycle_count(self) -> int | None:
+        """How many debugging cycles the run reported: None when it reported neither cycles nor
+        pipeline attempts, 0 when it reported attempts and no cycle (it tracked its workflow)."""
+        if not self.debugging_cycles and not self.pipeline_attempts:
+            return None
+        return len(self.debugging_cycles)
 
     @property
     def total_tokens(self) -> int | None:
@@ -430,6 +500,8 @@ _RULES: Final[Mapping[str, str]] = {
     "model_type": "object",
     "model_attributes_type": "object",
     "list_type": "array",
+    "bool_type": "boolean",
+    "bool_parsing": "boolean",
     "control_characters": "control_characters",
     "blank": "not_blank",
 }
@@ -445,6 +517,7 @@ RULES: Final = frozenset(
         "duration_or_timestamps",
         "label_key",
         "max_labels",
+        *ITEM_RULES,
     }
 )
 
@@ -543,6 +616,7 @@ def _cross_field_errors(
         return FieldError(prefix + name, rule, f"{prefix + name}: {sentence}")
 
     yield from _subset_errors(record, "", err)
+    yield from item_errors(record, err)  # type: ignore[misc]
     for i, u in enumerate(record.usage):
         yield from _subset_errors(u, f"usage[{i}].", err)
     for i, t in enumerate(record.tools):
@@ -554,7 +628,7 @@ def _cross_field_errors(
             )
 
     for key in record.labels:
-        if not _LABEL_KEY.match(key) or len(key) > MAX_LABEL_KEY_LENGTH:
+        if not LABEL_KEY.match(key) or len(key) > MAX_LABEL_KEY_LENGTH:
             yield err(
                 f"labels.{key[:MAX_LABEL_KEY_LENGTH]}",
                 "label_key",

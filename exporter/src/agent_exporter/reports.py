@@ -1,7 +1,7 @@
 """From aggregates to answers: figures, the performance report, trends and the health digest.
 
 The database has already reduced the runs to a few rows per group (`queries`); this module folds
-those rows into the shapes of `read_models`, applying the statistics of `analytics`.
+those rows into the objects of `read_models`, applying the statistics of `analytics`.
 
 Success and failure follow the one definition of the product (README, "What counts as a failure"):
 failed is `failure`, `error` or `timeout`; `cancelled` runs are neither. Every success rate, Wilson
@@ -16,8 +16,9 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from statistics import NormalDist
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
+from . import read_models as m
 from .aggregates import DAY, Aggregate, Bucket
 from .analytics import (
     Trend,
@@ -31,11 +32,19 @@ from .queries import ErrorGroup, Streak
 from .record import total_tokens
 
 K = TypeVar("K", bound=Hashable)
+TrendMetric = Literal["success_rate", "duration_seconds", "cost_per_run_usd", "tokens_per_run"]
+AnomalyMetric = Literal[
+    "failure_rate", "duration_p95_seconds", "cost_per_run_usd", "tokens_per_run", "silence"
+]
 
 
 def timestamp(value: float | None) -> datetime | None:
     """Unix seconds as an aware UTC datetime (None stays None)."""
     return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _utc(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
 
 
 def ratio(numerator: float, denominator: float) -> float | None:
@@ -53,8 +62,18 @@ def z_for(confidence: float) -> float:
     return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
 
 
-def figures(a: Aggregate) -> dict[str, Any]:
-    """The standard figures (`read_models.Figures`) of an aggregate."""
+def figures(a: Aggregate) -> m.Figures:
+    """The standard figures of an aggregate."""
+    return m.Figures(**_figures(a))
+
+
+def group_figures(a: Aggregate) -> m.GroupFigures:
+    """The standard figures of an aggregate of one group (its key's first value)."""
+    return m.GroupFigures(group=a.key[0], **_figures(a))
+
+
+def _figures(a: Aggregate) -> dict[str, Any]:
+    """The fields of `read_models.Figures`, for it and the models extending it."""
     tokens = total_tokens(a.input_tokens, a.output_tokens)
     return {
         "runs": a.runs,
@@ -109,10 +128,9 @@ def fold(cells: Iterable[Aggregate], key: Callable[[Aggregate], K]) -> dict[K, A
 # --- timeseries -----------------------------------------------------------------------------------
 
 
-def series(
-    aggregates: Sequence[Aggregate], bucket: Bucket, indices: range
-) -> list[tuple[str | None, list[dict[str, Any]]]]:
-    """A point per bucket of `indices` per group, empty buckets filled with zero runs."""
+def series(aggregates: Sequence[Aggregate], bucket: Bucket, indices: range) -> list[m.Series]:
+    """A point per bucket of `indices` per group, empty buckets filled with zero runs; without
+    aggregates, one series (of no group) of empty buckets."""
     per_group: dict[str | None, dict[int, Aggregate]] = {}
     order: dict[str | None, int] = defaultdict(int)
     for a in aggregates:
@@ -120,21 +138,29 @@ def series(
         assert a.bucket is not None
         per_group.setdefault(group, {})[a.bucket] = a
         order[group] += a.runs
-    out = []
-    for group in sorted(per_group, key=lambda g: (-order[g], g or "")):
-        points = []
-        for index in indices:
-            a = per_group[group].get(index) or Aggregate()
-            points.append({"start": timestamp(bucket.start(index)), **figures(a)})
-        out.append((group, points))
-    return out
+    if not per_group and indices:
+        per_group[None] = {}
+    return [
+        m.Series(
+            group=group,
+            points=[
+                m.Point(
+                    start=timestamp(bucket.start(index)),
+                    **_figures(per_group[group].get(index) or Aggregate()),
+                )
+                for index in indices
+            ],
+        )
+        for group in sorted(per_group, key=lambda g: (-order[g], g or ""))
+    ]
 
 
 # --- report ---------------------------------------------------------------------------------------
 
 
 def rated(a: Aggregate, z: float) -> dict[str, Any]:
-    """Attempts, successes, the Wilson interval and cost of an aggregate (`read_models.Rated`)."""
+    """The fields of `read_models.Rated` of an aggregate: attempts, successes, the Wilson interval
+    and cost, for the models extending it."""
     return {
         "runs": a.runs,
         "cancelled": a.cancelled,
@@ -148,25 +174,21 @@ def rated(a: Aggregate, z: float) -> dict[str, Any]:
         "cost_per_run_usd": ratio(a.cost_sum, a.cost_runs),
         "cost_per_success_usd": ratio(a.cost_sum, a.successes) if a.cost_runs else None,
         "duration_mean_seconds": ratio(a.duration_sum, a.runs),
-        "tokens_per_run": ratio(a.input_tokens + a.output_tokens, a.token_runs),
+        "tokens_per_run": ratio(total_tokens(a.input_tokens, a.output_tokens), a.token_runs),
         "mean_confidence": ratio(a.confidence_sum, a.confidence_runs),
         "mean_quality_score": ratio(a.quality_sum, a.quality_runs),
     }
 
 
-def _rank_key(a: Aggregate, name: str, z: float) -> tuple[float, float, int, str]:
-    # highest lower bound first; then the higher raw rate, more attempts, and the name for stability
-    return (
-        -wilson_lower_bound(a.successes, a.attempts, z),
-        -(a.successes / a.attempts),
-        -a.attempts,
-        name,
-    )
+def _rank_key(a: Aggregate, name: str, z: float) -> tuple[float, int, str]:
+    # highest lower bound first; among equal bounds (no success at all, or the same record: equal
+    # bounds mean equal rates) more attempts, then the name, whatever order the groups came in
+    return (-wilson_lower_bound(a.successes, a.attempts, z), -a.attempts, name)
 
 
 def _pick(
     candidates: dict[tuple[str | None, str | None], Aggregate], min_attempts: int, z: float
-) -> dict[str, Any] | None:
+) -> m.Pick | None:
     """The candidate (agent, model) with the best Wilson lower bound among those with at least
     `min_attempts` attempts (cancelled runs are not attempts)."""
 
@@ -180,11 +202,11 @@ def _pick(
     if not qualified:
         return None
     (agent, model), best = qualified[0]
-    out: dict[str, Any] = {"name": name((agent, model)), "agent": agent, "model": model, **rated(best, z)}
+    out = m.Pick(name=name((agent, model)), agent=agent, model=model, **rated(best, z))
     if len(qualified) > 1:
         second_key, second = qualified[1]
-        out["runner_up"] = name(second_key)
-        out["runner_up_success_rate_lower"] = wilson_lower_bound(second.successes, second.attempts, z)
+        out.runner_up = name(second_key)
+        out.runner_up_success_rate_lower = wilson_lower_bound(second.successes, second.attempts, z)
     return out
 
 
@@ -196,7 +218,14 @@ def _names(values: Iterable[str | None]) -> list[str]:
     return sorted({v for v in values if v is not None})
 
 
-def build_report(cells: Sequence[Aggregate], *, min_attempts: int, confidence: float) -> dict[str, Any]:
+def build_report(
+    cells: Sequence[Aggregate],
+    *,
+    min_attempts: int,
+    confidence: float,
+    generated_at: datetime,
+    filters: m.Filters,
+) -> m.ReportOut:
     """The performance report from aggregates per (agent, model, issue_type)."""
     z = z_for(confidence)
     everything = total(cells)
@@ -212,26 +241,26 @@ def build_report(cells: Sequence[Aggregate], *, min_attempts: int, confidence: f
         return _names(c.key[other] for c in cells if c.key[position] == value)
 
     by_agent = [
-        {"agent": agent, "issue_types": related(0, agent, 2), "models": related(0, agent, 1), **rated(a, z)}
+        m.AgentRow(agent=agent, issue_types=related(0, agent, 2), models=related(0, agent, 1), **rated(a, z))
         for agent, a in by_runs(agents)
     ]
     by_model = [
-        {
-            "model": model,
-            "issue_types": related(1, model, 2),
-            "agents": related(1, model, 0),
-            "sufficient": a.attempts >= min_attempts,
+        m.ModelRow(
+            model=model,
+            issue_types=related(1, model, 2),
+            agents=related(1, model, 0),
+            sufficient=a.attempts >= min_attempts,
             **rated(a, z),
-        }
+        )
         for model, a in by_runs(models)
     ]
     by_issue_type = [
-        {
-            "issue_type": issue_type,
-            "agents": related(2, issue_type, 0),
-            "models": related(2, issue_type, 1),
+        m.IssueTypeRow(
+            issue_type=issue_type,
+            agents=related(2, issue_type, 0),
+            models=related(2, issue_type, 1),
             **rated(a, z),
-        }
+        )
         for issue_type, a in by_runs(issue_types)
     ]
 
@@ -243,54 +272,56 @@ def build_report(cells: Sequence[Aggregate], *, min_attempts: int, confidence: f
         per_model = fold((c for c in mine if c.key[1] is not None), lambda c: _pair(None, c.key[1]))
         per_pair = fold(mine, lambda c: _pair(c.key[0], c.key[1]))
         recommendations.append(
-            {
-                "issue_type": issue_type,
-                "runs": a.runs,
-                "attempts": a.attempts,
-                "agent": _pick(per_agent, min_attempts, z),
-                "model": _pick(per_model, min_attempts, z),
-                "combination": _pick(per_pair, min_attempts, z),
-                "candidates": sum(1 for p in per_pair.values() if p.attempts >= min_attempts),
-                "below_min_attempts": sum(1 for p in per_pair.values() if p.attempts < min_attempts),
-            }
+            m.Recommendation(
+                issue_type=issue_type,
+                runs=a.runs,
+                attempts=a.attempts,
+                agent=_pick(per_agent, min_attempts, z),
+                model=_pick(per_model, min_attempts, z),
+                combination=_pick(per_pair, min_attempts, z),
+                candidates=sum(1 for p in per_pair.values() if p.attempts >= min_attempts),
+                below_min_attempts=sum(1 for p in per_pair.values() if p.attempts < min_attempts),
+            )
         )
         cells_by_model = fold(mine, lambda c: c.key[1])
         leader = _pick(
             {(None, model): cm for model, cm in cells_by_model.items() if model is not None}, min_attempts, z
         )
         matchups.append(
-            {
-                "issue_type": issue_type,
-                "models": [{"model": model, **rated(cm, z)} for model, cm in by_runs(cells_by_model)],
-                "leader": leader["model"] if leader else None,
-            }
+            m.ModelMatchup(
+                issue_type=issue_type,
+                models=[m.ModelCell(model=model, **rated(cm, z)) for model, cm in by_runs(cells_by_model)],
+                leader=leader.model if leader else None,
+            )
         )
 
-    return {
-        "min_attempts": min_attempts,
-        "confidence": confidence,
-        "summary": {
-            "total_runs": everything.runs,
-            "total_cancelled": everything.cancelled,
-            "total_attempts": everything.attempts,
-            "total_successful": everything.successes,
-            "total_failed": everything.failures,
-            "overall_success_rate": ratio(everything.successes, everything.attempts),
-            "total_agents": len(agents),
-            "total_issue_types": len([k for k in issue_types if k is not None]),
-            "total_models": len([k for k in models if k is not None]),
-            "total_cost_usd": money(everything.cost_sum),
-            "cost_per_success_usd": (
+    return m.ReportOut(
+        generated_at=generated_at,
+        filters=filters,
+        min_attempts=min_attempts,
+        confidence=confidence,
+        summary=m.ReportSummary(
+            total_runs=everything.runs,
+            total_cancelled=everything.cancelled,
+            total_attempts=everything.attempts,
+            total_successful=everything.successes,
+            total_failed=everything.failures,
+            overall_success_rate=ratio(everything.successes, everything.attempts),
+            total_agents=len(agents),
+            total_issue_types=len([k for k in issue_types if k is not None]),
+            total_models=len([k for k in models if k is not None]),
+            total_cost_usd=money(everything.cost_sum),
+            cost_per_success_usd=(
                 ratio(everything.cost_sum, everything.successes) if everything.cost_runs else None
             ),
-            "runs_without_cost": everything.runs - everything.cost_runs,
-        },
-        "by_agent": by_agent,
-        "by_issue_type": by_issue_type,
-        "by_model": by_model,
-        "recommendations": recommendations,
-        "model_comparison": {"models": by_model, "by_issue_type": matchups},
-    }
+            runs_without_cost=everything.runs - everything.cost_runs,
+        ),
+        by_agent=by_agent,
+        by_issue_type=by_issue_type,
+        by_model=by_model,
+        recommendations=recommendations,
+        model_comparison=m.ModelComparison(models=by_model, by_issue_type=matchups),
+    )
 
 
 # --- trends ---------------------------------------------------------------------------------------
@@ -300,7 +331,7 @@ def build_report(cells: Sequence[Aggregate], *, min_attempts: int, confidence: f
 class MetricSpec:
     """How to read one trend metric off a day's aggregate."""
 
-    name: str
+    name: TrendMetric
     higher_is_better: bool
     value: Callable[[Aggregate], float | None]
 
@@ -309,7 +340,9 @@ TREND_METRICS: Final = (
     MetricSpec("success_rate", True, lambda a: ratio(a.successes, a.attempts)),
     MetricSpec("duration_seconds", False, lambda a: ratio(a.duration_sum, a.runs)),
     MetricSpec("cost_per_run_usd", False, lambda a: ratio(a.cost_sum, a.cost_runs)),
-    MetricSpec("tokens_per_run", False, lambda a: ratio(a.input_tokens + a.output_tokens, a.token_runs)),
+    MetricSpec(
+        "tokens_per_run", False, lambda a: ratio(total_tokens(a.input_tokens, a.output_tokens), a.token_runs)
+    ),
 )
 
 
@@ -321,7 +354,7 @@ def build_trends(
     windows: Sequence[int],
     thresholds: dict[str, float],
     min_points: int,
-) -> list[dict[str, Any]]:
+) -> list[m.WindowTrend]:
     """Rolling windows ending at `end`, from daily aggregates whose buckets count from `origin`.
 
     Day `i` covers [origin + i·86400, origin + (i+1)·86400); `origin` is `end` minus the longest
@@ -348,30 +381,30 @@ def build_trends(
                 min_points=min_points,
             )
             metrics.append(
-                {
-                    "metric": spec.name,
-                    "higher_is_better": spec.higher_is_better,
-                    "current": spec.value(whole) if whole.runs else None,
-                    "data_points": fit.points,
-                    "trend": fit.trend.value,
-                    "slope_per_day": fit.slope_per_day,
-                    "level": fit.level,
-                    "change": fit.change,
-                    "relative_change": fit.relative_change,
-                    "threshold": thresholds[spec.name],
-                }
+                m.MetricTrend(
+                    metric=spec.name,
+                    higher_is_better=spec.higher_is_better,
+                    current=spec.value(whole) if whole.runs else None,
+                    data_points=fit.points,
+                    trend=fit.trend.value,
+                    slope_per_day=fit.slope_per_day,
+                    level=fit.level,
+                    change=fit.change,
+                    relative_change=fit.relative_change,
+                    threshold=thresholds[spec.name],
+                )
             )
         data_points = sum(1 for a in inside if a.runs)
         out.append(
-            {
-                "days": window,
-                "from": timestamp(end - window * DAY),
-                "to": timestamp(end),
-                "runs": whole.runs,
-                "data_points": data_points,
-                "status": "ok" if data_points >= min_points else Trend.INSUFFICIENT.value,
-                "metrics": metrics,
-            }
+            m.WindowTrend(
+                days=window,
+                from_=_utc(end - window * DAY),
+                to=_utc(end),
+                runs=whole.runs,
+                data_points=data_points,
+                status="ok" if data_points >= min_points else Trend.INSUFFICIENT.value,
+                metrics=metrics,
+            )
         )
     return out
 
@@ -389,18 +422,23 @@ def human_duration(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def totals(a: Aggregate) -> dict[str, Any]:
-    """The compact counts of a period (`read_models.Totals`)."""
-    return {
-        "runs": a.runs,
-        "cancelled": a.cancelled,
-        "attempts": a.attempts,
-        "successes": a.successes,
-        "failures": a.failures,
-        "success_rate": ratio(a.successes, a.attempts),
-        "cost_usd": money(a.cost_sum),
-        "duration_p95_seconds": a.duration_percentiles.get(0.95),
-    }
+def totals(a: Aggregate) -> m.Totals:
+    """The compact counts of a period."""
+    return m.Totals(
+        runs=a.runs,
+        cancelled=a.cancelled,
+        attempts=a.attempts,
+        successes=a.successes,
+        failures=a.failures,
+        success_rate=ratio(a.successes, a.attempts),
+        cost_usd=money(a.cost_sum),
+        duration_p95_seconds=a.duration_percentiles.get(0.95),
+    )
+
+
+def period(start: float, end: float) -> m.Period:
+    """[start, end) as the response names it."""
+    return m.Period(from_=_utc(start), to=_utc(end))
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,24 +457,18 @@ def anomalies(
     rules: AnomalyRules,
     window_seconds: float,
     baseline_seconds: float,
-) -> list[dict[str, Any]]:
+) -> list[m.AnomalyOut]:
     """Per agent: failure rate, p95 duration, cost and tokens per run, and silence, against baseline.
 
     The failure rate is over attempts (cancelled runs left out) and needs `min_runs` attempts on
     each side; silence, duration, cost and tokens look at every run, cancelled ones included.
     """
     w_label, b_label = human_duration(window_seconds), human_duration(baseline_seconds)
-    found: list[dict[str, Any]] = []
+    found: list[m.AnomalyOut] = []
 
-    def add(agent: str, metric: str, now: float, before: float, message: str) -> None:
+    def add(agent: str, metric: AnomalyMetric, now: float, before: float, message: str) -> None:
         found.append(
-            {
-                "agent": agent,
-                "metric": metric,
-                "window_value": now,
-                "baseline_value": before,
-                "message": message,
-            }
+            m.AnomalyOut(agent=agent, metric=metric, window_value=now, baseline_value=before, message=message)
         )
 
     for agent in sorted(set(window) | set(baseline)):
@@ -495,8 +527,8 @@ def anomalies(
                     f"USD {before_c:.2f} of the {b_label} before",
                 )
         if w.token_runs >= rules.min_runs and b.token_runs >= rules.min_runs:
-            now_t = (w.input_tokens + w.output_tokens) / w.token_runs
-            before_t = (b.input_tokens + b.output_tokens) / b.token_runs
+            now_t = total_tokens(w.input_tokens, w.output_tokens) / w.token_runs
+            before_t = total_tokens(b.input_tokens, b.output_tokens) / b.token_runs
             if ratio_anomaly(now_t, before_t, rules.ratio):
                 add(
                     agent,
@@ -509,32 +541,32 @@ def anomalies(
     return found
 
 
-def streak_out(s: Streak) -> dict[str, Any]:
-    """A failure streak in the response's shape."""
-    return {
-        "agent": s.agent,
-        "failures": s.failures,
-        "since": timestamp(s.since),
-        "last": timestamp(s.last),
-        "at_least": s.bounded,
-        "cancelled": s.cancelled,
-        "error_types": s.error_types,
-    }
+def streak_out(s: Streak) -> m.StreakOut:
+    """A failure streak as the response shows it."""
+    return m.StreakOut(
+        agent=s.agent,
+        failures=s.failures,
+        since=_utc(s.since),
+        last=_utc(s.last),
+        at_least=s.bounded,
+        cancelled=s.cancelled,
+        error_types=s.error_types,
+    )
 
 
-def error_group_out(g: ErrorGroup) -> dict[str, Any]:
-    """An error group in the response's shape."""
-    return {
-        "error_type": g.error_type,
-        "runs": g.runs,
-        "agents": g.agents,
-        "statuses": g.statuses,
-        "first_seen": timestamp(g.first_seen),
-        "last_seen": timestamp(g.last_seen),
-        "latest_run_id": g.latest_run_id,
-        "latest_agent": g.latest_agent,
-        "latest_summary": g.latest_summary,
-    }
+def error_group_out(g: ErrorGroup) -> m.ErrorGroupOut:
+    """An error group as the response shows it."""
+    return m.ErrorGroupOut(
+        error_type=g.error_type,
+        runs=g.runs,
+        agents=g.agents,
+        statuses=g.statuses,
+        first_seen=_utc(g.first_seen),
+        last_seen=_utc(g.last_seen),
+        latest_run_id=g.latest_run_id,
+        latest_agent=g.latest_agent,
+        latest_summary=g.latest_summary,
+    )
 
 
 def findings(
@@ -542,8 +574,8 @@ def findings(
     window_label: str,
     window_totals: Aggregate,
     streaks: Sequence[Streak],
-    anomalies_found: Sequence[dict[str, Any]],
-    last_failure: dict[str, Any] | None,
+    anomalies_found: Sequence[m.AnomalyOut],
+    last_failure: m.Failure | None,
     errors: Sequence[ErrorGroup],
     as_of: float,
 ) -> list[str]:
@@ -569,14 +601,14 @@ def findings(
             f"{s.agent} has failed its last {more}{s.failures} runs{aside}, since "
             f"{human_duration(as_of - s.since)} ago{kinds}."
         )
-    out += [f"{a['message']}." for a in anomalies_found]
+    out += [f"{a.message}." for a in anomalies_found]
     if last_failure is not None:
-        why = last_failure.get("error_type") or f"status {last_failure['status']}"
-        summary = last_failure.get("error_summary")
+        why = last_failure.error_type or f"status {last_failure.status.value}"
+        summary = last_failure.error_summary
         detail = f": {_first_line(summary)}" if summary else ""
         out.append(
-            f"Most recent failure: run {last_failure['run_id']} ({last_failure['agent']}), "
-            f"{human_duration(last_failure['age_seconds'])} ago, {why}{detail}."
+            f"Most recent failure: run {last_failure.run_id} ({last_failure.agent}), "
+            f"{human_duration(last_failure.age_seconds)} ago, {why}{detail}."
         )
     if errors:
         top = errors[0]

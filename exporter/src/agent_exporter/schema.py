@@ -69,6 +69,14 @@ runs = Table(
     Column("labels", JSON),
     Column("received_at", Float, nullable=False),
     Column("body_hash", String(64), nullable=False),
+    # migration 0006 (the seeds' fields): sessions, sub-runs, counts, and what the rollups fold of
+    # the pipeline attempts and debugging cycles (record.Run's properties of the same names)
+    Column("session_id", String(128)),
+    Column("parent_run_id", String(128)),
+    Column("counts", JSON),
+    Column("pipeline_attempt_count", Integer),
+    Column("pipeline_first_pass", Integer),
+    Column("debugging_cycle_count", Integer),
     # newest-first listing and time-range scans; the dimension indexes serve filtered ranges
     Index(None, "ended_at", "run_id"),
     Index(None, "agent", "ended_at"),
@@ -78,6 +86,9 @@ runs = Table(
     Index(None, "project", "ended_at"),
     # run lists sorted by duration (the web pages) walk this
     Index(None, "duration_seconds", "ended_at"),
+    # a parent's children, a session's runs
+    Index(None, "parent_run_id"),
+    Index(None, "session_id", "ended_at"),
 )
 
 run_usage = Table(
@@ -116,6 +127,60 @@ run_phases = Table(
     Column("name", String(128), nullable=False),
     Column("duration_seconds", Float, nullable=False),
     Column("status", String(16)),
+)
+
+# --- the seeds' breakdowns and scores (migration 0006) ----------------------------------------------
+
+run_subagents = Table(
+    "run_subagents",
+    metadata,
+    Column("run_id", String(128), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("successes", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("retries", Integer, nullable=False),
+    Column("duration_seconds", Float),
+)
+
+run_pipeline_attempts = Table(
+    "run_pipeline_attempts",
+    metadata,
+    Column("run_id", String(128), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("id", String(128)),
+    Column("commit_sha", String(128)),
+    Column("duration_seconds", Float),
+)
+
+run_debugging_cycles = Table(
+    "run_debugging_cycles",
+    metadata,
+    Column("run_id", String(128), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("agent", String(128)),
+    Column("error_type", String(64)),
+    Column("attempts", Integer, nullable=False),
+    Column("resolved", Integer, nullable=False),  # 0 or 1 on both stores
+    Column("duration_seconds", Float),
+)
+
+#: scores given after a run ended; (run_id, score_id) is the idempotency key
+run_scores = Table(
+    "run_scores",
+    metadata,
+    Column("run_id", String(128), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("score_id", String(128), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("source", String(128)),
+    Column("comment", Text),
+    Column("author", String(128)),
+    Column("received_at", Float, nullable=False),
+    Column("body_hash", String(64), nullable=False),
+    Index(None, "name", "received_at"),
 )
 
 
@@ -184,6 +249,12 @@ ROLLUP_FACTS: Final = (
     Fact("confidence_runs", Kind.PRESENT, ("confidence",), integer=True),
     Fact("quality_sum", Kind.SUM, ("quality_score",)),
     Fact("quality_runs", Kind.PRESENT, ("quality_score",), integer=True),
+    # migration 0006: the seed-004 questions (first-attempt pipelines, debugging cycles per issue)
+    Fact("pipeline_runs", Kind.PRESENT, ("pipeline_attempt_count",), integer=True),
+    Fact("pipeline_attempts", Kind.SUM, ("pipeline_attempt_count",), integer=True),
+    Fact("pipeline_first_pass", Kind.SUM, ("pipeline_first_pass",), integer=True),
+    Fact("debugging_runs", Kind.PRESENT, ("debugging_cycle_count",), integer=True),
+    Fact("debugging_cycles", Kind.SUM, ("debugging_cycle_count",), integer=True),
     Fact("first_ended_at", Kind.MIN, ("ended_at",)),
     Fact("last_ended_at", Kind.MAX, ("ended_at",)),
 )
@@ -230,4 +301,26 @@ rollup_state = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", Float, nullable=False),
+)
+
+#: OTLP spans waiting for the rest of their trace (`otlp.assembly`): one row per trace per request,
+#: its spans in `body` (the codec's compact JSON), `chunk` a digest of their span ids (a re-sent
+#: request adds nothing); `closed_at` is set when the chunk holds the trace's root span
+otlp_pending = Table(
+    "otlp_pending",
+    metadata,
+    Column("trace_id", String(32), primary_key=True),
+    Column("chunk", String(32), primary_key=True),
+    Column("received_at", Float, nullable=False),
+    Column("closed_at", Float),
+    Column("spans", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+)
+#: traces whose runs were written: a span that arrives for one later is late (counted, ignored)
+otlp_traces = Table(
+    "otlp_traces",
+    metadata,
+    Column("trace_id", String(32), primary_key=True),
+    Column("assembled_at", Float, nullable=False),
+    Index(None, "assembled_at"),
 )

@@ -23,6 +23,7 @@ from . import auth, export, openapi, ops, read, web
 from .executions import post_executions
 from .http import ORJSONResponse, install_error_handlers
 from .ingest import post_runs
+from .otlp import post_traces
 from .service import Service
 from .tuning import settle_garbage_collector
 
@@ -36,11 +37,13 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = await run_in_threadpool(Service.start, settings, registry)
         app.state.service = service
+        service.assembler.start()
         settle_garbage_collector()
         log.info("agent-exporter %s ready, store %s", __version__, describe_url(settings.database_url))
         try:
             yield
         finally:
+            await service.assembler.stop()
             await run_in_threadpool(service.stop)
 
     app = FastAPI(
@@ -52,6 +55,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     app.add_middleware(ops.HTTPMetricsMiddleware)
     app.router.add_route("/api/v1/runs", post_runs, methods=["POST"], include_in_schema=False)
     app.router.add_route("/api/v1/executions", post_executions, methods=["POST"], include_in_schema=False)
+    app.router.add_route("/v1/traces", post_traces, methods=["POST"], include_in_schema=False)
     app.include_router(read.router)
     app.include_router(export.router)
     app.include_router(web.router)

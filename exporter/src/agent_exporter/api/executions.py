@@ -74,6 +74,9 @@ _SOURCES: Final[Mapping[str, str]] = {
     "error_type": "errorInfo.type",
     **{f"labels.{key}": source for source, key in _LABELS},
     "labels.modified_files": "modifiedFiles",
+    "session_id": "runStartId",
+    "parent_run_id": "parentInvocationId",
+    "counts.modified_files": "modifiedFiles",
 }
 
 
@@ -150,6 +153,12 @@ def to_run_record(execution: Any, *, agent: str, received_at: str) -> Any:
     files = e.get("modifiedFiles")
     if isinstance(files, list):
         labels["modified_files"] = str(len(files))
+        record["counts"] = {"modified_files": len(files)}
+    # the run start groups the tasks of one run of the agent: the session of its executions
+    for source, target in (("runStartId", "session_id"), ("parentInvocationId", "parent_run_id")):
+        value = e.get(source)
+        if value is not None:
+            record[target] = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     if labels:
         record["labels"] = labels
     return record

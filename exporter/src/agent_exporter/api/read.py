@@ -8,13 +8,14 @@ names it. Handlers are plain functions: FastAPI runs them in its thread pool, of
 
 A failed run is status `failure`, `error` or `timeout`; `cancelled` runs are neither, and success
 rates, Wilson bounds and minimum-attempts guards are over attempts (runs minus cancelled), as in the
-Prometheus rules (README, "What counts as a failure").
+Prometheus rules (docs/record.md, "What counts as a failure").
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import logging
 import math
 import re
@@ -224,6 +225,7 @@ def summary_row(row: Any) -> dict[str, Any]:
     out["started_at"] = reports.timestamp(row["started_at"])
     out["ended_at"] = reports.timestamp(row["ended_at"])
     out["total_tokens"] = total_tokens(row["input_tokens"], row["output_tokens"])
+    out["counts"] = row["counts"] or {}
     return out
 
 
@@ -304,6 +306,11 @@ def get_run(
         usage=[dict(u) for u in detail.usage],
         tools=[dict(t) for t in detail.tools],
         phases=[dict(p) for p in detail.phases],
+        subagents=[dict(s) for s in detail.subagents],
+        pipeline_attempts=[{**p, "commit": p["commit_sha"]} for p in detail.pipeline_attempts],
+        debugging_cycles=[{**d, "resolved": bool(d["resolved"])} for d in detail.debugging_cycles],
+        children=[summary_row(c) for c in detail.children],
+        children_totals=(dataclasses.asdict(detail.children_total) if detail.children_total.runs else None),
         derived=_derived(detail),
     )
     return m.RunDetailOut.model_validate(body)
@@ -325,9 +332,9 @@ def summary(
     whole = overall[0] if overall else aggregates.Aggregate()
     return m.SummaryOut(
         filters=echo(flt),
-        summary=m.Figures.model_validate(reports.figures(whole)),
+        summary=reports.figures(whole),
         group_by=group_by,
-        groups=[m.GroupFigures.model_validate({"group": g.key[0], **reports.figures(g)}) for g in groups],
+        groups=[reports.group_figures(g) for g in groups],
     )
 
 
@@ -357,15 +364,12 @@ def timeseries(
                 bucket,
             )
         found = aggregates.series(conn, flt, spec, (group_by,) if group_by else ()) if indices else []
-    lines = reports.series(found, spec, indices)
-    if not lines and indices:  # no runs in range: still one series, of empty buckets
-        lines = [(None, reports.series([aggregates.Aggregate(bucket=indices.start)], spec, indices)[0][1])]
     return m.TimeseriesOut(
         filters=echo(flt),
         bucket=bucket,
         bucket_seconds=size,
         group_by=group_by,
-        series=[m.Series(group=g, points=[m.Point.model_validate(p) for p in points]) for g, points in lines],
+        series=reports.series(found, spec, indices),
     )
 
 
@@ -393,8 +397,13 @@ def report(
     runs are not attempts)."""
     with reading(request) as conn:
         cells = aggregates.report_cells(conn, flt)
-    body = reports.build_report(cells, min_attempts=min_attempts, confidence=confidence)
-    return m.ReportOut.model_validate({"generated_at": datetime.now(UTC), "filters": echo(flt), **body})
+    return reports.build_report(
+        cells,
+        min_attempts=min_attempts,
+        confidence=confidence,
+        generated_at=datetime.now(UTC),
+        filters=echo(flt),
+    )
 
 
 # --- trends -----------------------------------------------------------------------------------------
@@ -437,13 +446,12 @@ def trends(
     }
     with reading(request) as conn:
         days = aggregates.daily(conn, flt.narrowed(origin, end), origin)
-    windows_out = reports.build_trends(
-        days, origin=origin, end=end, windows=windows, thresholds=thresholds, min_points=min_points
-    )
     return m.TrendsOut(
         filters=echo(flt),
         min_points=min_points,
-        windows=[m.WindowTrend.model_validate(w) for w in windows_out],
+        windows=reports.build_trends(
+            days, origin=origin, end=end, windows=windows, thresholds=thresholds, min_points=min_points
+        ),
     )
 
 
@@ -513,7 +521,7 @@ def health(
     )
     failure = None
     if last_failed is not None:
-        failure = {**summary_row(last_failed), "age_seconds": max(0.0, now - last_failed["ended_at"])}
+        failure = m.Failure(**summary_row(last_failed), age_seconds=max(0.0, now - last_failed["ended_at"]))
     if w_all.runs == 0 and b_all.runs == 0 and last is None:
         status: Literal["ok", "degraded", "no data"] = "no data"
     else:
@@ -527,22 +535,20 @@ def health(
         errors=groups,
         as_of=now,
     )
-    return m.HealthOut.model_validate(
-        {
-            "status": status,
-            "findings": sentences,
-            "as_of": reports.timestamp(end),
-            "filters": echo(flt),
-            "window": {"from": reports.timestamp(start), "to": reports.timestamp(end)},
-            "baseline": {"from": reports.timestamp(baseline_start), "to": reports.timestamp(start)},
-            "totals": reports.totals(w_all),
-            "baseline_totals": reports.totals(b_all),
-            "last_run": summary_row(last) if last is not None else None,
-            "most_recent_failure": failure,
-            "failure_streaks": [reports.streak_out(s) for s in streaks],
-            "errors": [reports.error_group_out(g) for g in groups],
-            "anomalies": found,
-        }
+    return m.HealthOut(
+        status=status,
+        findings=sentences,
+        as_of=datetime.fromtimestamp(end, UTC),
+        filters=echo(flt),
+        window=reports.period(start, end),
+        baseline=reports.period(baseline_start, start),
+        totals=reports.totals(w_all),
+        baseline_totals=reports.totals(b_all),
+        last_run=m.RunSummary(**summary_row(last)) if last is not None else None,
+        most_recent_failure=failure,
+        failure_streaks=[reports.streak_out(s) for s in streaks],
+        errors=[reports.error_group_out(g) for g in groups],
+        anomalies=found,
     )
 
 

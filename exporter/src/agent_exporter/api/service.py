@@ -13,6 +13,7 @@ from .. import __version__, migrations
 from ..config import Settings
 from ..ingest import Ingest, Writer
 from ..metrics import Metrics
+from ..otlp.assembly import Assembler
 from ..pricing import PriceBook
 from ..store import Store, StoreError, StoreSettings
 
@@ -30,6 +31,7 @@ class Service:
     prices: PriceBook
     writer: Writer
     ingest: Ingest
+    assembler: Assembler
 
     @classmethod
     def start(cls, settings: Settings, registry: CollectorRegistry | None = None) -> Service:
@@ -56,7 +58,12 @@ class Service:
             writer.last_error = exc
             log.warning("the store does not take writes: %s", exc)
         ingest = Ingest(writer, metrics, prices, max_future_skew=settings.limits.max_future_skew_seconds)
-        return cls(settings, store, registry, metrics, prices, writer, ingest)
+        assembler = Assembler(store, ingest, metrics, settings.otlp)
+        try:
+            assembler.load()
+        except StoreError as exc:  # spans held before a restart wait for a store that answers
+            log.warning("the OTLP spans held in the store could not be read: %s", exc)
+        return cls(settings, store, registry, metrics, prices, writer, ingest, assembler)
 
     def stop(self) -> None:
         """Store what is queued and release the database."""

@@ -92,6 +92,7 @@ def runs(body: dict[str, Any]) -> None:
         ("duration", "right"),
         ("tokens", "right"),
         ("cost", "right"),
+        ("counts", "left"),
         ("error", "left"),
     ):
         table.add_column(name, justify=justify, overflow="fold" if name == "run" else "ellipsis")  # type: ignore[arg-type]
@@ -113,6 +114,7 @@ def runs(body: dict[str, Any]) -> None:
             fmt_duration(run["duration_seconds"]),
             fmt_count(run.get("total_tokens")),
             fmt_usd(run.get("cost_usd")),
+            _counts(run.get("counts") or {}) or "-",
             error,
         )
     out.print(table)
@@ -171,6 +173,12 @@ def show(body: dict[str, Any]) -> None:
         )
     if body.get("labels"):
         rows.append(("labels", ", ".join(f"{k}={v}" for k, v in sorted(body["labels"].items()))))
+    if body.get("session_id") or body.get("parent_run_id"):
+        rows.append(
+            ("session / parent", f"{body.get('session_id') or '-'} / {body.get('parent_run_id') or '-'}")
+        )
+    if body.get("counts"):
+        rows.append(("counts", _counts(body["counts"])))
     for key, value in rows:
         facts.add_row(key, value)
     parts: list[Any] = [facts]
@@ -208,7 +216,73 @@ def show(body: dict[str, Any]) -> None:
                 t["name"], str(t["calls"]), str(t["errors"]), fmt_duration(t.get("duration_seconds"))
             )
         parts.append(tools)
+    parts.extend(_workflow_tables(body))
     out.print(Panel(Group(*parts), title=f"run {body['run_id']}", title_align="left", box=box.ROUNDED))
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {fmt_count(v)}" for k, v in sorted(counts.items()))
+
+
+def _workflow_tables(body: dict[str, Any]) -> list[Table]:
+    """`show`'s tables of the sub-agents, pipeline attempts, debugging cycles and child runs."""
+    tables: list[Table] = []
+    if body.get("subagents"):
+        table = titled_table("sub-agents")
+        for name in ("sub-agent", "attempts", "successes", "failures", "retries", "time"):
+            table.add_column(name, justify="left" if name == "sub-agent" else "right")
+        for s in body["subagents"]:
+            table.add_row(
+                s["name"],
+                *(str(s[k]) for k in ("attempts", "successes", "failures", "retries")),
+                fmt_duration(s.get("duration_seconds")),
+            )
+        tables.append(table)
+    if body.get("pipeline_attempts"):
+        table = titled_table("pipeline attempts, in order")
+        for name in ("#", "pipeline", "status", "commit", "time"):
+            table.add_column(name, justify="right" if name in ("#", "time") else "left")
+        for i, p in enumerate(body["pipeline_attempts"], 1):
+            table.add_row(
+                str(i),
+                p.get("id") or "-",
+                status_text(p["status"]),
+                p.get("commit") or "-",
+                fmt_duration(p.get("duration_seconds")),
+            )
+        tables.append(table)
+    if body.get("debugging_cycles"):
+        table = titled_table("debugging cycles")
+        for name in ("agent", "error type", "attempts", "resolved", "time"):
+            table.add_column(name, justify="right" if name in ("attempts", "time") else "left")
+        for c in body["debugging_cycles"]:
+            table.add_row(
+                c.get("agent") or "-",
+                c.get("error_type") or "-",
+                str(c["attempts"]),
+                "yes" if c["resolved"] else Text("no", "red"),
+                fmt_duration(c.get("duration_seconds")),
+            )
+        tables.append(table)
+    totals = body.get("children_totals")
+    if totals:
+        title = (
+            f"child runs: {plural(totals['runs'], 'run')}, {totals['failures']} failed, "
+            f"{fmt_usd(totals.get('cost_usd'))}, {fmt_duration(totals['duration_seconds'])} in all"
+        )
+        table = titled_table(title)
+        for name in ("run", "agent", "status", "duration", "cost"):
+            table.add_column(name, justify="right" if name in ("duration", "cost") else "left")
+        for c in body.get("children", []):
+            table.add_row(
+                c["run_id"],
+                c["agent"],
+                status_text(c["status"]),
+                fmt_duration(c["duration_seconds"]),
+                fmt_usd(c.get("cost_usd")),
+            )
+        tables.append(table)
+    return tables
 
 
 def summary(body: dict[str, Any]) -> None:

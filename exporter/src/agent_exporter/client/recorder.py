@@ -33,7 +33,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_ERROR_SUMMARY = 4096  # the server's limit: longer summaries are cut, not rejected
 MAX_ERROR_TYPE = 64
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # the server refuses these in free text
+#: control characters the server refuses in free text (error_summary keeps tabs and line breaks) ...
+TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: ... and in names (error_type), which keep none
+NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar("agent_exporter_run", default=None)
 _CANCELLED_NAMES = frozenset({"KeyboardInterrupt", "SystemExit", "CancelledError", "GeneratorExit"})
 
@@ -64,9 +67,9 @@ def current_run() -> Run | None:
     return _current.get()
 
 
-def clean_text(text: str, limit: int) -> str:
-    """Free text the server accepts: control characters replaced, cut to `limit` characters."""
-    text = _CONTROL.sub("?", text)
+def clean_text(text: str, limit: int, control: re.Pattern[str] = TEXT_CONTROL) -> str:
+    """Text the server accepts: `control` characters replaced, cut to `limit` characters."""
+    text = control.sub("?", text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -74,6 +77,8 @@ class Run:
     """One run being recorded: a context manager, and a decorator that records one run per call."""
 
     __slots__ = (
+        "_counts",
+        "_cycles",
         "_delivery",
         "_ended",
         "_error_summary",
@@ -81,9 +86,11 @@ class Run:
         "_fields",
         "_perf",
         "_phases",
+        "_pipelines",
         "_retries",
         "_started",
         "_status",
+        "_subagents",
         "_token",
         "_tools",
         "_usage",
@@ -97,6 +104,10 @@ class Run:
         self._usage: dict[tuple[str, str | None], list[Any]] | None = None
         self._tools: dict[str, list[Any]] | None = None
         self._phases: list[dict[str, Any]] | None = None
+        self._subagents: dict[str, list[Any]] | None = None
+        self._pipelines: list[dict[str, Any]] | None = None
+        self._cycles: list[dict[str, Any]] | None = None
+        self._counts: dict[str, int] | None = None
         self._retries = 0
         self._status: str | None = None
         self._error_type: str | None = None
@@ -219,6 +230,99 @@ class Run:
         except Exception as exc:  # noqa: BLE001 - never break the agent: counted and logged
             self._delivery.internal_error("Run.add_phase", exc)
 
+    def child(self, agent: str, *, run_id: str | None = None, **fields: Any) -> Run:
+        """A sub-run of this one (a sub-agent's own run): its `parent_run_id` is this run's id, and it
+        keeps this run's session, project, team and environment unless `fields` say otherwise."""
+        try:
+            inherited = {
+                k: self._fields[k]
+                for k in ("session_id", "project", "team", "environment")
+                if self._fields.get(k) is not None
+            }
+            record = {**inherited, **fields, "agent": agent, "parent_run_id": self.run_id}
+            return Run(self._delivery, record, run_id)
+        except Exception as exc:  # noqa: BLE001 - never break the agent: counted and logged
+            self._delivery.internal_error("Run.child", exc)
+            return Run(self._delivery, {"agent": agent}, run_id)
+
+    def subagent(
+        self,
+        name: str,
+        *,
+        attempts: int = 1,
+        successes: int = 0,
+        failures: int = 0,
+        retries: int = 0,
+        duration_seconds: float | None = None,
+    ) -> None:
+        """Count work of one sub-agent (coding, testing, review, ...) inside this run; calls for the
+        same name add up into one entry of the record's `subagents`."""
+        try:
+            if self._subagents is None:
+                self._subagents = {}
+            old = self._subagents.get(str(name), [0, 0, 0, 0, None])
+            new = [old[0] + attempts, old[1] + successes, old[2] + failures, old[3] + retries, old[4]]
+            if duration_seconds is not None:
+                new[4] = (old[4] or 0.0) + duration_seconds
+            self._subagents[str(name)] = new  # whole, so that a bad argument changes nothing
+        except Exception as exc:  # noqa: BLE001 - never break the agent: counted and logged
+            self._delivery.internal_error("Run.subagent", exc)
+
+    def pipeline_attempt(
+        self,
+        status: str,
+        *,
+        id: str | None = None,
+        commit: str | None = None,
+        duration_seconds: float | None = None,
+    ) -> None:
+        """Add one pipeline (CI) attempt, in the order they ran: `success`, `failure`, `error` or
+        `cancelled`. The first one tells whether the pipeline passed on the first attempt."""
+        try:
+            attempt: dict[str, Any] = {"status": str(status)}
+            for key, value in (("id", id), ("commit", commit), ("duration_seconds", duration_seconds)):
+                if value is not None:
+                    attempt[key] = value
+            if self._pipelines is None:
+                self._pipelines = []
+            self._pipelines.append(attempt)
+        except Exception as exc:  # noqa: BLE001 - never break the agent: counted and logged
+            self._delivery.internal_error("Run.pipeline_attempt", exc)
+
+    def debugging_cycle(
+        self,
+        *,
+        agent: str | None = None,
+        error_type: str | None = None,
+        attempts: int = 1,
+        resolved: bool = False,
+        duration_seconds: float | None = None,
+    ) -> None:
+        """Add one debugging cycle: a failure (`error_type`) that `agent` reworked in `attempts`
+        tries, `resolved` or not."""
+        try:
+            cycle: dict[str, Any] = {"attempts": attempts, "resolved": bool(resolved)}
+            if agent is not None:
+                cycle["agent"] = str(agent)
+            if error_type is not None:
+                cycle["error_type"] = clean_text(str(error_type), MAX_ERROR_TYPE)
+            if duration_seconds is not None:
+                cycle["duration_seconds"] = duration_seconds
+            if self._cycles is None:
+                self._cycles = []
+            self._cycles.append(cycle)
+        except Exception as exc:  # noqa: BLE001 - never break the agent: counted and logged
+            self._delivery.internal_error("Run.debugging_cycle", exc)
+
+    def count(self, name: str, value: int = 1) -> None:
+        """Add to one of the run's `counts` (domain objects it produced: candidates, scenarios, ...)."""
+        try:
+            if self._counts is None:
+                self._counts = {}
+            self._counts[str(name)] = self._counts.get(str(name), 0) + value
+        except Exception as exc:  # noqa: BLE001 - never break the agent: counted and logged
+            self._delivery.internal_error("Run.count", exc)
+
     def retry(self, count: int = 1) -> None:
         """Count retries (a repeated pipeline attempt, a re-asked LLM call, ...)."""
         try:
@@ -267,7 +371,7 @@ class Run:
             if summary is not None:
                 self._error_summary = clean_text(str(summary), MAX_ERROR_SUMMARY)
             if error_type is not None:
-                self._error_type = clean_text(str(error_type), MAX_ERROR_TYPE)
+                self._error_type = clean_text(str(error_type), MAX_ERROR_TYPE, NAME_CONTROL)
         except Exception as exc:  # noqa: BLE001 - never break the agent: counted and logged
             self._delivery.internal_error("Run status", exc)
 
@@ -277,7 +381,7 @@ class Run:
             if self._status is None:
                 self._status = "cancelled" if name in _CANCELLED_NAMES else "error"
             if self._error_type is None:
-                self._error_type = clean_text(name, MAX_ERROR_TYPE)
+                self._error_type = clean_text(name, MAX_ERROR_TYPE, NAME_CONTROL)
             if self._error_summary is None:
                 text = str(exc)
                 self._error_summary = clean_text(f"{name}: {text}" if text else name, MAX_ERROR_SUMMARY)
@@ -304,6 +408,14 @@ class Run:
                 record["phases"] = self._phases
             if self._retries:
                 record["retries"] = self._retries
+            if self._subagents:
+                record["subagents"] = [_subagent_entry(n, line) for n, line in self._subagents.items()]
+            if self._pipelines:
+                record["pipeline_attempts"] = self._pipelines
+            if self._cycles:
+                record["debugging_cycles"] = self._cycles
+            if self._counts:
+                record["counts"] = {**record.get("counts", {}), **self._counts}
             if self._error_type is not None:
                 record["error_type"] = self._error_type
             if self._error_summary is not None:
@@ -361,6 +473,20 @@ def _usage_entry(key: tuple[str, str | None], line: list[Any]) -> dict[str, Any]
         entry["reasoning_tokens"] = line[5]
     if line[6] is not None:
         entry["cost_usd"] = line[6]
+    return entry
+
+
+def _subagent_entry(name: str, line: list[Any]) -> dict[str, Any]:
+    attempts, successes, failures, retries, duration = line
+    entry: dict[str, Any] = {
+        "name": name,
+        "attempts": attempts,
+        "successes": successes,
+        "failures": failures,
+        "retries": retries,
+    }
+    if duration is not None:
+        entry["duration_seconds"] = duration
     return entry
 
 

@@ -12,10 +12,12 @@ import contextlib
 import itertools
 import logging
 import math
+import os
+import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,6 +33,7 @@ from ..outcome import Outcome
 from ..record import CostSource, Phase, Run, ToolUsage, UsageLine
 from .engine import BACKSTOP_CHECKPOINT_PAGES, describe_url, normalize_url, sqlite_engine
 from .errors import StoreError, classify, database_errors
+from .pending import PendingSpans
 
 __all__ = [
     "BACKSTOP_CHECKPOINT_PAGES",
@@ -63,6 +66,8 @@ class StoreSettings:
 CHECKPOINT_INTERVAL_SECONDS: Final = 0.5
 COMPACTION_INTERVAL_SECONDS: Final = 5.0
 #: retention: runs deleted per transaction, the pause between two, and how often to look
+#: below this much free space on a SQLite file's filesystem the store is full: a batch would fail
+MIN_FREE_BYTES: Final = 1 << 20
 RETENTION_BATCH: Final = 500
 RETENTION_PAUSE_SECONDS: Final = 0.05
 RETENTION_INTERVAL_SECONDS: Final = 300.0
@@ -102,6 +107,7 @@ class Store:
         self._checkpoints: threading.Thread | None = None
         self._maintenance: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.pending = PendingSpans(self)  # OTLP spans waiting for the rest of their trace
 
     def __enter__(self) -> Store:
         return self
@@ -222,10 +228,14 @@ class Store:
         """Raise `StoreError` unless the store takes writes: a read-only file or database fails here.
 
         On SQLite the probe rewrites the migration version with itself, which changes nothing but
-        dirties a page, so that the commit has to reach the disk (and a full one fails). On
-        PostgreSQL it asks whether transactions are read-only (a standby, or a database set so),
-        which needs no privilege beyond connecting. It runs at start-up and after a failed write.
+        dirties a page, so that the commit has to reach the disk (and a full one fails); since that
+        page may land in space the write-ahead log already holds, it also asks the filesystem for
+        `MIN_FREE_BYTES`, without which a batch of runs would fail. On PostgreSQL it asks whether
+        transactions are read-only (a standby, or a database set so), which needs no privilege
+        beyond connecting. It runs at start-up and after a failed write.
         """
+        if self.dialect == "sqlite":
+            self._check_free_space()
         try:
             with self._writing() as conn:
                 if self.dialect == "sqlite":
@@ -238,6 +248,24 @@ class Store:
                     )
         except SQLAlchemyError as exc:
             raise classify(exc) from exc
+
+    def _check_free_space(self) -> None:
+        """Raise `StoreError` (`store_full`) when the SQLite file's filesystem has less than
+        `MIN_FREE_BYTES` left."""
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            return
+        try:
+            free = shutil.disk_usage(os.path.dirname(os.path.abspath(database))).free
+        except OSError:
+            return  # the write probe says what is wrong with the directory
+        if free < MIN_FREE_BYTES:
+            detail = f"{free:,} bytes free, a batch needs {MIN_FREE_BYTES:,}"
+            raise StoreError(
+                f"the disk is full ({detail}); free space or move the database",
+                code="store_full",
+                detail=detail,
+            )
 
     def is_empty(self) -> bool:
         """True when the database has none of our tables (a fresh file or schema)."""
@@ -439,14 +467,7 @@ class Store:
             return set()
         inserted = _insert_postgres(conn, [_run_values(r) for r in new])
         kept = [r for r in new if r.run_id in inserted]
-        usage = [_usage_values(r.run_id, i, u) for r in kept for i, u in enumerate(r.usage)]
-        tools = [_tool_values(r.run_id, i, t) for r in kept for i, t in enumerate(r.tools)]
-        phases = [_phase_values(r.run_id, i, p) for r in kept for i, p in enumerate(r.phases)]
-        for table, values in (
-            (schema.run_usage, usage),
-            (schema.run_tools, tools),
-            (schema.run_phases, phases),
-        ):
+        for table, values in _children(kept):
             if values:
                 _copy(conn, table, values)
         raw = conn.connection.driver_connection
@@ -456,12 +477,16 @@ class Store:
         return inserted
 
 
-_TABLES = (schema.runs, schema.run_usage, schema.run_tools, schema.run_phases)
+_TABLES = (
+    schema.runs,
+    schema.run_usage,
+    schema.run_tools,
+    schema.run_phases,
+    schema.run_subagents,
+    schema.run_pipeline_attempts,
+    schema.run_debugging_cycles,
+)
 _COLUMNS = {t: [c.name for c in t.columns] for t in _TABLES}
-_INSERT = {  # built from the schema's own names, never from input
-    t: f"INSERT INTO {t.name} ({', '.join(_COLUMNS[t])}) VALUES ({', '.join('?' * len(_COLUMNS[t]))})"  # noqa: S608
-    for t in _TABLES
-}
 
 
 _SQLITE_MAX_PARAMETERS: Final = 32_766  # SQLite's default limit since 3.32
@@ -535,10 +560,9 @@ def _write_sqlite_transaction(
 
 def _insert_children_sqlite(cursor: sqlite3.Cursor, runs: Sequence[Run]) -> None:
     """The runs' usage, tool and phase rows, a multi-row INSERT per table and chunk."""
-    usage = [_usage_values(r.run_id, i, u) for r in runs for i, u in enumerate(r.usage)]
-    tools = [_tool_values(r.run_id, i, t) for r in runs for i, t in enumerate(r.tools)]
-    phases = [_phase_values(r.run_id, i, p) for r in runs for i, p in enumerate(r.phases)]
-    for table, values in ((schema.run_usage, usage), (schema.run_tools, tools), (schema.run_phases, phases)):
+    for table, values in _children(runs):
+        if not values:
+            continue
         per = _SQLITE_MAX_PARAMETERS // len(_COLUMNS[table])
         for start in range(0, len(values), per):
             chunk = values[start : start + per]
@@ -588,7 +612,7 @@ def _cost_params(change: CostChange) -> dict[str, Any]:
     return {"b_run_id": change.run_id, "b_cost": change.cost_usd, "b_source": change.cost_source.value}
 
 
-def _json(value: dict[str, str] | None) -> str | None:
+def _json(value: Mapping[str, str | int] | None) -> str | None:
     return orjson.dumps(value).decode() if value else None
 
 
@@ -625,7 +649,46 @@ def _run_values(run: Run) -> tuple[Any, ...]:
         _json(run.labels),
         run.received_at,
         run.body_hash,
+        run.session_id,
+        run.parent_run_id,
+        _json(run.counts),
+        run.pipeline_attempt_count,
+        run.pipeline_first_pass,
+        run.debugging_cycle_count,
     )
+
+
+def _children(runs: Sequence[Run]) -> list[tuple[Table, list[tuple[Any, ...]]]]:
+    """The rows of every breakdown table of `runs`, table by table."""
+    return [
+        (schema.run_usage, [_usage_values(r.run_id, i, u) for r in runs for i, u in enumerate(r.usage)]),
+        (schema.run_tools, [_tool_values(r.run_id, i, t) for r in runs for i, t in enumerate(r.tools)]),
+        (schema.run_phases, [_phase_values(r.run_id, i, p) for r in runs for i, p in enumerate(r.phases)]),
+        (
+            schema.run_subagents,
+            [
+                (r.run_id, i, s.name, s.attempts, s.successes, s.failures, s.retries, s.duration_seconds)
+                for r in runs
+                for i, s in enumerate(r.subagents)
+            ],
+        ),
+        (
+            schema.run_pipeline_attempts,
+            [
+                (r.run_id, i, p.status.value, p.id, p.commit, p.duration_seconds)
+                for r in runs
+                for i, p in enumerate(r.pipeline_attempts)
+            ],
+        ),
+        (
+            schema.run_debugging_cycles,
+            [
+                (r.run_id, i, d.agent, d.error_type, d.attempts, int(d.resolved), d.duration_seconds)
+                for r in runs
+                for i, d in enumerate(r.debugging_cycles)
+            ],
+        ),
+    ]
 
 
 def _usage_values(run_id: str, position: int, u: UsageLine) -> tuple[Any, ...]:

@@ -1,0 +1,87 @@
+"""The SDK's seeds methods: sub-agents, pipeline attempts, debugging cycles, counts and child runs
+become the record fields the server validates."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_exporter.client import Client
+from agent_exporter.record import RunRecord, parse_record
+
+from .stub_server import StubServer, stub_server
+
+FAST: dict[str, Any] = {"flush_interval": 0.02, "backoff_base": 0.01, "backoff_max": 0.05}
+
+
+@pytest.fixture
+def stub() -> Iterator[StubServer]:
+    with stub_server() as server:
+        yield server
+
+
+@pytest.fixture
+def agent_client(stub: StubServer, tmp_path: Path) -> Iterator[Client]:
+    c = Client(stub.url, spool=tmp_path / "spool", **FAST)
+    try:
+        yield c
+    finally:
+        c.close(timeout=2)
+
+
+def test_a_run_sends_subagents_pipelines_cycles_and_counts_that_validate(
+    agent_client: Client, stub: StubServer
+) -> None:
+    with agent_client.run("supervisor", session_id="conv-1", project="web") as run:
+        run.subagent("coding", successes=1)
+        run.subagent("testing", failures=1, retries=2, duration_seconds=10.0)
+        run.subagent("testing", successes=1, duration_seconds=5.0)
+        run.pipeline_attempt("failure", id="4258", commit="abc123")
+        run.pipeline_attempt("success", id="4260", duration_seconds=300.0)
+        run.debugging_cycle(agent="testing", error_type="test_failure", attempts=2, resolved=True)
+        run.count("candidates", 12)
+        run.count("candidates")
+        with run.child("coding") as child:
+            pass
+    assert child.run_id != run.run_id
+    assert agent_client.flush(5)
+    records = {r["agent"]: r for r in stub.records()}
+    parent, sub = records["supervisor"], records["coding"]
+    assert parent["subagents"] == [
+        {"name": "coding", "attempts": 1, "successes": 1, "failures": 0, "retries": 0},
+        {
+            "name": "testing",
+            "attempts": 2,
+            "successes": 1,
+            "failures": 1,
+            "retries": 2,
+            "duration_seconds": 15.0,
+        },
+    ]
+    assert parent["pipeline_attempts"] == [
+        {"status": "failure", "id": "4258", "commit": "abc123"},
+        {"status": "success", "id": "4260", "duration_seconds": 300.0},
+    ]
+    assert parent["debugging_cycles"] == [
+        {"attempts": 2, "resolved": True, "agent": "testing", "error_type": "test_failure"}
+    ]
+    assert parent["counts"] == {"candidates": 13}
+    # the child inherits the session and the ownership, and names its parent
+    assert (sub["parent_run_id"], sub["session_id"], sub["project"]) == (run.run_id, "conv-1", "web")
+    for record in (parent, sub):
+        assert isinstance(parse_record(record, now=time.time(), max_future_skew=300), RunRecord)
+
+
+def test_a_bad_argument_to_a_workflow_method_never_raises(agent_client: Client, stub: StubServer) -> None:
+    with agent_client.run("fixer") as run:
+        run.subagent("coding", attempts="x")  # type: ignore[arg-type]
+        run.count("candidates", None)  # type: ignore[arg-type]
+    assert agent_client.flush(5)
+    [record] = stub.records()
+    assert "subagents" not in record
+    assert "counts" not in record
+    assert agent_client.stats().errors == 2
