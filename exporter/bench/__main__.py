@@ -24,11 +24,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from . import suite
+from . import otlp, suite
 from .harness import REPO, machine, median
 
 console = Console(stderr=True)
-SECTIONS = ("ingest", "batch", "scrape", "reads", "web", "client", "pushgateway", "soak")
+SECTIONS = ("ingest", "batch", "otlp", "scrape", "reads", "web", "client", "pushgateway", "soak")
 PG_ADMIN_URL = os.environ.get(
     "AGENT_EXPORTER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -152,6 +152,51 @@ def _batch(report: Report, repeats: int, records: int) -> None:
         "HTTP, validation, hashing, counting and the rollup cells in Python, mostly under one interpreter "
         "lock",
         ratio >= 0.5,
+    )
+
+
+def _otlp(report: Report, repeats: int, traces: int) -> None:
+    config = {"otlp": {"grace_seconds": otlp.GRACE_SECONDS}}
+    with suite.server(config=config) as srv:
+        results = [otlp.ingest(srv, traces, f"{r}-{time.time_ns()}") for r in range(repeats)]
+        batch = [
+            suite.batch_posts(srv, 100, max(1, traces // 100), f"otlp-{r}-{time.time_ns()}")
+            for r in range(repeats)
+        ]
+        rss = srv.rss_mb()
+    runs = median([r.runs_per_second for r in results])
+    spans = median([r.spans_per_second for r in results])
+    answered = median([traces / r.answered_seconds for r in results])
+    cpu = median([r.cpu_us_per_run for r in results])
+    json_rate, json_cpu = median([r for r, _ in batch]), median([c for _, c in batch])
+    console.log(
+        f"OTLP: {runs:,.0f} runs/s ({spans:,.0f} spans/s) stored and counted; JSON: {json_rate:,.0f}/s"
+    )
+    report.table(
+        "Ingest: OTLP traces beside the JSON API",
+        f"{traces:,} traces of one `invoke_agent`, five `chat` and three `execute_tool` spans, as protobuf "
+        f"in requests of {otlp.TRACES_PER_REQUEST} traces, two senders, SQLite store; timed until every run "
+        f"is stored and counted on `/metrics` (grace period {otlp.GRACE_SECONDS:g} s), not until the "
+        "requests are answered. Beside it, the same server takes realistic run records in JSON batches of "
+        f"100. Resident memory of the server at the end: {rss:.0f} MB.",
+        ["workload", "runs/s", "spans/s", "server CPU µs/run"],
+        [
+            ["OTLP, stored and counted", f"{runs:,.0f}", f"{spans:,.0f}", f"{cpu:.0f}"],
+            [
+                "OTLP, requests answered (spans held)",
+                f"{answered:,.0f}",
+                f"{answered * otlp.SPANS_PER_TRACE:,.0f}",
+                "",
+            ],
+            ["JSON API, batches of 100", f"{json_rate:,.0f}", "", f"{json_cpu:.0f}"],
+        ],
+    )
+    report.verdict(
+        "OTLP ingest ≥ 1,000 runs/s (9,000 spans/s), stored and counted",
+        f"{runs:,.0f} runs/s, {spans:,.0f} spans/s, {rss:.0f} MB",
+        f"{cpu:.0f} µs of server CPU a run: decoding, holding the spans (one write a request), the mapping, "
+        "the run's own write and the deletion of its spans",
+        runs >= 1000,
     )
 
 
@@ -457,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     steps: dict[str, Callable[[], None]] = {
         "ingest": lambda: _ingest(report, repeats, seconds),
         "batch": lambda: _batch(report, repeats, records),
+        "otlp": lambda: _otlp(report, repeats, 2_000 if args.quick else 20_000),
         "scrape": lambda: _scrape(report, repeats),
         "reads": lambda: _reads(report, stored_runs, 5 if args.quick else 30, PG_ADMIN_URL),
         "web": lambda: _web(report, stored_runs, 5 if args.quick else 30),

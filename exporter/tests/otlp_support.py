@@ -4,12 +4,16 @@ captured in memory, and OTLP/JSON written by the specification (ids in hex)."""
 from __future__ import annotations
 
 import base64
+import json
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 from google.protobuf.json_format import MessageToDict
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -75,7 +79,52 @@ def wait_for_run(url: str, run_id: str, timeout: float = 30) -> dict[str, Any]:
     return found
 
 
-def run_id_of(span: ReadableSpan) -> str:
-    """The run id the exporter gives the run that `span` (an invoke_agent span) is."""
-    assert span.context is not None
-    return f"otlp-{span.context.trace_id:032x}-{span.context.span_id:016x}"
+def run_id_of(span: ReadableSpan | trace.Span) -> str:
+    """The run id the exporter gives the run that `span` (an invoke_agent span, or a root) is."""
+    context = span.get_span_context()
+    assert context is not None
+    return f"otlp-{context.trace_id:032x}-{context.span_id:016x}"
+
+
+class _ChatCompletions(BaseHTTPRequestHandler):
+    """POST /v1/chat/completions, answered as OpenAI's API does, with usage that grows per call."""
+
+    calls = 0
+
+    def do_POST(self) -> None:
+        length = int(self.headers["content-length"])
+        request = json.loads(self.rfile.read(length))
+        type(self).calls += 1
+        n = type(self).calls
+        body = {
+            "id": f"chatcmpl-{n}",
+            "object": "chat.completion",
+            "created": 1_790_000_000,
+            "model": f"{request['model']}-2024-07-18",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "done"}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 100 + n, "completion_tokens": 20 + n, "total_tokens": 120 + 2 * n},
+        }
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@contextmanager
+def openai_stub() -> Iterator[str]:
+    """A stand-in for OpenAI's chat completions API on 127.0.0.1; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatCompletions)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from jsonschema import Draft201909Validator
 from jsonschema.validators import validator_for
 
-from .support import REPO
+from .pgcluster import PrivateCluster
+from .support import REPO, unavailable
 
 SCHEMA = Path(__file__).parent / "data" / "compose-spec.json"
 
@@ -87,3 +92,36 @@ def test_the_dockerfile_copies_files_that_exist_and_are_not_ignored() -> None:
     assert [s for s in copied if not (context / s).exists()] == []
     ignored = [p.strip() for p in (context / ".dockerignore").read_text().splitlines() if p and p[0] != "#"]
     assert [s for s in copied for p in ignored if s == p or s.startswith(p.rstrip("/") + "/")] == []
+
+
+def test_grafana_is_the_maintained_image_on_a_pinned_12_release() -> None:
+    image = _compose()["services"]["grafana"]["image"]
+    name, tag = image.split(":")
+    assert name == "grafana/grafana"  # grafana/grafana-oss gets no releases after 12.4
+    assert tag.startswith("12.")
+    assert tag.count(".") == 2
+
+
+def _pg_isready(args: list[str], port: int) -> int:
+    return subprocess.run(["pg_isready", *args, "-p", str(port)], capture_output=True, timeout=30).returncode
+
+
+@pytest.mark.postgres
+def test_the_postgres_health_check_waits_for_tcp_not_for_the_init_servers_socket() -> None:
+    """The postgres image's first start runs the init scripts on a temporary server that listens on
+    its socket only. The health check must not call that server ready: it checks over TCP."""
+    test = _compose()["services"]["postgres"]["healthcheck"]["test"]
+    assert test[0] == "CMD-SHELL"
+    args = shlex.split(test[1])
+    assert args[:3] == ["pg_isready", "-h", "127.0.0.1"]
+    if shutil.which("pg_isready") is None:
+        unavailable("pg_isready is not installed: apt-get install postgresql-client")
+    cluster = PrivateCluster()
+    try:
+        # like the image's temporary server: no TCP listener, a socket in its own directory
+        options = f"-p {cluster.port} -c listen_addresses= -k {cluster.root} -c fsync=off"
+        cluster._run("pg_ctl", "-D", str(cluster.data), "-l", str(cluster.log), "-o", options, "-w", "start")
+        assert _pg_isready(["-h", str(cluster.root)], cluster.port) == 0  # the socket answers
+        assert _pg_isready(args[1:3], cluster.port) == 2  # the health check's TCP check does not
+    finally:
+        cluster.destroy()

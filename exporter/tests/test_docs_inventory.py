@@ -42,6 +42,11 @@ _INCIDENT_DEMO = (
     "each incident through a real exporter and promtool on a simulated clock, test_traffic.py checks "
     "each incident's effect on the runs"
 )
+_IMPORTERS = (
+    "reads the tool's files on the machine it runs on; test_importers.py runs the same command on "
+    "files written in each tool's format, with the default directories set through CLAUDE_CONFIG_DIR "
+    "and CODEX_HOME"
+)
 #: commands of the docs that no test runs as written, and why
 NOT_RUN: dict[str, str] = {
     "make run": (
@@ -82,6 +87,9 @@ NOT_RUN: dict[str, str] = {
         "100 runs at the default 2 runs/s take 50 s; test_demo.py runs short demos with --json and checks "
         f"the summary against the store; {_BY_HAND} (100 sent, 100 delivered)"
     ),
+    "agent-exporter import --format claude-code": _IMPORTERS,
+    "agent-exporter import --format codex --backfill": _IMPORTERS,
+    "agent-exporter import --format swe-agent trajectories/ --json": _IMPORTERS,
 }
 #: fenced blocks that are not examples
 NOT_CODE: dict[Block, str] = {

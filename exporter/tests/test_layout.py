@@ -45,3 +45,18 @@ def test_a_remote_command_starts_without_the_store(command: str) -> None:
     loaded = loaded_after(code)
     assert "agent_exporter.cli.remote" in loaded
     assert sorted(m for m in SERVER_ONLY if m in loaded) == []
+
+
+def test_runs_help_imports_neither_sqlalchemy_nor_alembic_by_importtime() -> None:
+    # the command as a user runs it, with the interpreter's own import log (-X importtime)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "agent_exporter", "runs", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Usage:" in result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    imported = {line.rsplit("|", 1)[1].strip() for line in lines}
+    assert "agent_exporter.cli.remote" in imported
+    assert sorted(m for m in imported if m.partition(".")[0] in {"sqlalchemy", "alembic"}) == []

@@ -55,7 +55,12 @@ def test_every_alert_has_severity_component_and_the_four_annotations() -> None:
     for rule in _alerts():
         assert rule["labels"]["severity"] in {"critical", "warning"}, rule["alert"]
         assert rule["labels"]["component"] in {"agents", "exporter"}, rule["alert"]
-        assert set(rule["annotations"]) == {"summary", "description", "runbook_url", "dashboard_url"}
+        assert set(rule["annotations"]) - {"runs_url"} == {
+            "summary",
+            "description",
+            "runbook_url",
+            "dashboard_url",
+        }
 
 
 def test_every_runbook_url_points_at_a_section_of_the_runbooks() -> None:
@@ -126,18 +131,107 @@ def test_latency_and_cost_outliers_link_to_their_run_through_exemplars() -> None
         assert any(t["exemplar"] for t in overview[title]["targets"]), title
     provisioning = yaml.safe_load((REPO / "grafana/provisioning/datasources/datasources.yml").read_text())
     prometheus = next(d for d in provisioning["datasources"] if d["type"] == PROMETHEUS["type"])
-    [destination] = prometheus["jsonData"]["exemplarTraceIdDestinations"]
-    assert destination["name"] == "run_id"
-    assert destination["url"] == "/d/agent-exporter-run?var-run_id=$${__value.raw}"
-
-
-def test_the_run_tables_link_each_run_to_its_page() -> None:
-    history = {p["title"]: p for p in _panels(_dashboards()["run-history"])}
-    [link_override] = [
-        o for o in history["Recent runs"]["fieldConfig"]["overrides"] if o["matcher"]["options"] == "run_id"
+    destinations = prometheus["jsonData"]["exemplarTraceIdDestinations"]
+    assert [d["name"] for d in destinations] == ["run_id", "run_id"]
+    assert [d["url"] for d in destinations] == [
+        "/d/agent-exporter-run?var-run_id=$${__value.raw}",
+        CFG.links.exporter_url + "/runs/$${__value.raw:percentencode}",
     ]
-    [link] = link_override["properties"][0]["value"]
-    assert link["url"].startswith("/d/agent-exporter-run?var-run_id=${__value.raw}")
+
+
+RUN_TABLES = [
+    ("run-history", "Recent runs"),
+    ("run-history", "Failures by error type"),
+    ("cost", "Most expensive runs"),
+]
+
+
+@pytest.mark.parametrize(("dashboard", "title"), RUN_TABLES)
+def test_the_run_tables_link_each_run_to_its_dashboard_and_its_exporter_page(
+    dashboard: str, title: str
+) -> None:
+    panels = {p["title"]: p for p in _panels(_dashboards()[dashboard])}
+    [link_override] = [
+        o for o in panels[title]["fieldConfig"]["overrides"] if o["matcher"]["options"] == "run_id"
+    ]
+    links = link_override["properties"][0]["value"]
+    assert [link["url"] for link in links] == [
+        "/d/agent-exporter-run?var-run_id=${__value.raw}&${__url_time_range}",
+        "http://localhost:9477/runs/${__value.raw:percentencode}",
+    ]
+    assert CFG.links.exporter_url == "http://localhost:9477"
+
+
+def test_without_an_exporter_url_the_run_tables_link_only_the_run_dashboard() -> None:
+    cfg = CFG.model_copy(update={"links": CFG.links.model_copy(update={"exporter_url": ""})})
+    rendered = {rel.stem: json.loads(text) for rel, text in render(cfg).items() if rel.parent == DASHBOARDS}
+    for dashboard, title in RUN_TABLES:
+        [panel] = [p for p in rendered[dashboard]["panels"] if p["title"] == title]
+        [override] = [o for o in panel["fieldConfig"]["overrides"] if o["matcher"]["options"] == "run_id"]
+        assert [link["title"] for link in override["properties"][0]["value"]] == ["Open run"]
+    rules = yaml.safe_load(render(cfg)[ALERT_RULES])["groups"]
+    assert all("runs_url" not in r["annotations"] for g in rules for r in g["rules"])
+
+
+def test_the_agent_alerts_link_the_agents_runs_on_the_exporter() -> None:
+    urls = {r["alert"]: r["annotations"].get("runs_url") for r in _alerts()}
+    agent = "http://localhost:9477/runs?agent={{ $labels.agent | urlquery }}"
+    assert urls == {
+        "AgentFailureBudgetBurn": agent + "&status=failure&status=error&status=timeout",
+        "AgentCostSpike": agent,
+        "AgentCostBudgetBurn": None,  # per job, not per agent
+        "AgentRunDurationRegression": agent,
+        "AgentTokensPerRunSpike": agent,
+        "AgentStoppedReporting": agent,
+        "AgentExporterDown": None,
+        "AgentExporterRecordsRejected": None,
+        "AgentExporterLabelOverflow": None,
+    }
+
+
+def _numbers(value: Any) -> Iterator[float]:
+    if isinstance(value, float):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _numbers(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _numbers(v)
+
+
+def test_every_number_in_the_dashboards_is_written_as_a_reader_would() -> None:
+    """No 0.8999999999999999 for 0.9 (a threshold computed as objective - 0.05)."""
+    odd = [(name, v) for name, d in _dashboards().items() for v in _numbers(d) if len(repr(v)) > 12]
+    assert odd == []
+    overview = {p["title"]: p for p in _panels(_dashboards()["overview"])}
+    steps = overview["Success rate"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [s["value"] for s in steps] == [None, 0.9, 0.95]
+
+
+def test_no_promql_panel_sums_over_its_own_step_or_the_zoom() -> None:
+    """increase() over $__interval with a 1d/1w step is Grafana-aligned, not a UTC day; over
+    $__rate_interval its window, and so its meaning, changes with the zoom."""
+    for name, dashboard in _dashboards().items():
+        for panel in _panels(dashboard):
+            assert panel.get("interval") is None, f"{name}: {panel['title']}"
+            for target in panel["targets"]:
+                expr = target.get("expr", "")
+                where = f"{name}: {panel['title']}"
+                assert "$__interval" not in expr, where
+                assert not re.search(r"increase\([^\[]*\[\$__rate_interval\]", expr), where
+                assert "interval" not in target, where
+
+
+def test_label_overflow_counts_over_the_alerts_window() -> None:
+    health = {p["title"]: p for p in _panels(_dashboards()["exporter-health"])}
+    [target] = health["Label overflow"]["targets"]
+    assert target["expr"] == (
+        'sum by (label) (increase(agent_exporter_label_overflow_total{job="agent-exporter", '
+        'instance=~"$instance"}[1h]))'
+    )
+    [target] = health["Store errors"]["targets"]
+    assert "rate(agent_exporter_store_errors_total" in target["expr"]
 
 
 def test_provisioned_datasources_match_the_dashboards_plugin_types() -> None:

@@ -161,10 +161,10 @@ def test_an_agent_trace_becomes_a_run_with_usage_tools_phases_and_a_sub_run(
         ("bash", 2, 1, 3.0)
     ]
     assert [(p["name"], p["duration_seconds"]) for p in run["phases"]] == [("plan", 1.0)]
-    assert run["labels"] == {"trace_id": TRACE, "session_id": "conv-7"}
+    assert (run["labels"], run["session_id"], run["parent_run_id"]) == ({"trace_id": TRACE}, "conv-7", None)
     sub = stored(client, REVIEWER)
     assert (sub["agent"], sub["input_tokens"], sub["llm_calls"]) == ("reviewer", 10, 1)
-    assert sub["labels"]["parent_run_id"] == FIXER
+    assert sub["parent_run_id"] == FIXER
     assert spans_counted(registry, "accepted") == 9
     assert spans_counted(registry, "ignored") == 1  # the http span under the plan phase
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic_ai import Agent
@@ -17,7 +18,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.instrumented import InstrumentationSettings
 from pydantic_ai.models.test import TestModel
 
-from .otlp_support import export, run_id_of, tracing, wait_for_run
+from .otlp_support import export, openai_stub, run_id_of, tracing, wait_for_run
 from .scrape import scrape
 from .support import ExporterProcess, exporter, wait_until
 
@@ -56,7 +57,7 @@ def test_a_pydantic_ai_run_is_stored_and_counted_as_the_framework_reports_it(ser
     assert (run["input_tokens"], run["output_tokens"]) == (usage.input_tokens, usage.output_tokens)
     assert (run["llm_calls"], run["tool_calls"]) == (usage.requests, usage.tool_calls)
     assert [(t["name"], t["calls"], t["errors"]) for t in run["tools"]] == [("grep", 1, 0)]
-    assert run["labels"]["session_id"] == _agent_span(memory).attributes["gen_ai.conversation.id"]
+    assert run["session_id"] == _agent_span(memory).attributes["gen_ai.conversation.id"]
     metrics = scrape(server.url)
     assert metrics.total("agent_runs_total", agent="pai-fixer", status="success") == 1
     assert metrics.total("agent_tokens_total", agent="pai-fixer", token_type="input") == usage.input_tokens
@@ -111,3 +112,38 @@ def test_spans_split_over_requests_make_one_run(server: ExporterProcess, tmp_pat
     run = wait_for_run(server.url, run_id_of(root))
     assert (run["llm_calls"], run["tool_calls"]) == (result.usage.requests, result.usage.tool_calls)
     assert run["input_tokens"] == result.usage.input_tokens
+
+
+def test_openai_sdk_calls_instrumented_by_openai_v2_are_one_run_of_the_service(
+    server: ExporterProcess,
+) -> None:
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+
+    instrumentor = OpenAIInstrumentor()  # type: ignore[no-untyped-call]
+    with tracing("triage-bot") as (provider, memory), openai_stub() as base_url:
+        instrumentor.instrument(tracer_provider=provider)
+        try:
+            client = openai.OpenAI(base_url=base_url, api_key="offline", max_retries=0)
+            with provider.get_tracer("triage").start_as_current_span("triage ticket 42") as root:
+                answers = [
+                    client.chat.completions.create(
+                        model="gpt-4o-mini", messages=[{"role": "user", "content": q}]
+                    )
+                    for q in ("what broke?", "who owns it?")
+                ]
+        finally:
+            instrumentor.uninstrument()
+        export(server.url, memory.get_finished_spans())
+    run = wait_for_run(server.url, run_id_of(root))
+    usage = [a.usage for a in answers if a.usage is not None]
+    assert (run["agent"], run["status"], run["model"], run["llm_calls"]) == (
+        "triage-bot",
+        "success",
+        answers[0].model,
+        len(answers),
+    )
+    assert run["input_tokens"] == sum(u.prompt_tokens for u in usage)
+    assert run["output_tokens"] == sum(u.completion_tokens for u in usage)
+    metrics = scrape(server.url)
+    assert metrics.total("agent_llm_calls_total", agent="triage-bot") == len(answers)
+    assert metrics.total("agent_tokens_total", agent="triage-bot", token_type="input") == run["input_tokens"]

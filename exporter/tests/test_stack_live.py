@@ -30,6 +30,7 @@ from agent_exporter.demo.stack import alertmanager_binary
 from agent_exporter.demo.supervisor import Supervised
 from agent_exporter.mixin.generate import DASHBOARDS
 
+from .grafana_render import Selection, render
 from .live_stack import (
     Receiver,
     alertmanager_config,
@@ -304,22 +305,12 @@ def test_every_prometheus_variable_has_values(stack: Stack) -> None:
 
 
 def expand_sql(raw: str, variables: dict[str, list[str]], run_id: str, start: float, end: float) -> str:
-    """Grafana's PostgreSQL macros and variable formats, as Grafana expands them before sending SQL."""
-    sql = raw.replace("$__interval", "1m")
-    sql = re.sub(
-        r"\$__unixEpochFilter\((\w+)\)",
-        lambda m: f"{m.group(1)} >= {int(start)} AND {m.group(1)} <= {int(end)}",
-        sql,
-    )
-    sql = re.sub(
-        r"\$__unixEpochGroupAlias\((\w+), 1m\)", lambda m: f'floor({m.group(1)}/60)*60 AS "time"', sql
-    )
-    sql = sql.replace("${run_id:sqlstring}", "'" + run_id.replace("'", "''") + "'")
-    for name, values in variables.items():
-        regex = "|".join(REGEX_SPECIAL.sub(r"\\\1", v) for v in values)
-        sql = sql.replace(f"${{{name}:regex}}", regex or ".*")
-        sql = sql.replace(f"${name}", ",".join("'" + v.replace("'", "''") + "'" for v in values))
-    assert not re.search(r"\$(\{|\w)", sql), sql  # every macro and variable expanded ($ ends regexes)
+    """The SQL Grafana sends for `raw` with `variables` selected (tests/grafana_render.py)."""
+    definitions = [{"name": n, "type": "query", "multi": True, "includeAll": True} for n in variables]
+    definitions.append({"name": "run_id", "type": "textbox"})
+    selection = Selection({**variables, "run_id": run_id})
+    sql = render(raw, definitions, selection, start=int(start), end=int(end), interval="1m")
+    assert not re.search(r"\$(\{|\w)", sql), sql  # every macro and variable expanded
     return sql
 
 

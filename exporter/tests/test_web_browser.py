@@ -79,8 +79,22 @@ class Watched:
         return self.page
 
     def weight(self) -> int:
-        """Bytes of the current page and everything it loaded."""
-        return sum(len(r.body()) for r in self.responses if r.status < 300)
+        """Bytes of the current page and everything it loaded.
+
+        A response of the page left behind (its icon, arriving after the next navigation began) has
+        no body any more: it belongs to that page, not this one."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        total = 0
+        for response in self.responses:
+            if response.status >= 300:
+                continue
+            try:
+                total += len(response.body())
+            except PlaywrightError as exc:
+                if "navigated away" not in str(exc):
+                    raise
+        return total
 
     def tile(self, key: str) -> str:
         return str(self.page.locator(f'[data-tile="{key}"] .value').inner_text())

@@ -174,7 +174,7 @@ def rated(a: Aggregate, z: float) -> dict[str, Any]:
         "cost_per_run_usd": ratio(a.cost_sum, a.cost_runs),
         "cost_per_success_usd": ratio(a.cost_sum, a.successes) if a.cost_runs else None,
         "duration_mean_seconds": ratio(a.duration_sum, a.runs),
-        "tokens_per_run": ratio(a.input_tokens + a.output_tokens, a.token_runs),
+        "tokens_per_run": ratio(total_tokens(a.input_tokens, a.output_tokens), a.token_runs),
         "mean_confidence": ratio(a.confidence_sum, a.confidence_runs),
         "mean_quality_score": ratio(a.quality_sum, a.quality_runs),
     }
@@ -344,7 +344,9 @@ TREND_METRICS: Final = (
     MetricSpec("success_rate", True, lambda a: ratio(a.successes, a.attempts)),
     MetricSpec("duration_seconds", False, lambda a: ratio(a.duration_sum, a.runs)),
     MetricSpec("cost_per_run_usd", False, lambda a: ratio(a.cost_sum, a.cost_runs)),
-    MetricSpec("tokens_per_run", False, lambda a: ratio(a.input_tokens + a.output_tokens, a.token_runs)),
+    MetricSpec(
+        "tokens_per_run", False, lambda a: ratio(total_tokens(a.input_tokens, a.output_tokens), a.token_runs)
+    ),
 )
 
 
@@ -529,8 +531,8 @@ def anomalies(
                     f"USD {before_c:.2f} of the {b_label} before",
                 )
         if w.token_runs >= rules.min_runs and b.token_runs >= rules.min_runs:
-            now_t = (w.input_tokens + w.output_tokens) / w.token_runs
-            before_t = (b.input_tokens + b.output_tokens) / b.token_runs
+            now_t = total_tokens(w.input_tokens, w.output_tokens) / w.token_runs
+            before_t = total_tokens(b.input_tokens, b.output_tokens) / b.token_runs
             if ratio_anomaly(now_t, before_t, rules.ratio):
                 add(
                     agent,

@@ -8,7 +8,7 @@ names it. Handlers are plain functions: FastAPI runs them in its thread pool, of
 
 A failed run is status `failure`, `error` or `timeout`; `cancelled` runs are neither, and success
 rates, Wilson bounds and minimum-attempts guards are over attempts (runs minus cancelled), as in the
-Prometheus rules (README, "What counts as a failure").
+Prometheus rules (docs/record.md, "What counts as a failure").
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ server rejects, and every line that is not JSON, is reported with its line numbe
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
 import re
@@ -221,6 +222,11 @@ class Importer:
             on_batch_done(pending.end_offset, pending.end_line)
         return result
 
+    def send(self, records: list[Any], lines: list[int], result: ImportResult) -> None:
+        """Send `records` as one batch (`lines`: where each came from, for its errors), counting what
+        the server did with each in `result`; raises `ImportAbortedError` if it cannot take them."""
+        self._send(_Pending(records, lines), result)
+
     def _error(self, result: ImportResult, error: LineError) -> None:
         if len(result.errors) < self.max_errors:
             result.errors.append(error)
@@ -311,21 +317,82 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes]:
 # --- the command -----------------------------------------------------------------------------------
 
 
+class ImportFormat(enum.StrEnum):
+    """What `agent-exporter import` reads."""
+
+    RUNS = "runs"
+    SWE_AGENT = "swe-agent"
+    CLAUDE_CODE = "claude-code"
+    CODEX = "codex"
+
+
 def import_runs(
-    file: Annotated[str, typer.Argument(help="JSON lines of run records; - reads standard input.")],
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="runs: one file of JSON lines (- reads standard input); the other formats: files or "
+            "directories (none: where the tool keeps its files).",
+            show_default=False,
+        ),
+    ] = None,
     *,
+    import_format: Annotated[
+        ImportFormat, typer.Option("--format", help="runs (run records), swe-agent, claude-code or codex.")
+    ] = ImportFormat.RUNS,
     url: UrlOption = DEFAULT_URL,
     batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Records per request.")] = 500,
     backfill: Annotated[
         bool, typer.Option(help="Historical import: store without counting the runs in the agent_* metrics.")
     ] = False,
     checkpoint: Annotated[
-        Path | None, typer.Option(help="Checkpoint file (default FILE.checkpoint); a rerun resumes from it.")
+        Path | None,
+        typer.Option(
+            help="Checkpoint file (runs: FILE.checkpoint; the others: ~/.cache/agent-exporter/); a rerun "
+            "resumes from it."
+        ),
     ] = None,
     restart: Annotated[
-        bool, typer.Option(help="Ignore the checkpoint and start from the first line.")
+        bool, typer.Option(help="Ignore the checkpoint and start from the first line (or file).")
     ] = False,
     as_json: JsonOption = False,
+) -> None:
+    """Import runs, in batches, resumably: run records, or what SWE-agent, Claude Code or Codex keep."""
+    if import_format is not ImportFormat.RUNS:
+        from .importers.command import import_files
+
+        import_files(
+            import_format.value,
+            [Path(p) for p in paths or []],
+            url=url,
+            batch_size=batch_size,
+            backfill=backfill,
+            checkpoint=checkpoint,
+            restart=restart,
+            as_json=as_json,
+        )
+        return
+    if not paths or len(paths) != 1:
+        fail("--format runs imports one FILE of JSON lines (or - for standard input)")
+    _import_records(
+        paths[0],
+        url=url,
+        batch_size=batch_size,
+        backfill=backfill,
+        checkpoint=checkpoint,
+        restart=restart,
+        as_json=as_json,
+    )
+
+
+def _import_records(
+    file: str,
+    *,
+    url: str,
+    batch_size: int,
+    backfill: bool,
+    checkpoint: Path | None,
+    restart: bool,
+    as_json: bool,
 ) -> None:
     """Import run records, in batches, resumably: rerun the same command to continue after an interruption."""
     stdin = file == "-"

@@ -33,7 +33,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_ERROR_SUMMARY = 4096  # the server's limit: longer summaries are cut, not rejected
 MAX_ERROR_TYPE = 64
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # the server refuses these in free text
+#: control characters the server refuses in free text (error_summary keeps tabs and line breaks) ...
+TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: ... and in names (error_type), which keep none
+NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar("agent_exporter_run", default=None)
 _CANCELLED_NAMES = frozenset({"KeyboardInterrupt", "SystemExit", "CancelledError", "GeneratorExit"})
 
@@ -64,9 +67,9 @@ def current_run() -> Run | None:
     return _current.get()
 
 
-def clean_text(text: str, limit: int) -> str:
-    """Free text the server accepts: control characters replaced, cut to `limit` characters."""
-    text = _CONTROL.sub("?", text)
+def clean_text(text: str, limit: int, control: re.Pattern[str] = TEXT_CONTROL) -> str:
+    """Text the server accepts: `control` characters replaced, cut to `limit` characters."""
+    text = control.sub("?", text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -368,7 +371,7 @@ class Run:
             if summary is not None:
                 self._error_summary = clean_text(str(summary), MAX_ERROR_SUMMARY)
             if error_type is not None:
-                self._error_type = clean_text(str(error_type), MAX_ERROR_TYPE)
+                self._error_type = clean_text(str(error_type), MAX_ERROR_TYPE, NAME_CONTROL)
         except Exception as exc:  # noqa: BLE001 - never break the agent: counted and logged
             self._delivery.internal_error("Run status", exc)
 
@@ -378,7 +381,7 @@ class Run:
             if self._status is None:
                 self._status = "cancelled" if name in _CANCELLED_NAMES else "error"
             if self._error_type is None:
-                self._error_type = clean_text(name, MAX_ERROR_TYPE)
+                self._error_type = clean_text(name, MAX_ERROR_TYPE, NAME_CONTROL)
             if self._error_summary is None:
                 text = str(exc)
                 self._error_summary = clean_text(f"{name}: {text}" if text else name, MAX_ERROR_SUMMARY)

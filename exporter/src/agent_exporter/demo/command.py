@@ -86,7 +86,7 @@ class Window:
         at `now`.
 
         The failed share is the product's one definition, as the failure-rate alerts compute it:
-        failure, error and timeout over the runs that were not cancelled (README, "What counts as a
+        failure, error and timeout over the runs that were not cancelled (docs/record.md, "What counts as a
         failure"). 0 when every run was cancelled.
         """
         while self.runs and self.runs[0][0] < now - self.seconds:

@@ -55,6 +55,9 @@ class Links(_Model):
 
     grafana_url: str = Field(pattern=r"^https?://")
     runbook_url: str = Field(pattern=r"^https?://")
+    #: the exporter's public URL: the run tables and exemplars link to its web run pages, alerts to
+    #: its filtered /runs page; empty: no such links
+    exporter_url: str = Field(pattern=r"^(https?://\S+)?$")
 
 
 class BurnWindow(_Model):

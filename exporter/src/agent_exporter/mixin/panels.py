@@ -1,12 +1,7 @@
 """Grafana dashboard JSON as plain dicts: a few helpers for the panels, targets and variables we use.
 
-Why not grafana-foundation-sdk (tried, 11.6 build): it has no PostgreSQL (SQL) query type, so the
-run history dashboards would need hand-written query classes anyway, and its builder chains are
-longer: the "Run duration p50 / p95 / p99" panel took 25 lines of builder calls (panel options,
-legend and tooltip builders, three query builders) against 14 lines of `timeseries(...)` here.
-Plain dicts keep the generator free of a dependency with epoch-style versions and the JSON
-diffable; the tests check what Grafana relies on (uids, datasources, variables, units, descriptions)
-and run every query against real Prometheus and PostgreSQL.
+Why not grafana-foundation-sdk's typed builders, and how the JSON is checked against Grafana's own
+schema instead: docs/dashboards.md.
 """
 
 from __future__ import annotations
@@ -86,7 +81,11 @@ def _field_config(
     if max_ is not None:
         defaults["max"] = max_
     steps = thresholds or [(None, "green")]
-    defaults["thresholds"] = {"mode": "absolute", "steps": [{"value": v, "color": c} for v, c in steps]}
+    defaults["thresholds"] = {
+        "mode": "absolute",
+        # rounded: 0.95 - 0.05 is 0.8999999999999999 in floating point, not the 0.9 a reader expects
+        "steps": [{"value": None if v is None else round(v, 9), "color": c} for v, c in steps],
+    }
     if custom:
         defaults["custom"] = custom
     if mappings:
@@ -131,7 +130,7 @@ def timeseries(
             unit, min_=min_, max_=max_, thresholds=thresholds, custom=custom, overrides=overrides
         ),
         "options": {
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": True},
             "tooltip": {"mode": "multi", "sort": "desc"},
         },
         "targets": _targets(targets),
@@ -214,7 +213,8 @@ def table(
     height: int = 10,
 ) -> Json:
     """A table panel."""
-    options: Json = {"showHeader": True, "cellHeight": "sm", "footer": {"show": False}}
+    # no footer: Grafana hides it by default, and 12.x moved its options (options.footer is gone)
+    options: Json = {"showHeader": True, "cellHeight": "sm"}
     if sort_by:
         options["sortBy"] = [{"displayName": sort_by, "desc": True}]
     return {
@@ -236,27 +236,43 @@ def barchart(
     targets: Sequence[Json],
     unit: str,
     *,
-    x_field: str,
+    x_field: str | None = None,
+    horizontal: bool = True,
+    stack: bool = False,
+    overrides: Sequence[Json] = (),
+    transformations: Sequence[Json] = (),
+    max_: float | None = None,
     width: int = 12,
     height: int = 8,
 ) -> Json:
-    """A horizontal bar chart of a table's rows (phases, tools)."""
-    return {
+    """A bar chart of a table's rows: horizontal (phases, tools), or one bar a UTC day or week.
+
+    Without `x_field` the chart's x axis is the first text column (after `transformations`).
+    """
+    options: Json = {
+        "orientation": "horizontal" if horizontal else "vertical",
+        "showValue": "auto" if horizontal else "never",
+        "stacking": "normal" if stack else "none",
+        "legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": True},
+        "tooltip": {"mode": "multi" if stack else "single", "sort": "desc" if stack else "none"},
+    }
+    if x_field:
+        options["xField"] = x_field
+    panel: Json = {
         "type": "barchart",
         "title": title,
         "description": description,
         "datasource": _datasource(targets),
         "gridPos": {"w": width, "h": height},
-        "fieldConfig": _field_config(unit, min_=0, custom={"fillOpacity": 80, "lineWidth": 1}),
-        "options": {
-            "orientation": "horizontal",
-            "xField": x_field,
-            "showValue": "auto",
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-            "tooltip": {"mode": "single", "sort": "none"},
-        },
+        "fieldConfig": _field_config(
+            unit, min_=0, max_=max_, custom={"fillOpacity": 80, "lineWidth": 1}, overrides=overrides
+        ),
+        "options": options,
         "targets": _targets(targets),
     }
+    if transformations:
+        panel["transformations"] = list(transformations)
+    return panel
 
 
 def row(title: str) -> Json:
@@ -331,7 +347,6 @@ def datasource_variable(name: str, label: str, plugin: str) -> Json:
         "label": label,
         "type": "datasource",
         "query": plugin,
-        "current": {},
         "hide": 0,
         "refresh": 1,
         "regex": "",
@@ -357,7 +372,6 @@ def query_variable(
         "type": "query",
         "datasource": datasource,
         "query": query,
-        "definition": query,
         "refresh": 2,
         "sort": 1,
         "multi": True,
@@ -437,6 +451,9 @@ def dashboard(
                 "asDropdown": True,
                 "includeVars": True,
                 "keepTime": True,
+                "icon": "external link",
+                "tooltip": "",
+                "targetBlank": False,
             }
         ],
         "annotations": {

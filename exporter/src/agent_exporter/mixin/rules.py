@@ -6,9 +6,9 @@ aggregate to one series per agent, `agent_model:` per agent and model, `job:` pe
 also when `time_scale` shortens the ranges for the live test, so dashboards query the same names.
 
 Failure means status `failure`, `error` or `timeout` (`record.FAILED_STATUSES`, the definition the
-read API, the CLI and the demo share: README, "What counts as a failure"). `cancelled` runs count on
-neither side of the failure ratio: someone stopped them, which says nothing about whether the agent
-works.
+read API, the CLI and the demo share: docs/record.md, "What counts as a failure"). `cancelled` runs
+count on neither side of the failure ratio: someone stopped them, which says nothing about whether the
+agent works.
 """
 
 from __future__ import annotations
@@ -219,8 +219,13 @@ class Alerts:
         description: str,
         dashboard: str,
         labels: dict[str, str] | None = None,
+        runs: str | None = None,
     ) -> Rule:
-        """One alert rule; `runbook_url` is the section of docs/runbooks.md named after the alert."""
+        """One alert rule; `runbook_url` is the section of docs/runbooks.md named after the alert.
+
+        `runs`, the query of the exporter's /runs page that lists the runs behind the alert, adds a
+        `runs_url` annotation when the exporter's URL is configured.
+        """
         grafana = self.cfg.links.grafana_url.rstrip("/")
         rule: Rule = {"alert": name, "expr": expr}
         if for_:
@@ -232,6 +237,9 @@ class Alerts:
             "runbook_url": f"{self.cfg.links.runbook_url}#{name.lower()}",
             "dashboard_url": f"{grafana}/d/{dashboard}",
         }
+        exporter = self.cfg.links.exporter_url.rstrip("/")
+        if exporter and runs is not None:
+            rule["annotations"]["runs_url"] = f"{exporter}/runs?{runs}"
         return rule
 
     def agent_groups(self) -> list[Group]:
@@ -239,6 +247,9 @@ class Alerts:
         cfg, r = self.cfg, self.cfg.range
         fr = cfg.failure_rate
         agent_dash = f"{OVERVIEW_UID}?var-agent={{{{ $labels.agent }}}}"
+        # the exporter's /runs page of the agent (urlquery: an agent name may hold `&` or spaces)
+        agent_runs = "agent={{ $labels.agent | urlquery }}"
+        failed_runs = agent_runs + "".join(f"&status={s.value}" for s in FAILED_STATUSES)
         failures: list[Rule] = []
         for pair in fr.windows:
             threshold = f"{_num(pair.burn_rate)} * {_num(round(fr.budget, 10))}"
@@ -266,6 +277,7 @@ class Alerts:
                         "Failed runs are status failure, error and timeout; cancelled runs do not count."
                     ),
                     dashboard=agent_dash,
+                    runs=failed_runs,
                 )
             )
 
@@ -292,6 +304,7 @@ class Alerts:
                     "USD."
                 ),
                 dashboard=f"{COST_UID}?var-agent={{{{ $labels.agent }}}}",
+                runs=agent_runs,
             )
         ]
         budget = cfg.cost.daily_budget_usd
@@ -346,6 +359,7 @@ class Alerts:
                     f"its {quantile_name(d.quantile)} over the {w(d.baseline)} before that {w(d.window)}."
                 ),
                 dashboard=agent_dash,
+                runs=agent_runs,
             ),
             self.alert(
                 "AgentTokensPerRunSpike",
@@ -366,6 +380,7 @@ class Alerts:
                     f"{w(t.baseline)} before that {w(t.window)}."
                 ),
                 dashboard=agent_dash,
+                runs=agent_runs,
             ),
         ]
 
@@ -388,6 +403,7 @@ class Alerts:
                     f"within the last {w(s.lookback)} and usually within {w(s.after)}."
                 ),
                 dashboard=agent_dash,
+                runs=agent_runs,
             )
         ]
         return [

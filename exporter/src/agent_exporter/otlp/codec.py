@@ -189,8 +189,16 @@ def _check_span(where: str, ids: tuple[bytes, bytes, bytes], start: int, end: in
     return None
 
 
+_KEEP: dict[str, bool] = {}  # the verdict on each key seen, for the first few thousand keys
+
+
 def _keep(key: str) -> bool:
-    return key.startswith(KEPT_PREFIXES) and key not in CONTENT_KEYS
+    verdict = _KEEP.get(key)
+    if verdict is None:
+        verdict = key.startswith(KEPT_PREFIXES) and key not in CONTENT_KEYS
+        if len(_KEEP) < 4096:  # keys are the client's: the cache must not grow with them
+            _KEEP[key] = verdict
+    return verdict
 
 
 def _scalar(value: Scalar) -> Scalar:

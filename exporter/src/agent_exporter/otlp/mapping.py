@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -76,21 +76,19 @@ def _operation(span: Span) -> str:
     return span.name.split(" ", 1)[0]
 
 
-def is_agent(span: Span) -> bool:
-    """Whether `span` is an `invoke_agent` span (a run)."""
-    return _operation(span) == "invoke_agent"
+AGENT, TOOL, MODEL, OTHER = "agent", "tool", "model", "other"
 
 
-def is_tool(span: Span) -> bool:
-    """Whether `span` is an `execute_tool` span."""
-    return _operation(span) == "execute_tool"
-
-
-def is_model(span: Span) -> bool:
-    """Whether `span` is a model call."""
-    if is_agent(span) or is_tool(span):
-        return False
-    return _operation(span) in MODEL_OPERATIONS or "gen_ai.request.model" in span.attributes
+def kind(span: Span) -> str:
+    """`AGENT` (an `invoke_agent` span), `TOOL`, `MODEL` (a model call) or `OTHER`."""
+    op = _operation(span)
+    if op == "invoke_agent":
+        return AGENT
+    if op == "execute_tool":
+        return TOOL
+    if op in MODEL_OPERATIONS or "gen_ai.request.model" in span.attributes:
+        return MODEL
+    return OTHER
 
 
 def _first(attributes: Mapping[str, Scalar], names: Sequence[str]) -> Scalar | None:
@@ -163,11 +161,11 @@ def _status(span: Span) -> tuple[str, str | None, str | None]:
 def map_trace(spans: Sequence[Span]) -> Mapped:
     """The run records of one trace's spans (distinct span ids)."""
     by_id = {s.span_id: s for s in spans}
-    agents = [s for s in spans if is_agent(s)]
-    run_spans = {s.span_id for s in agents}
-    if not agents:
+    kinds = {s.span_id: kind(s) for s in spans}
+    run_spans = {i for i, k in kinds.items() if k == AGENT}
+    if not run_spans:
         # a trace with model calls and no agent span: the root above each model call is a run
-        run_spans = {_root(s, by_id) for s in spans if is_model(s)}
+        run_spans = {_root(s, by_id) for s in spans if kinds[s.span_id] == MODEL}
         if not run_spans:
             return Mapped([], len(spans))
 
@@ -191,24 +189,38 @@ def map_trace(spans: Sequence[Span]) -> Mapped:
             owner_cache[p] = found
         return found
 
-    members: dict[str, list[Span]] = defaultdict(list)
+    members: dict[str, _Members] = defaultdict(_Members)
     ignored = 0
     for span in spans:
         if span.span_id in run_spans:
             continue
         run = owner(span.span_id)
+        k = kinds[span.span_id]
         if run is None:
             ignored += 1
-            continue
-        if is_model(span) or is_tool(span) or is_agent(span) or span.parent_id == run:
-            members[run].append(span)
-        else:
+        elif k == MODEL:
+            members[run].models.append(span)
+        elif k == TOOL:
+            members[run].tools.append(span)
+        elif k == OTHER and span.parent_id == run:
+            members[run].phases.append(span)
+        elif k != AGENT:
             ignored += 1
     records = []
     for run_span_id in sorted(run_spans):
         span = by_id[run_span_id]
-        records.append(_record(span, members.get(run_span_id, []), owner(run_span_id)))
+        mine = members.get(run_span_id) or _Members()
+        if not mine.models and kinds[run_span_id] == MODEL:
+            mine.models.append(span)  # a model call that is its trace's root: the run is that one call
+        records.append(_record(span, mine, owner(run_span_id)))
     return Mapped(records, ignored)
+
+
+@dataclass(slots=True)
+class _Members:
+    models: list[Span] = field(default_factory=list)
+    tools: list[Span] = field(default_factory=list)
+    phases: list[Span] = field(default_factory=list)
 
 
 def _root(span: Span, by_id: Mapping[str, Span]) -> str:
@@ -220,11 +232,12 @@ def _root(span: Span, by_id: Mapping[str, Span]) -> str:
     return span.span_id
 
 
-def _record(span: Span, members: list[Span], parent_run: str | None) -> dict[str, Any]:
+def _record(span: Span, members: _Members, parent_run: str | None) -> dict[str, Any]:
     a = span.attributes
+    is_run_agent = kind(span) == AGENT
     agent = (
         _text(a.get("gen_ai.agent.name"))
-        or (_text(span.name.split(" ", 1)[1]) if is_agent(span) and " " in span.name else None)
+        or (_text(span.name.split(" ", 1)[1]) if is_run_agent and " " in span.name else None)
         or _text(a.get("service.name"))
         or UNKNOWN_AGENT
     )
@@ -238,40 +251,30 @@ def _record(span: Span, members: list[Span], parent_run: str | None) -> dict[str
     }
     optional = {
         "agent_version": _text(a.get("gen_ai.agent.version") or a.get("service.version"), 64),
-        "model": _text(a.get("gen_ai.request.model")) if is_agent(span) else None,
+        "model": _text(a.get("gen_ai.request.model")) if is_run_agent else None,
         "provider": _text(_first(a, _PROVIDER)),
         "error_type": error_type,
         "error_summary": summary,
     }
     record.update({k: v for k, v in optional.items() if v is not None})
-    labels = {"trace_id": span.trace_id}
+    record["labels"] = {"trace_id": span.trace_id}
     conversation = _text(a.get("gen_ai.conversation.id"))
     if conversation:
-        labels["session_id"] = conversation
+        record["session_id"] = conversation
     if parent_run is not None:
-        labels["parent_run_id"] = run_id(span.trace_id, parent_run)
-    record["labels"] = labels
+        record["parent_run_id"] = run_id(span.trace_id, parent_run)
 
-    models = [m for m in members if is_model(m)]
-    if not models and is_model(span):
-        models = [span]  # a model call that is its trace's root: the run is that one call
+    models = members.models
     if models:
         record["usage"] = _usage(models)
         record["llm_calls"] = len(models)
     else:
         record.update(_tokens(span))
         record["llm_calls"] = 0
-    tools = [m for m in members if is_tool(m)]
+    tools = members.tools
     record["tools"] = _tools(tools)
     record["tool_calls"] = len(tools)
-    phases = sorted(
-        (
-            m
-            for m in members
-            if m.parent_id == span.span_id and not (is_model(m) or is_tool(m) or is_agent(m))
-        ),
-        key=lambda m: (m.start_ns, m.span_id),
-    )[:MAX_PHASES]
+    phases = sorted(members.phases, key=lambda m: (m.start_ns, m.span_id))[:MAX_PHASES]
     if phases:
         record["phases"] = [
             {

@@ -12,6 +12,8 @@ import contextlib
 import itertools
 import logging
 import math
+import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -65,6 +67,8 @@ class StoreSettings:
 CHECKPOINT_INTERVAL_SECONDS: Final = 0.5
 COMPACTION_INTERVAL_SECONDS: Final = 5.0
 #: retention: runs deleted per transaction, the pause between two, and how often to look
+#: below this much free space on a SQLite file's filesystem the store is full: a batch would fail
+MIN_FREE_BYTES: Final = 1 << 20
 RETENTION_BATCH: Final = 500
 RETENTION_PAUSE_SECONDS: Final = 0.05
 RETENTION_INTERVAL_SECONDS: Final = 300.0
@@ -226,10 +230,14 @@ class Store:
         """Raise `StoreError` unless the store takes writes: a read-only file or database fails here.
 
         On SQLite the probe rewrites the migration version with itself, which changes nothing but
-        dirties a page, so that the commit has to reach the disk (and a full one fails). On
-        PostgreSQL it asks whether transactions are read-only (a standby, or a database set so),
-        which needs no privilege beyond connecting. It runs at start-up and after a failed write.
+        dirties a page, so that the commit has to reach the disk (and a full one fails); since that
+        page may land in space the write-ahead log already holds, it also asks the filesystem for
+        `MIN_FREE_BYTES`, without which a batch of runs would fail. On PostgreSQL it asks whether
+        transactions are read-only (a standby, or a database set so), which needs no privilege
+        beyond connecting. It runs at start-up and after a failed write.
         """
+        if self.dialect == "sqlite":
+            self._check_free_space()
         try:
             with self._writing() as conn:
                 if self.dialect == "sqlite":
@@ -242,6 +250,24 @@ class Store:
                     )
         except SQLAlchemyError as exc:
             raise classify(exc) from exc
+
+    def _check_free_space(self) -> None:
+        """Raise `StoreError` (`store_full`) when the SQLite file's filesystem has less than
+        `MIN_FREE_BYTES` left."""
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            return
+        try:
+            free = shutil.disk_usage(os.path.dirname(os.path.abspath(database))).free
+        except OSError:
+            return  # the write probe says what is wrong with the directory
+        if free < MIN_FREE_BYTES:
+            detail = f"{free:,} bytes free, a batch needs {MIN_FREE_BYTES:,}"
+            raise StoreError(
+                f"the disk is full ({detail}); free space or move the database",
+                code="store_full",
+                detail=detail,
+            )
 
     def is_empty(self) -> bool:
         """True when the database has none of our tables (a fresh file or schema)."""

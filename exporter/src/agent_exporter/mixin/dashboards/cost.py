@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from ..config import MixinConfig
 from ..panels import (
-    PROMETHEUS,
     Json,
     dashboard,
     datasource_variable,
     gauge,
-    link_override,
     prom,
-    query_variable,
     row,
     sql,
     stat,
@@ -23,21 +20,13 @@ from ..panels import (
 from ..rules import (
     COST_UID,
 )
+from .daily import spend_per_day_by_model
 from .selectors import (
     MODEL,
     RANGE,
     RI,
-    RUN_LINK,
 )
-
-
-def _sql_filter(*, time: bool = True) -> str:
-    parts = ["$__unixEpochFilter(ended_at)"] if time else []
-    parts += [
-        "agent ~ '^(${agent:regex})$'",
-        "coalesce(model, 'unknown') ~ '^(${model:regex})$'",
-    ]
-    return " AND ".join(parts)
+from .store import run_links, store_filter, store_variables
 
 
 def cost(cfg: MixinConfig) -> Json:
@@ -53,7 +42,8 @@ def cost(cfg: MixinConfig) -> Json:
         "         + coalesce(sum(cost_usd) FILTER (WHERE ended_at >= m.now - 7 * 86400), 0)\n"
         '           / (7 * 86400) * (m.finish - m.now) AS "projected month end"\n'
         "FROM runs, m\n"
-        f"WHERE ended_at >= least(m.start, m.now - 7 * 86400) AND {_sql_filter(time=False)}\n"
+        "WHERE ended_at >= least(m.start, m.now - 7 * 86400)\n"
+        f"  AND {store_filter('agent', 'model', time=False)}\n"
         "GROUP BY m.start, m.finish, m.now"
     )
     panels: list[Json] = [
@@ -137,7 +127,7 @@ def cost(cfg: MixinConfig) -> Json:
                     "SELECT $__unixEpochGroupAlias(ended_at, $__interval), coalesce(issue_type, 'unknown') "
                     "AS metric,\n"
                     "       sum(cost_usd) AS spend\n"
-                    f"FROM runs\nWHERE {_sql_filter()}\nGROUP BY 1, 2\nORDER BY 1",
+                    f"FROM runs\nWHERE {store_filter('agent', 'model')}\nGROUP BY 1, 2\nORDER BY 1",
                     time_series=True,
                 )
             ],
@@ -183,22 +173,7 @@ def cost(cfg: MixinConfig) -> Json:
             ],
             "currencyUSD",
         ),
-        timeseries(
-            "Spend per day by model",
-            "US dollars spent each day, per model." + model_only,
-            [
-                prom(
-                    f"sum by (model) (increase(agent_cost_usd_total{MODEL}[$__interval]))",
-                    "{{model}}",
-                    interval="1d",
-                )
-            ],
-            "currencyUSD",
-            bars=True,
-            stack=True,
-            interval="1d",
-            width=24,
-        ),
+        spend_per_day_by_model("agent", "model", width=24),
         row("Who spends"),
         table(
             "Spend by agent and model",
@@ -226,12 +201,12 @@ def cost(cfg: MixinConfig) -> Json:
                 sql(
                     "SELECT run_id, agent, model, issue_type, status, cost_usd AS cost,\n"
                     "       input_tokens + output_tokens AS tokens, duration_seconds AS duration\n"
-                    f"FROM runs\nWHERE {_sql_filter()} AND cost_usd IS NOT NULL\nORDER BY cost_usd "
-                    "DESC\nLIMIT 20"
+                    f"FROM runs\nWHERE {store_filter('agent', 'model')}\n"
+                    "  AND cost_usd IS NOT NULL\nORDER BY cost_usd DESC\nLIMIT 20"
                 )
             ],
             overrides=[
-                link_override("run_id", "Open run", RUN_LINK),
+                run_links(cfg.links.exporter_url),
                 unit_override("cost", "currencyUSD"),
                 unit_override("duration", "s"),
                 unit_override("tokens", "short"),
@@ -240,13 +215,11 @@ def cost(cfg: MixinConfig) -> Json:
             width=12,
         ),
     ]
+    # the agents and models of the store: the SQL panels match them exactly, and PromQL panels filter
+    # with them too (an agent past the exporter's label cap is `other` in Prometheus, see the docs)
     variables = [
         datasource_variable("datasource", "Prometheus", "prometheus"),
-        datasource_variable("store", "Store", "grafana-postgresql-datasource"),
-        query_variable("agent", "Agent", "label_values(agent_cost_usd_total, agent)", PROMETHEUS),
-        query_variable(
-            "model", "Model", 'label_values(agent_cost_usd_total{agent=~"$agent"}, model)', PROMETHEUS
-        ),
+        *store_variables("agent", "model"),
     ]
     return dashboard(
         COST_UID,

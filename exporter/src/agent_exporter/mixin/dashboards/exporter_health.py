@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config import MixinConfig
+from ..config import MixinConfig, format_duration
 from ..panels import (
     PROMETHEUS,
     Json,
@@ -26,6 +26,7 @@ def exporter_health(cfg: MixinConfig) -> Json:
     """Is the exporter healthy: ingest by outcome, rejects, overflow, lag, scrape, store errors."""
     job = f'job="{cfg.exporter_job}", instance=~"$instance"'
     j = "{" + job + "}"
+    overflow = format_duration(cfg.exporter.label_overflow_window)
     panels: list[Json] = [
         stat(
             "Up",
@@ -65,8 +66,14 @@ def exporter_health(cfg: MixinConfig) -> Json:
         ),
         timeseries(
             "Label overflow",
-            "Label values replaced by 'other' because the label reached its cap of distinct values.",
-            [prom(f"sum by (label) (increase(agent_exporter_label_overflow_total{j}[{RI}]))", "{{label}}")],
+            "Label values replaced by 'other' because the label reached its cap of distinct values, over "
+            f"the {overflow} before each point (the window of AgentExporterLabelOverflow at any zoom).",
+            [
+                prom(
+                    f"sum by (label) (increase(agent_exporter_label_overflow_total{j}[{overflow}]))",
+                    "{{label}}",
+                )
+            ],
             "short",
         ),
         timeseries(
@@ -96,14 +103,14 @@ def exporter_health(cfg: MixinConfig) -> Json:
         ),
         timeseries(
             "Store errors",
-            "Failed store operations (write, read, ping). Failed writes answer 503: agents retry.",
+            "Failed store operations (write, read, ping) per minute. Failed writes answer 503: agents retry.",
             [
                 prom(
-                    f"sum by (operation) (increase(agent_exporter_store_errors_total{j}[{RI}]))",
+                    f"sum by (operation) (rate(agent_exporter_store_errors_total{j}[{RI}])) * 60",
                     "{{operation}}",
                 )
             ],
-            "short",
+            "suffix: errors/min",
         ),
         timeseries(
             "HTTP p95 by handler",

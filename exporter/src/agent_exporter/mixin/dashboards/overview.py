@@ -439,73 +439,12 @@ def overview(cfg: MixinConfig) -> Json:
             ],
             width=12,
         ),
-        row("Daily and weekly"),
-        timeseries(
-            "Runs per day by status",
-            "Runs that ended each day, by status.",
-            [
-                prom(
-                    f"sum by (status) (increase(agent_runs_total{RUNS}[$__interval]))",
-                    "{{status}}",
-                    interval="1d",
-                )
-            ],
-            "short",
-            bars=True,
-            stack=True,
-            interval="1d",
-        ),
-        timeseries(
-            "Success rate per day by agent",
-            "Successful over non-cancelled runs each day. The status filter does not apply.",
-            [
-                prom(
-                    f"sum by (agent) (increase(agent_runs_total{SUCCESS}[$__interval]))"
-                    f" / sum by (agent) (increase(agent_runs_total{DECIDED}[$__interval]))",
-                    "{{agent}}",
-                    interval="1d",
-                )
-            ],
-            "percentunit",
-            max_=1,
-            interval="1d",
-        ),
-        timeseries(
-            "Spend per day by model",
-            "US dollars spent each day, per model." + model_only,
-            [
-                prom(
-                    f"sum by (model) (increase(agent_cost_usd_total{MODEL}[$__interval]))",
-                    "{{model}}",
-                    interval="1d",
-                )
-            ],
-            "currencyUSD",
-            bars=True,
-            stack=True,
-            interval="1d",
-        ),
-        timeseries(
-            "Runs per week by agent",
-            "Runs that ended each week, per agent.",
-            [
-                prom(
-                    f"sum by (agent) (increase(agent_runs_total{RUNS}[$__interval]))",
-                    "{{agent}}",
-                    interval="1w",
-                )
-            ],
-            "short",
-            bars=True,
-            stack=True,
-            interval="1w",
-        ),
     ]
     return dashboard(
         OVERVIEW_UID,
         "Agents: overview",
         "What the agents did: runs, success, duration, tokens, cost and calls, from agent-exporter's "
-        "metrics.",
+        "metrics. Daily and weekly totals: the run-history dashboard.",
         panels,
         prom_variables(),
         time_from=cfg.dashboards.time_from,

@@ -20,7 +20,9 @@ from ..rules import (
     RUN_UID,
 )
 
-RUN: Final = "run_id = ${run_id:sqlstring}"
+#: the run id through the PostgreSQL datasource's default format, which doubles quotes (`:sqlstring`
+#: would also turn a `"` into `\"`, which a standard SQL string keeps as two characters)
+RUN: Final = "run_id = '${run_id}'"
 
 
 def run_detail(cfg: MixinConfig) -> Json:
@@ -56,10 +58,10 @@ def run_detail(cfg: MixinConfig) -> Json:
         ),
         barchart(
             "Phases",
-            "How long each phase of the run took, in order.",
+            "How long each phase of the run took, in order, numbered from 1.",
             [
                 sql(
-                    "SELECT position || '. ' || name AS phase, duration_seconds AS duration\n"
+                    "SELECT (position + 1) || '. ' || name AS phase, duration_seconds AS duration\n"
                     f"FROM run_phases WHERE {RUN}\nORDER BY position"
                 )
             ],

@@ -6,13 +6,8 @@ from typing import Final
 
 from ..config import MixinConfig
 from ..panels import (
-    POSTGRES,
     Json,
-    custom_variable,
     dashboard,
-    datasource_variable,
-    link_override,
-    query_variable,
     row,
     sql,
     stat,
@@ -24,47 +19,25 @@ from ..panels import (
 from ..rules import (
     RUNS_UID,
 )
+from .daily import (
+    runs_per_day_by_status,
+    runs_per_week_by_agent,
+    spend_per_day_by_model,
+    success_per_day_by_agent,
+)
 from .selectors import (
     FAILED_SQL,
-    RUN_LINK,
-    STATUSES,
 )
+from .store import run_links, store_filter, store_variables, utc_date, utc_week_start
 
-_FILTER_NO_STATUS: Final = (
-    "$__unixEpochFilter(ended_at) AND agent IN ($agent) AND coalesce(model, 'unknown') IN ($model)\n"
-    "  AND coalesce(issue_type, 'unknown') IN ($issue_type)"
-)
-_RUN_FILTER: Final = _FILTER_NO_STATUS + " AND status IN ($status)"
-
-
-def _store_variables() -> list[Json]:
-    # no allValue: Grafana then expands All to the quoted list of values, which IN (...) needs
-    return [
-        datasource_variable("store", "Store", "grafana-postgresql-datasource"),
-        query_variable(
-            "agent", "Agent", "SELECT DISTINCT agent FROM runs ORDER BY 1", POSTGRES, all_value=None
-        ),
-        query_variable(
-            "model",
-            "Model",
-            "SELECT DISTINCT coalesce(model, 'unknown') FROM runs ORDER BY 1",
-            POSTGRES,
-            all_value=None,
-        ),
-        query_variable(
-            "issue_type",
-            "Issue type",
-            "SELECT DISTINCT coalesce(issue_type, 'unknown') FROM runs ORDER BY 1",
-            POSTGRES,
-            all_value=None,
-        ),
-        custom_variable("status", "Status", STATUSES, all_value=None),
-    ]
+_FILTER_NO_STATUS: Final = store_filter("agent", "model", "issue_type")
+_RUN_FILTER: Final = store_filter("agent", "model", "issue_type", "status")
+_VARIABLES: Final = ("agent", "model", "issue_type", "status")
 
 
 def _daily(bucket: str, label: str) -> str:
     return (
-        f'SELECT to_timestamp({bucket}) AS "{label}",\n'
+        f'SELECT {utc_date(bucket)} AS "{label}",\n'
         "       count(*) AS runs,\n"
         "       avg((status = 'success')::int) FILTER (WHERE status <> 'cancelled') AS \"success rate\",\n"
         f"       count(*) FILTER (WHERE status IN {FAILED_SQL}) AS failed,\n"
@@ -175,7 +148,7 @@ def run_history(cfg: MixinConfig) -> Json:
                 )
             ],
             overrides=[
-                link_override("run_id", "Open run", RUN_LINK),
+                run_links(cfg.links.exporter_url),
                 unit_override("duration", "s"),
                 unit_override("tokens", "short"),
                 unit_override("cost", "currencyUSD"),
@@ -197,12 +170,17 @@ def run_history(cfg: MixinConfig) -> Json:
                     "GROUP BY 1\nORDER BY runs DESC"
                 )
             ],
-            overrides=[link_override("run_id", "Open run", RUN_LINK)],
+            overrides=[run_links(cfg.links.exporter_url)],
         ),
+        row("Daily and weekly (whole UTC days and ISO weeks)"),
+        runs_per_day_by_status(*_VARIABLES),
+        success_per_day_by_agent("agent", "model", "issue_type"),
+        spend_per_day_by_model(*_VARIABLES),
+        runs_per_week_by_agent(*_VARIABLES),
         row("History (beyond Prometheus retention)"),
         table(
             "Daily",
-            "One row per day (UTC): runs, success rate (over the runs not cancelled), failed runs "
+            "One row per UTC day (its date): runs, success rate (over the runs not cancelled), failed runs "
             "(failure, error, timeout), cancelled runs, exact duration percentiles, tokens, cost.",
             [sql(_daily("floor(ended_at / 86400) * 86400", "day"))],
             overrides=_HISTORY_UNITS,
@@ -210,8 +188,9 @@ def run_history(cfg: MixinConfig) -> Json:
         ),
         table(
             "Weekly",
-            "One row per ISO week (UTC, from Monday): the same figures as the daily table.",
-            [sql(_daily("extract(epoch FROM date_trunc('week', to_timestamp(ended_at)))", "week"))],
+            "One row per ISO week (UTC, from Monday; the row is named by its Monday): the same figures as "
+            "the daily table.",
+            [sql(_daily(utc_week_start("ended_at"), "week"))],
             overrides=_HISTORY_UNITS,
             width=12,
         ),
@@ -221,7 +200,7 @@ def run_history(cfg: MixinConfig) -> Json:
         "Agents: run history",
         "Which runs failed and why: the stored run records (PostgreSQL), with a drill-down to one run.",
         panels,
-        _store_variables(),
+        store_variables(*_VARIABLES),
         time_from=cfg.dashboards.time_from,
         refresh=cfg.dashboards.refresh,
     )

@@ -21,7 +21,7 @@ from ..rules import (
 
 STATUSES: Final = tuple(s.value for s in Status)
 #: the failed statuses as a SQL list, `('failure', 'error', 'timeout')`; cancelled runs are neither
-#: successes nor failures (README, "What counts as a failure")
+#: successes nor failures (docs/record.md, "What counts as a failure")
 FAILED_SQL: Final = "(" + ", ".join(f"'{s.value}'" for s in FAILED_STATUSES) + ")"
 RI: Final = "$__rate_interval"
 RANGE: Final = "$__range"
@@ -55,6 +55,7 @@ AGENT: Final = sel("agent")
 
 
 def prom_variables() -> list[Json]:
+    """The overview's variables: values from Prometheus' label values."""
     return [
         datasource_variable("datasource", "Prometheus", "prometheus"),
         query_variable("agent", "Agent", "label_values(agent_runs_total, agent)", PROMETHEUS),
