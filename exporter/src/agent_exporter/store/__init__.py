@@ -39,6 +39,7 @@ from .rows import (
     run_values,
     write_sqlite_transaction,
 )
+from .scores import RunScores
 
 __all__ = [
     "BACKSTOP_CHECKPOINT_PAGES",
@@ -111,6 +112,7 @@ class Store:
         self._maintenance: threading.Thread | None = None
         self._stopping = threading.Event()
         self.pending = PendingSpans(self)  # OTLP spans waiting for the rest of their trace
+        self.scores = RunScores(self)  # scores given to runs after they ended
 
     def __enter__(self) -> Store:
         return self
