@@ -129,3 +129,8 @@ def test_ratio_anomaly_needs_a_positive_baseline() -> None:
     assert not ratio_anomaly(29.0, 20.0, 1.5)
     assert not ratio_anomaly(5.0, 0.0, 1.5)
     assert not ratio_anomaly(None, 1.0, 1.5)
+
+
+def test_no_success_has_a_lower_bound_of_exactly_zero() -> None:
+    # the formula alone leaves float noise (3e-17 at 5 attempts), which would rank candidates by it
+    assert {wilson_lower_bound(0, n, z) for n in range(1, 300) for z in (1.959963984540054, 2.5758)} == {0.0}

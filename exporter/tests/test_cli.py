@@ -37,7 +37,8 @@ def test_serve_takes_a_run_and_exposes_it_on_metrics(tmp_path: Path) -> None:
     )
     assert f"{runs} 1.0" in scrape.splitlines()
     assert (
-        'agent_cost_usd_total{agent="fixer",cost_source="estimated",model="claude-sonnet-4-5"} 3.96' in scrape
+        'agent_cost_usd_total{agent="fixer",cost_source="estimated",model="claude-sonnet-4-5",'
+        'status="success"} 3.96' in scrape
     )
     assert 'agent_llm_calls_total{agent="fixer",model="claude-sonnet-4-5"} 7.0' in scrape
 

@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from agent_exporter.client import Client
 from agent_exporter.record import RunRecord, parse_record
 
 from .stub_server import StubServer, stub_server
+from .support import exporter
 
 FAST: dict[str, Any] = {"flush_interval": 0.02, "backoff_base": 0.01, "backoff_max": 0.05}
 
@@ -85,3 +87,16 @@ def test_a_bad_argument_to_a_workflow_method_never_raises(agent_client: Client, 
     assert "subagents" not in record
     assert "counts" not in record
     assert agent_client.stats().errors == 2
+
+
+def test_the_sdk_scores_a_run_it_just_recorded_on_a_real_exporter(tmp_path: Path) -> None:
+    with exporter(tmp_path) as server, Client(server.url, spool=False, **FAST) as c:
+        with c.run("reviewer", run_id="team/fix-1") as run:
+            run.pipeline_attempt("success")
+        assert c.score(run.run_id, "quality", 0.75, source="review", score_id="r-1") is True
+        assert c.score(run.run_id, "quality", 0.75, source="review", score_id="r-1") is True  # a duplicate
+        assert c.score("no-such-run", "quality", 0.5) is False
+        assert c.score(run.run_id, "quality", 7.0) is False  # outside 0..1: refused, never raised
+        body = httpx.get(f"{server.url}/api/v1/runs/team/fix-1/scores").json()
+        assert [(s["score_id"], s["value"]) for s in body["scores"]] == [("r-1", 0.75)]
+        assert c.stats().errors == 0

@@ -59,8 +59,8 @@ def documented_metrics() -> dict[str, tuple[str, frozenset[str]]]:
 @pytest.fixture(scope="module")
 def exposed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, frozenset[str]]]:
     """name -> (type, label names) of every agent_ and agent_exporter_ family a real exporter serves
-    on /metrics, after runs that touch every family: a complete priced run, an unpriced one and a
-    rejected record."""
+    on /metrics, after runs that touch every family: a complete priced run (with the seeds' pipeline
+    attempts, debugging cycles and sub-agents, and a score), an unpriced one and a rejected record."""
     db = tmp_path_factory.mktemp("catalogue") / "app.db"
     complete = record(
         "complete",
@@ -73,6 +73,9 @@ def exposed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, fr
         llm_calls=3,
         tools=[{"name": "bash", "calls": 2, "errors": 1}],
         phases=[{"name": "test", "duration_seconds": 1.5}],
+        pipeline_attempts=[{"status": "success"}],
+        debugging_cycles=[{"resolved": True}],
+        subagents=[{"name": "testing", "retries": 1}],
     )
     unpriced = record("unpriced", model="nobody-prices-this-model", input_tokens=10, output_tokens=1)
     with make_client(f"sqlite:///{db}", CollectorRegistry()) as client:
@@ -82,6 +85,8 @@ def exposed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, fr
             ]
             == 2
         )
+        score = {"name": "quality", "value": 0.5, "source": "review"}
+        assert client.post("/api/v1/runs/complete/scores", json=score).status_code == 201
         text = client.get("/metrics").text
     out = {}
     for family in text_string_to_metric_families(text):

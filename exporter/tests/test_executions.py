@@ -125,7 +125,7 @@ def test_an_execution_is_stored_and_counted_with_its_cost_estimated(
     )
     # 800k x $3 + 200k cache reads x $0.30 + 100k x $15 per million
     assert run["cost_usd"] == pytest.approx(3.96)
-    labels = {"agent": "fixer", "model": "claude-sonnet-4-5", "cost_source": "estimated"}
+    labels = {"agent": "fixer", "model": "claude-sonnet-4-5", "cost_source": "estimated", "status": "success"}
     assert registry.get_sample_value("agent_cost_usd_total", labels) == pytest.approx(3.96)
 
 

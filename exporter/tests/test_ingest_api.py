@@ -67,7 +67,7 @@ def test_a_duplicate_answers_200_and_counts_nothing_again(
     assert (
         registry.get_sample_value(
             "agent_cost_usd_total",
-            {"agent": "fixer", "model": "claude-sonnet-4-5", "cost_source": "reported"},
+            {"agent": "fixer", "model": "claude-sonnet-4-5", "cost_source": "reported", "status": "success"},
         )
         == 0.5
     )

@@ -58,15 +58,17 @@ def test_tokens_cost_and_calls_are_counted(registry: CollectorRegistry) -> None:
     assert value(registry, "agent_reasoning_tokens_total", **FIXER) == 30_000
     assert value(registry, "agent_llm_calls_total", **FIXER) == 12
     # 750k x $3 + 200k x $0.30 + 50k x $3.75 + 100k x $15 per million
-    assert value(registry, "agent_cost_usd_total", **FIXER, cost_source="estimated") == pytest.approx(3.9975)
+    assert value(
+        registry, "agent_cost_usd_total", **FIXER, cost_source="estimated", status="success"
+    ) == pytest.approx(3.9975)
 
 
 def test_reported_cost_is_counted_as_reported(registry: CollectorRegistry) -> None:
     m = metrics(registry)
     m.observe_run(run("a", cost_usd=0.5))
     m.observe_run(run("b", cost_usd=0.25))
-    assert value(registry, "agent_cost_usd_total", **FIXER, cost_source="reported") == 0.75
-    assert value(registry, "agent_cost_usd_total", **FIXER, cost_source="estimated") is None
+    assert value(registry, "agent_cost_usd_total", **FIXER, cost_source="reported", status="success") == 0.75
+    assert value(registry, "agent_cost_usd_total", **FIXER, cost_source="estimated", status="success") is None
 
 
 def test_an_unpriced_run_is_counted_as_such_and_adds_no_cost(registry: CollectorRegistry) -> None:
@@ -74,7 +76,9 @@ def test_an_unpriced_run_is_counted_as_such_and_adds_no_cost(registry: Collector
     m.observe_run(run("r", model="internal-coder", input_tokens=100, output_tokens=10))
     internal = {"agent": "fixer", "model": "internal-coder"}
     assert value(registry, "agent_runs_unpriced_total", **internal) == 1
-    assert value(registry, "agent_cost_usd_total", **internal, cost_source="estimated") is None
+    assert (
+        value(registry, "agent_cost_usd_total", **internal, cost_source="estimated", status="success") is None
+    )
     assert value(registry, "agent_run_cost_usd_count", **internal) is None
 
 
@@ -141,8 +145,10 @@ def test_a_multi_model_run_counts_tokens_and_cost_per_model(registry: CollectorR
     assert value(registry, "agent_tokens_total", **gpt, token_type="input") == 1_000_000
     assert value(registry, "agent_tokens_total", **FIXER, token_type="input") == 2_000_000
     assert value(registry, "agent_llm_calls_total", **gpt) == 4
-    assert value(registry, "agent_cost_usd_total", **gpt, cost_source="estimated") == pytest.approx(1.2501)
-    assert value(registry, "agent_cost_usd_total", **FIXER, cost_source="reported") == 6.0
+    assert value(
+        registry, "agent_cost_usd_total", **gpt, cost_source="estimated", status="success"
+    ) == pytest.approx(1.2501)
+    assert value(registry, "agent_cost_usd_total", **FIXER, cost_source="reported", status="success") == 6.0
     # the run itself is counted once, under its primary model (the one with most tokens)
     assert value(registry, "agent_run_cost_usd_sum", **FIXER) == pytest.approx(7.2501)
     assert value(registry, "agent_run_cost_usd_count", **gpt) is None

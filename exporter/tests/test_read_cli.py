@@ -66,7 +66,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterProcess
         data = write_jsonl(tmp / "runs.jsonl", [*swebench.records(SHARED_DATA), *failing_runs()])
         result = cli(process.url, "import", str(data), "--batch-size", "400")
         assert result.exit_code == 0, result.output
-        assert "1235" in result.output  # lines and accepted
+        # lines, accepted, duplicates, conflicts, rejected, not JSON
+        assert ["1235", "1235", "0", "0", "0", "0"] in [line.split() for line in result.output.splitlines()]
         yield process
 
 
@@ -165,8 +166,16 @@ def test_health_prints_the_digest(server: ExporterProcess) -> None:
     )
     assert "failed runs by error type" in result.output
     body = json.loads(cli(server.url, "health", "--json").stdout)
-    assert body["status"] in {"ok", "degraded"}
-    assert body["most_recent_failure"]["run_id"].startswith(("gpt5/", "claude/"))
+    # the last day holds the dataset (imported now): no streak of 3 failures, nothing to compare with
+    assert (body["status"], body["findings"][0]) == (
+        "ok",
+        "Last 24h: 1232 runs, 44% succeeded (536 of 1232), 696 failed, USD 8,191.10.",
+    )
+    # the newest failure: the last batch of 400 ended together, so the greatest run_id of its failures
+    last_batch = list(swebench.records(SHARED_DATA))[1200:]
+    newest = max(r["run_id"] for r in last_batch if r["status"] == "failure")
+    failure = body["most_recent_failure"]
+    assert (failure["run_id"], failure["agent"], failure["status"]) == (newest, "swe-agent", "failure")
 
 
 def test_reprice_dry_run_prints_what_would_change(server: ExporterProcess) -> None:

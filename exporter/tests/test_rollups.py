@@ -8,6 +8,7 @@ import math
 import random
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from agent_exporter import aggregates, migrations, schema
+from agent_exporter import aggregates, migrations, reports, schema
+from agent_exporter import read_models as m
 from agent_exporter import store as store_module
 from agent_exporter.aggregates import DAY, HOUR, MONDAY_ORIGIN, WEEK, Bucket
 from agent_exporter.pricing import PriceBook
@@ -265,6 +267,38 @@ def test_retention_deletes_runs_and_keeps_their_history(store: Store) -> None:
     with store.engine.connect() as conn:
         got = aggregates.summary(conn, RunFilter(start, MIDNIGHT))[0]
     assert got.runs == len(selected(rows, RunFilter(MIDNIGHT - 4 * DAY, MIDNIGHT)))
+
+
+def test_the_report_counts_runs_that_retention_deleted(store: Store) -> None:
+    # 40 runs over 2 days ago, half of them failed; retention deletes the older day's: the report
+    # still counts all of them (from the rollups), per agent and in its headline
+    runs = [
+        make_run(
+            f"q-{i}",
+            MIDNIGHT - 2 * DAY + i * 3600.0,
+            agent=AGENTS[i % 2],
+            status="failure" if i % 4 else "success",
+        )
+        for i in range(40)
+    ]
+    store.insert_runs(runs)
+    while store.delete_ended_before(MIDNIGHT - DAY, batch=100):
+        pass
+    assert count_runs(store) == 16
+    with store.reading() as conn:
+        cells = aggregates.report_cells(conn, RunFilter())
+    report = reports.build_report(
+        cells, min_attempts=5, confidence=0.95, generated_at=datetime.now(UTC), filters=m.Filters()
+    )
+    assert (report.summary.total_runs, report.summary.total_successful, report.summary.total_failed) == (
+        40,
+        10,
+        30,
+    )
+    assert [(a.agent, a.runs, a.successes) for a in report.by_agent] == [
+        ("fixer", 20, 10),
+        ("reviewer", 20, 0),
+    ]
 
 
 def test_the_migration_builds_the_rollups_of_stored_runs_and_resumes(store: Store) -> None:

@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from agent_exporter import migrations, schema
 from agent_exporter.outcome import Outcome
@@ -196,3 +196,15 @@ def test_one_classifier_names_each_database_error(
     assert error.detail == driver_message.splitlines()[0]
     wrapped = classify(OperationalError("INSERT ...", {}, sqlite3.OperationalError(driver_message)))
     assert (wrapped.code, wrapped.retryable, str(wrapped)) == (code, retryable, message)
+
+
+def test_data_the_database_refuses_is_not_worth_retrying() -> None:
+    refused = classify(sqlite3.IntegrityError("CHECK constraint failed: runs"))
+    assert (refused.code, refused.retryable, str(refused)) == (
+        "store_unavailable",
+        False,
+        "database error: CHECK constraint failed: runs",
+    )
+    wrapped = classify(IntegrityError("INSERT ...", {}, sqlite3.IntegrityError("NOT NULL constraint failed")))
+    assert (wrapped.retryable, str(wrapped)) == (False, "database error: NOT NULL constraint failed")
+    assert classify(sqlite3.OperationalError("database is locked")).retryable is True

@@ -52,8 +52,8 @@ def wilson_lower_bound(successes: int, attempts: int, z: float = Z_95) -> float:
     Ranking by it instead of the raw rate is what keeps 3 successes out of 3 (bound 0.44) from
     beating 90 out of 100 (bound 0.83): few attempts mean a wide interval, and a low bound.
     """
-    if attempts <= 0:
-        return 0.0
+    if attempts <= 0 or successes <= 0:
+        return 0.0  # exactly: the formula leaves float noise (3e-17) that would rank candidates by it
     p = successes / attempts
     z2 = z * z
     centre = p + z2 / (2 * attempts)

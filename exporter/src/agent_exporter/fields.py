@@ -11,12 +11,15 @@ that span several fields of these items are `item_errors` here, each with a name
 from __future__ import annotations
 
 import enum
+import hashlib
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Final, Protocol
+from typing import Annotated, Any, Final, Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, Strict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, Strict, ValidationError
 
 MAX_ID_LENGTH: Final = 128
 MAX_NAME_LENGTH: Final = 128
@@ -127,6 +130,15 @@ class Score(WireModel):
     comment: Text | None = None
     author: Name | None = None
 
+    def body_hash(self) -> str:
+        """A digest of the score as sent (absent and null alike): sent twice, it hashes the same."""
+        return hashlib.sha256(self.__pydantic_serializer__.to_json(self, exclude_none=True)).hexdigest()
+
+    def key(self) -> str:
+        """The score's idempotency key within its run: `score_id`, or, without one, a digest of the
+        score itself, so that a score re-sent as it was is one score."""
+        return self.score_id if self.score_id is not None else "sha256:" + self.body_hash()[:40]
+
 
 class _HasItems(Protocol):
     @property
@@ -170,3 +182,113 @@ def item_errors(record: _HasItems, err: ErrorMaker) -> Iterable[object]:
 
 #: the rule names `item_errors` gives (record.RULES includes them)
 ITEM_RULES: Final = frozenset({"parent_is_self", "count_key", "max_keys", "subset_exceeds_total"})
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One reason a record was rejected: which field, which rule, and a sentence for a human."""
+
+    field: str
+    rule: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON shape of the error in API responses."""
+        return {"field": self.field, "rule": self.rule, "message": self.message}
+
+
+# Pydantic's error types, mapped to the rule names clients (and the rejected-records counter) see.
+# The set of rule names is closed, so it is safe as a metric label.
+PYDANTIC_RULES: Final[Mapping[str, str]] = {
+    "missing": "required",
+    "string_too_short": "min_length",
+    "string_too_long": "max_length",
+    "too_long": "max_items",
+    "greater_than_equal": "minimum",
+    "greater_than": "minimum",
+    "less_than_equal": "maximum",
+    "less_than": "maximum",
+    "finite_number": "finite",
+    "int_type": "integer",
+    "int_parsing": "integer",
+    "int_from_float": "integer",
+    "number_type": "number",
+    "float_type": "number",
+    "float_parsing": "number",
+    "string_type": "string",
+    "enum": "enum",
+    "timezone_aware": "timezone_required",
+    "datetime_type": "rfc3339",
+    "datetime_parsing": "rfc3339",
+    "datetime_from_date_parsing": "rfc3339",
+    "datetime_object_invalid": "rfc3339",
+    "dict_type": "object",
+    "model_type": "object",
+    "model_attributes_type": "object",
+    "list_type": "array",
+    "bool_type": "boolean",
+    "bool_parsing": "boolean",
+    "control_characters": "control_characters",
+    "blank": "not_blank",
+}
+
+
+def _location(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "(record)"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str | list | dict) and len(value) > 40:
+        kind = {str: "a string of {} characters", list: "an array of {} items", dict: "an object of {} keys"}
+        return kind[type(value)].format(len(value))
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _rule_and_sentence(kind: str, value: Any, msg: str) -> tuple[str, str]:
+    """The rule and the sentence for one pydantic error, in this API's words."""
+    if kind == "string_pattern_mismatch":
+        if isinstance(value, str) and value and not CONTROL_CHARACTERS.search(value):
+            return "not_blank", "must not be empty or blank"
+        return "control_characters", "must not contain control characters"
+    if kind in {"int_type", "float_type"} and isinstance(value, bool | str):
+        return "number", f"must be a JSON number, not a {'boolean' if isinstance(value, bool) else 'string'}"
+    if kind == "int_type" and isinstance(value, float):
+        return "integer", "must be an integer"
+    if kind in {"finite_number", "float_type"} and isinstance(value, float) and not math.isfinite(value):
+        return "finite", "must be a finite number"
+    return PYDANTIC_RULES.get(kind, "invalid"), msg[0].lower() + msg[1:]
+
+
+def field_errors(exc: ValidationError, prefix: str) -> list[FieldError]:
+    """Each error of a pydantic validation as a `FieldError`: the field (after `prefix`), the rule."""
+    errors = []
+    for err in exc.errors(include_url=False):
+        field_name = prefix + _location(err["loc"])
+        rule, sentence = _rule_and_sentence(err["type"], err.get("input"), err["msg"])
+        message = f"{field_name}: {sentence}"
+        if err["type"] != "missing":
+            message += f" (got {_describe(err['input'])})"
+        errors.append(FieldError(field_name, rule, message))
+    return errors
+
+
+def parse_score(obj: object, prefix: str) -> Score | list[FieldError]:
+    """Validate one decoded JSON value as a `Score`, or every field error found (after `prefix`)."""
+    if not isinstance(obj, dict):
+        where = prefix.rstrip(".") or "(score)"
+        return [FieldError(where, "object", f"{where}: must be a JSON object")]
+    try:
+        score: Score = _VALIDATE_SCORE(obj)
+    except ValidationError as exc:
+        return field_errors(exc, prefix)
+    return score
+
+
+_VALIDATE_SCORE: Final = Score.__pydantic_validator__.validate_python

@@ -36,7 +36,7 @@ from prometheus_client.registry import Collector
 
 from .exposition import FamilySet, Key
 from .outcome import Outcome
-from .record import CostSource, Run, Status
+from .record import CostSource, PipelineStatus, Run, Status
 
 _C = TypeVar("_C", bound=Collector)
 
@@ -56,6 +56,10 @@ TOKEN_BUCKETS: Final = tuple(4**k for k in range(4, 14))  # 256 .. 67,108,864
 COST_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100)
 # LLM and tool calls per run: 1 to 512.
 CALL_BUCKETS: Final = tuple(2**k for k in range(10))  # 1 .. 512
+# Scores given to runs after they ended: 0..1 in tenths.
+SCORE_BUCKETS: Final = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+#: how a debugging cycle ended
+RESOLUTIONS: Final = ("resolved", "unresolved")
 # Receipt time minus ended_at: agents post on completion, clients retry for minutes, backfills run late.
 LAG_BUCKETS: Final = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 21600, 86400)
 # Runs per store transaction (group commit).
@@ -68,6 +72,7 @@ EXEMPLAR_MAX_RUNES: Final = 128  # OpenMetrics limit on an exemplar's label name
 #: what became of an OTLP span
 OTLP_SPAN_OUTCOMES: Final = ("accepted", "rejected", "dropped", "late", "ignored")
 _STATUS_VALUES: Final = {status: status.value for status in Status}
+_PIPELINE_VALUES: Final = tuple(status.value for status in PipelineStatus)
 
 #: labels an operator may drop from the agent metrics (agent and status carry the alerts)
 DROPPABLE: Final = frozenset({"model", "issue_type"})
@@ -155,6 +160,7 @@ class Metrics:
         model_dims = self._model_base + extra
         self._last_run: dict[str, float] = {}
         self._seen_run_keys: set[Key] = set()
+        self._seen_cost_keys: set[Key] = set()
 
         # the service's own metrics: rendered by prometheus_client from a registry of their own
         self._service = CollectorRegistry(auto_describe=True)
@@ -167,7 +173,7 @@ class Metrics:
             )
         )
         self.limit = LabelLimiter(cfg.limits, cfg.default_limit, self.label_overflow)
-        for label in (*self._run_base, "tool", "phase", *extra):
+        for label in (*self._run_base, "tool", "phase", "subagent", "score_name", "score_source", *extra):
             # a zero before the first overflow, so increase() and the overflow alert see the first one
             self.label_overflow.labels(label)
 
@@ -195,8 +201,9 @@ class Metrics:
         )
         self.cost = f.counter(
             "agent_cost_usd",
-            "Cost of runs in US dollars, reported by the agent or estimated from tokens.",
-            [*model_dims, "cost_source"],
+            "Cost of runs in US dollars, reported by the agent or estimated from tokens, by the run's "
+            "status (what failed runs cost).",
+            [*model_dims, "cost_source", "status"],
         )
         self.llm_calls = f.counter("agent_llm_calls", "LLM calls made by runs.", model_dims)
         self.tool_calls = f.counter("agent_tool_calls", "Tool calls made by runs.", ["agent", "tool"])
@@ -227,6 +234,28 @@ class Metrics:
             "Duration of run phases (plan, edit, test, review, pipeline attempts, ...).",
             ["agent", "phase"],
             PHASE_BUCKETS,
+        )
+        self.pipeline_attempts = f.counter(
+            "agent_pipeline_attempts",
+            "Pipeline (CI) attempts reported by runs, by status; first_attempt says whether it was a "
+            "run's first.",
+            ["agent", "status", "first_attempt"],
+        )
+        self.debugging_cycles = f.counter(
+            "agent_debugging_cycles",
+            "Debugging cycles reported by runs (a failure the agent had to rework), by resolution.",
+            ["agent", "resolution"],
+        )
+        self.subagent_retries = f.counter(
+            "agent_subagent_retries",
+            "Retries of the sub-agents inside runs (coding, testing, review, ...).",
+            ["agent", "subagent"],
+        )
+        self.run_score = f.histogram(
+            "agent_run_score",
+            "Scores given to runs after they ended (0..1), counted when the score arrives.",
+            ["agent", "name", "source"],
+            SCORE_BUCKETS,
         )
         self.last_run = f.gauge(
             "agent_last_run_timestamp_seconds",
@@ -400,9 +429,11 @@ class Metrics:
 
             if run.usage:
                 for model, part in _per_model_parts(run).items():
-                    self._count_part(model_key(model), part)
+                    self._count_part(model_key(model), part, status)
             else:
-                self._count_own(primary, run)
+                self._count_own(primary, run, status)
+            if run.pipeline_attempts or run.debugging_cycles or run.subagents:
+                self._count_workflow(agent, run)
 
             self.run_duration.observe((*primary, status), run.duration_seconds, exemplar, now)
             if (tokens := run.total_tokens) is not None:
@@ -428,21 +459,54 @@ class Metrics:
         if run.ended_at_reported:
             self.ingest_lag.observe(max(0.0, run.received_at - run.ended_at))
 
-    def _count_own(self, key: tuple[str, ...], run: Run) -> None:
+    def _count_own(self, key: tuple[str, ...], run: Run, status: str) -> None:
         """The counters of a run without a per-model breakdown: all of it goes to its model."""
         self._count_tokens(key, run)
         if run.cost_usd is None:
             self.unpriced_runs.inc(key)
         else:
-            self.cost.inc((*key, run.cost_source.value), run.cost_usd)
+            self._count_cost((*key, run.cost_source.value), status, run.cost_usd)
 
-    def _count_part(self, key: tuple[str, ...], part: _Part) -> None:
+    def _count_part(self, key: tuple[str, ...], part: _Part, status: str) -> None:
         """The counters of one model's share of a run."""
         self._count_tokens(key, part)
         if part.unpriced:
             self.unpriced_runs.inc(key)
         if part.cost_usd is not None and part.cost_source is not None:
-            self.cost.inc((*key, part.cost_source.value), part.cost_usd)
+            self._count_cost((*key, part.cost_source.value), status, part.cost_usd)
+
+    def _count_cost(self, key: tuple[str, ...], status: str, usd: float) -> None:
+        """Cost by status. Every status of a new (agent, model, cost_source) starts at zero, so that
+        increase() sees the first failed run's cost: a series born mid-range loses its first value."""
+        if key not in self._seen_cost_keys:
+            self._seen_cost_keys.add(key)
+            for value in _STATUS_VALUES.values():
+                self.cost.touch((*key, value))
+        self.cost.inc((*key, status), usd)
+
+    def _count_workflow(self, agent: str, run: Run) -> None:
+        """Pipeline attempts, debugging cycles and sub-agent retries (under the families' lock)."""
+        if run.pipeline_attempts:
+            for value in _PIPELINE_VALUES:  # a failed first attempt is a zero before it happens
+                for first in ("true", "false"):
+                    self.pipeline_attempts.touch((agent, value, first))
+            for i, attempt in enumerate(run.pipeline_attempts):
+                self.pipeline_attempts.inc((agent, attempt.status.value, "true" if i == 0 else "false"))
+        if run.debugging_cycles:
+            for resolution in RESOLUTIONS:
+                self.debugging_cycles.touch((agent, resolution))
+            for cycle in run.debugging_cycles:
+                self.debugging_cycles.inc((agent, RESOLUTIONS[0] if cycle.resolved else RESOLUTIONS[1]))
+        for sub in run.subagents:
+            if sub.retries:
+                self.subagent_retries.inc((agent, self.limit("subagent", sub.name)), sub.retries)
+
+    def observe_score(self, agent: str, name: str, source: str | None, value: float, run_id: str) -> None:
+        """Count one score that the store has just committed (a score sent again counts nothing)."""
+        key = (self.limit("agent", agent), self.limit("score_name", name), self.limit("score_source", source))
+        exemplar = run_id if len("run_id") + len(run_id) <= EXEMPLAR_MAX_RUNES else None
+        with self.families.lock:
+            self.run_score.observe(key, value, exemplar, time.time())
 
     def _count_tokens(self, key: tuple[str, ...], usage: Run | _Part) -> None:
         """The token and LLM-call counters of `usage` (a whole run, or one model's share of it)."""

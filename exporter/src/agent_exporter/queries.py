@@ -452,3 +452,13 @@ def error_groups(conn: Connection, flt: RunFilter, *, limit: int) -> list[ErrorG
             )
         )
     return groups
+
+
+def scores_of(conn: Connection, run_id: str) -> list[RowMapping] | None:
+    """The scores of run `run_id` in the order they arrived, or None when no run has that id."""
+    if conn.execute(select(R.c.run_id).where(R.c.run_id == run_id)).first() is None:
+        return None
+    s = schema.run_scores
+    query = select(s.c.score_id, s.c.name, s.c.value, s.c.source, s.c.comment, s.c.author, s.c.received_at)
+    query = query.where(s.c.run_id == run_id).order_by(s.c.received_at, s.c.score_id)
+    return list(conn.execute(query).mappings())

@@ -215,6 +215,25 @@ class RunDetailOut(RunSummary):
     derived: Derived
 
 
+class ScoreOut(_Out):
+    """One score given to a run after it ended."""
+
+    score_id: str = Field(description="the client's, or a digest of the score when it sent none")
+    name: str = Field(description="quality, collaboration, helpfulness, ...")
+    value: float = Field(description="0..1")
+    source: str | None = Field(None, description="review, evaluation, peer, human, ...")
+    comment: str | None = None
+    author: str | None = None
+    received_at: datetime
+
+
+class ScoresOut(_Out):
+    """The scores of one run."""
+
+    run_id: str
+    scores: list[ScoreOut]
+
+
 # --- summaries ------------------------------------------------------------------------------------
 
 

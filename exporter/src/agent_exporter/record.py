@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,10 +43,12 @@ from .fields import (
     MAX_NAME_LENGTH,
     MAX_TOKENS,
     MAX_VERSION_LENGTH,
+    PYDANTIC_RULES,
     Calls,
     Count,
     DebuggingCycle,
     ErrorType,
+    FieldError,
     Fraction,
     Id,
     Name,
@@ -62,6 +63,7 @@ from .fields import (
     Usd,
     Version,
     WireModel,
+    field_errors,
     item_errors,
 )
 
@@ -458,56 +460,9 @@ def name_problem(value: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class FieldError:
-    """One reason a record was rejected: which field, which rule, and a sentence for a human."""
-
-    field: str
-    rule: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        """The JSON shape of the error in API responses."""
-        return {"field": self.field, "rule": self.rule, "message": self.message}
-
-
-# Pydantic's error types, mapped to the rule names clients (and the rejected-records counter) see.
-# The set of rule names is closed, so it is safe as a metric label.
-_RULES: Final[Mapping[str, str]] = {
-    "missing": "required",
-    "string_too_short": "min_length",
-    "string_too_long": "max_length",
-    "too_long": "max_items",
-    "greater_than_equal": "minimum",
-    "greater_than": "minimum",
-    "less_than_equal": "maximum",
-    "less_than": "maximum",
-    "finite_number": "finite",
-    "int_type": "integer",
-    "int_parsing": "integer",
-    "int_from_float": "integer",
-    "number_type": "number",
-    "float_type": "number",
-    "float_parsing": "number",
-    "string_type": "string",
-    "enum": "enum",
-    "timezone_aware": "timezone_required",
-    "datetime_type": "rfc3339",
-    "datetime_parsing": "rfc3339",
-    "datetime_from_date_parsing": "rfc3339",
-    "datetime_object_invalid": "rfc3339",
-    "dict_type": "object",
-    "model_type": "object",
-    "model_attributes_type": "object",
-    "list_type": "array",
-    "bool_type": "boolean",
-    "bool_parsing": "boolean",
-    "control_characters": "control_characters",
-    "blank": "not_blank",
-}
 RULES: Final = frozenset(
     {
-        *_RULES.values(),
+        *PYDANTIC_RULES.values(),
         "invalid",
         "subset_exceeds_total",
         "future_timestamp",
@@ -520,51 +475,6 @@ RULES: Final = frozenset(
         *ITEM_RULES,
     }
 )
-
-
-def _location(loc: Sequence[int | str]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out or "(record)"
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, str | list | dict) and len(value) > 40:
-        kind = {str: "a string of {} characters", list: "an array of {} items", dict: "an object of {} keys"}
-        return kind[type(value)].format(len(value))
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _rule_and_sentence(kind: str, value: Any, msg: str) -> tuple[str, str]:
-    """The rule and the sentence for one pydantic error, in this API's words."""
-    if kind == "string_pattern_mismatch":
-        if isinstance(value, str) and value and not CONTROL_CHARACTERS.search(value):
-            return "not_blank", "must not be empty or blank"
-        return "control_characters", "must not contain control characters"
-    if kind in {"int_type", "float_type"} and isinstance(value, bool | str):
-        return "number", f"must be a JSON number, not a {'boolean' if isinstance(value, bool) else 'string'}"
-    if kind == "int_type" and isinstance(value, float):
-        return "integer", "must be an integer"
-    if kind in {"finite_number", "float_type"} and isinstance(value, float) and not math.isfinite(value):
-        return "finite", "must be a finite number"
-    return _RULES.get(kind, "invalid"), msg[0].lower() + msg[1:]
-
-
-def _field_errors(exc: ValidationError, prefix: str) -> list[FieldError]:
-    errors = []
-    for err in exc.errors(include_url=False):
-        field_name = prefix + _location(err["loc"])
-        rule, sentence = _rule_and_sentence(err["type"], err.get("input"), err["msg"])
-        message = f"{field_name}: {sentence}"
-        if err["type"] != "missing":
-            message += f" (got {_describe(err['input'])})"
-        errors.append(FieldError(field_name, rule, message))
-    return errors
 
 
 def parse_record(
@@ -581,7 +491,7 @@ def parse_record(
     try:
         record = _VALIDATE(obj)  # RunRecord.model_validate without its Python-level wrapper
     except ValidationError as exc:
-        return _field_errors(exc, prefix)
+        return field_errors(exc, prefix)
     errors = list(_cross_field_errors(record, now=now, max_future_skew=max_future_skew, prefix=prefix))
     return errors or record
 

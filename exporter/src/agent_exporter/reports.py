@@ -180,14 +180,10 @@ def rated(a: Aggregate, z: float) -> dict[str, Any]:
     }
 
 
-def _rank_key(a: Aggregate, name: str, z: float) -> tuple[float, float, int, str]:
-    # highest lower bound first; then the higher raw rate, more attempts, and the name for stability
-    return (
-        -wilson_lower_bound(a.successes, a.attempts, z),
-        -(a.successes / a.attempts),
-        -a.attempts,
-        name,
-    )
+def _rank_key(a: Aggregate, name: str, z: float) -> tuple[float, int, str]:
+    # highest lower bound first; among equal bounds (no success at all, or the same record: equal
+    # bounds mean equal rates) more attempts, then the name, whatever order the groups came in
+    return (-wilson_lower_bound(a.successes, a.attempts, z), -a.attempts, name)
 
 
 def _pick(

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..config import Settings
 from ..store import describe_url
-from . import auth, export, openapi, ops, read, web
+from . import auth, export, openapi, ops, read, scores, web
 from .executions import post_executions
 from .http import ORJSONResponse, install_error_handlers
 from .ingest import post_runs
@@ -56,6 +56,10 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     app.router.add_route("/api/v1/runs", post_runs, methods=["POST"], include_in_schema=False)
     app.router.add_route("/api/v1/executions", post_executions, methods=["POST"], include_in_schema=False)
     app.router.add_route("/v1/traces", post_traces, methods=["POST"], include_in_schema=False)
+    app.router.add_route(
+        "/api/v1/runs/{run_id:path}/scores", scores.post_scores, methods=["POST"], include_in_schema=False
+    )
+    app.include_router(scores.router)  # before read's /runs/{run_id:path}, which would take /scores
     app.include_router(read.router)
     app.include_router(export.router)
     app.include_router(web.router)

@@ -14,9 +14,11 @@ from fastapi.openapi.utils import get_openapi
 
 from .. import __version__
 from ..config import Settings
-from ..record import MAX_NAME_LENGTH, RunRecord
+from ..fields import MAX_SCORES, Score
+from ..record import MAX_ID_LENGTH, MAX_NAME_LENGTH, RunRecord
 from .executions import STATUSES, post_executions
 from .ingest import BACKFILL_DESCRIPTION, post_runs
+from .scores import post_scores
 
 _INGEST_RESPONSE_SCHEMA: Final = {
     "type": "object",
@@ -157,6 +159,57 @@ def _ingest_operation(
     }
 
 
+def _scores_operation() -> dict[str, Any]:
+    """The OpenAPI operation of `POST /api/v1/runs/{run_id}/scores` (a plain route, like ingest)."""
+    answer = {"application/json": {"schema": {"$ref": "#/components/schemas/IngestResponse"}}}
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    either = {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/IngestResponse"},
+                    {"$ref": "#/components/schemas/Error"},
+                ]
+            }
+        }
+    }
+    ref = {"$ref": "#/components/schemas/Score"}
+    batch = {
+        "type": "object",
+        "required": ["scores"],
+        "properties": {"scores": {"type": "array", "minItems": 1, "maxItems": MAX_SCORES, "items": ref}},
+    }
+    return {
+        "tags": ["scores"],
+        "summary": "Score a run after it ended",
+        "description": (post_scores.__doc__ or "").rstrip(),
+        "operationId": "post_scores",
+        "parameters": [
+            {
+                "name": "run_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"oneOf": [ref, batch]}}},
+        },
+        "responses": {
+            "200": {"description": "every score was stored already (duplicates)", "content": answer},
+            "201": {"description": "a score was stored", "content": answer},
+            "400": {"description": "the body is not JSON", "content": error},
+            "404": {"description": "no run with this run_id; nothing stored", "content": error},
+            "409": {"description": "a score_id is stored with a different body", "content": answer},
+            "413": {"description": "the body is over the limit", "content": error},
+            "415": {"description": "the Content-Type is not JSON", "content": error},
+            "422": {"description": "a score was rejected (errors name field and rule)", "content": either},
+            "503": {"description": "the store is unavailable; nothing was stored", "content": error},
+        },
+    }
+
+
 def document(app: FastAPI, settings: Settings) -> dict[str, Any]:
     """The OpenAPI document: FastAPI's for the routes it serves, plus the hand-written ingest routes."""
     if app.openapi_schema:
@@ -212,5 +265,7 @@ def document(app: FastAPI, settings: Settings) -> dict[str, Any]:
         limit=limit,
         parameters=[agent],
     )
+    components["Score"] = Score.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema["paths"].setdefault("/api/v1/runs/{run_id}/scores", {})["post"] = _scores_operation()
     app.openapi_schema = schema
     return schema

@@ -10,6 +10,7 @@
     def triage(issue): ...
 
     exporter.record_run("reviewer", status="success", duration_seconds=42.0, model="gpt-5")
+    exporter.score(run_id, "quality", 0.8, source="review", score_id="pr-17-review")
 
 The module-level functions use a default `Client` configured from the environment
 (`AGENT_EXPORTER_URL`, `AGENT_EXPORTER_TOKEN`, `AGENT_EXPORTER_SPOOL`; see `settings`), created on
@@ -48,6 +49,7 @@ __all__ = [
     "get_client",
     "record_run",
     "run",
+    "score",
 ]
 
 log = logging.getLogger("agent_exporter.client")
@@ -117,6 +119,58 @@ class Client:
         except Exception as exc:  # noqa: BLE001 - never break the agent: counted and logged
             self._delivery.internal_error("Client.record_run", exc)
         return run_id
+
+    def score(
+        self,
+        run_id: str,
+        name: str,
+        value: float,
+        *,
+        source: str | None = None,
+        score_id: str | None = None,
+        comment: str | None = None,
+        author: str | None = None,
+        timeout: float = 5.0,
+    ) -> bool:
+        """Score a run after it ended (`POST /api/v1/runs/{run_id}/scores`); True once the server
+        holds the score (stored now or before). Runs recorded by this client are delivered first,
+        so a run just ended is there to be scored. Synchronous, bounded by `timeout`; never raises:
+        a refusal or an unreachable server is counted and logged, and answers False.
+        """
+        try:
+            import json
+            from urllib.parse import quote
+
+            from .transport import Transport
+
+            self.flush(timeout)
+            score: dict[str, Any] = {"name": name, "value": value}
+            for key, given in (
+                ("source", source),
+                ("score_id", score_id),
+                ("comment", comment),
+                ("author", author),
+            ):
+                if given is not None:
+                    score[key] = given
+            url = f"{self.settings.endpoint}/{quote(run_id, safe='')}/scores"
+            transport = Transport(url, token=self.settings.token, timeout=timeout, user_agent=_user_agent())
+            try:
+                response = transport.post(json.dumps({"scores": [score]}).encode())
+            finally:
+                transport.close()
+            if response.status in (200, 201):
+                return True
+            log.warning(
+                "agent-exporter client: score of run %r refused (%d): %s",
+                run_id,
+                response.status,
+                response.body[:500],
+            )
+            return False
+        except Exception as exc:  # noqa: BLE001 - never break the agent: counted and logged
+            self._delivery.internal_error("Client.score", exc)
+            return False
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Send what is queued; True once nothing waits in memory (delivered, rejected or spooled)."""
@@ -198,6 +252,11 @@ def record_run(
 ) -> str:
     """`Client.record_run` on the default client."""
     return get_client().record_run(agent, run_id=run_id, status=status, **fields)
+
+
+def score(run_id: str, name: str, value: float, **options: Any) -> bool:
+    """`Client.score` on the default client."""
+    return get_client().score(run_id, name, value, **options)
 
 
 def flush(timeout: float = 5.0) -> bool:

@@ -34,6 +34,7 @@ from ..record import CostSource, Phase, Run, ToolUsage, UsageLine
 from .engine import BACKSTOP_CHECKPOINT_PAGES, describe_url, normalize_url, sqlite_engine
 from .errors import StoreError, classify, database_errors
 from .pending import PendingSpans
+from .scores import RunScores
 
 __all__ = [
     "BACKSTOP_CHECKPOINT_PAGES",
@@ -108,6 +109,7 @@ class Store:
         self._maintenance: threading.Thread | None = None
         self._stopping = threading.Event()
         self.pending = PendingSpans(self)  # OTLP spans waiting for the rest of their trace
+        self.scores = RunScores(self)  # scores given to runs after they ended
 
     def __enter__(self) -> Store:
         return self

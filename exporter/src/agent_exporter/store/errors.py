@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 
 class StoreError(RuntimeError):
@@ -44,7 +44,7 @@ def database_errors() -> tuple[type[Exception], ...]:
 def classify(exc: Exception) -> StoreError:
     """The `StoreError` a database error stands for: the one place that tells a read-only database
     (`store_read_only`, not retryable), a full disk (`store_full`) and anything else
-    (`store_unavailable`: retryable, but for a missing table) apart, from the driver's message."""
+    (`store_unavailable`: retryable, but for a missing table or data the database refuses) apart."""
     orig = getattr(exc, "orig", None)
     lines = str(orig if orig is not None else exc).strip().splitlines()
     detail = lines[0] if lines else type(exc).__name__
@@ -67,4 +67,17 @@ def classify(exc: Exception) -> StoreError:
         return StoreError(
             f"the disk is full ({detail}); free space or move the database", code="store_full", detail=detail
         )
-    return StoreError(f"database error: {detail}", retryable="no such table" not in lowered, detail=detail)
+    # a missing table, or data the database refuses (a constraint, a value out of range): the same
+    # request fails the same way later, and the writer stores the other requests of its group alone
+    retryable = "no such table" not in lowered and not _refused_data(exc)
+    return StoreError(f"database error: {detail}", retryable=retryable, detail=detail)
+
+
+def _refused_data(exc: Exception) -> bool:
+    """Whether the database refused the data itself: an integrity or data error, from SQLAlchemy or
+    straight from a driver's cursor."""
+    kinds: list[type[Exception]] = [IntegrityError, DataError, sqlite3.IntegrityError, sqlite3.DataError]
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        kinds += [psycopg.IntegrityError, psycopg.DataError]
+    return isinstance(exc, tuple(kinds)) or isinstance(getattr(exc, "orig", None), tuple(kinds))
