@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from agent_exporter.record import FieldError, _rule_and_sentence, parse_record
+from agent_exporter.fields import _rule_and_sentence
+from agent_exporter.record import FieldError, parse_record
 
 from .support import NOW, record, resolved
 
