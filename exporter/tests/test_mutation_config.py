@@ -29,7 +29,15 @@ def makefile_modules() -> list[str]:
 
 def test_the_makefile_mutates_the_modules_the_config_names() -> None:
     assert makefile_modules() == summary.configured_modules()
-    assert summary.configured_modules() == ["record", "pricing", "metrics", "ingest", "analytics", "reports"]
+    assert summary.configured_modules() == [
+        "record",
+        "fields",
+        "pricing",
+        "metrics",
+        "ingest",
+        "analytics",
+        "reports",
+    ]
     assert all((EXPORTER / path).is_file() for path in MUTMUT["only_mutate"])
 
 
@@ -38,6 +46,7 @@ def test_mutate_is_a_target_of_its_own_and_not_part_of_make_test() -> None:
     assert test_line is not None
     assert test_line.group(1).split() == ["lint", "typecheck", "pytest"]
     recipe = MAKEFILE.split("\nmutate: install\n", 1)[1].split("\n\n", 1)[0]
+    assert "rm -rf exporter/mutants" in recipe
     assert "nice -n 15 ../$(BIN)/mutmut run" in recipe
     assert "python -m tests.mutation_summary $(MODULES)" in recipe
 

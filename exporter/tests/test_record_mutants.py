@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agent_exporter.fields import _rule_and_sentence
-from agent_exporter.record import FieldError, parse_record
+from agent_exporter.record import MAX_NAME_LENGTH, FieldError, name_problem, parse_record, total_tokens
 
 from .support import NOW, record, resolved
 
@@ -129,3 +129,37 @@ def test_a_run_without_a_model_takes_the_model_that_carried_most_tokens(
     usage: list[dict[str, Any]], model: str
 ) -> None:
     assert resolved(record("r", model=None, usage=usage)).model == model
+
+
+def test_a_name_from_elsewhere_follows_the_records_name_rule() -> None:
+    longest = "x" * MAX_NAME_LENGTH
+    assert name_problem(longest) is None
+    assert (
+        name_problem(longest + "x")
+        == f"must be at most {MAX_NAME_LENGTH} characters (got {MAX_NAME_LENGTH + 1})"
+    )
+    assert name_problem("a\x00") == "must not contain control characters"
+    assert (name_problem("  "), name_problem("")) == (
+        "must not be empty or blank",
+        "must not be empty or blank",
+    )
+
+
+def test_total_tokens_counts_what_was_reported_and_nothing_else() -> None:
+    assert (total_tokens(None, None), total_tokens(5, None), total_tokens(None, 7), total_tokens(5, 7)) == (
+        None,
+        5,
+        7,
+        12,
+    )
+
+
+def test_a_usage_line_keeps_its_reasoning_tokens() -> None:
+    run = resolved(
+        record("r", model=None, usage=[{"model": "a", "output_tokens": 10, "reasoning_tokens": 4}])
+    )
+    assert (run.usage[0].reasoning_tokens, run.reasoning_tokens) == (4, 4)
+
+
+def test_a_run_without_a_model_or_a_breakdown_has_no_model() -> None:
+    assert resolved(record("r", model=None)).model is None
