@@ -8,8 +8,15 @@ from typing import Any
 
 import pytest
 
-from agent_exporter.fields import _rule_and_sentence
-from agent_exporter.record import MAX_NAME_LENGTH, FieldError, name_problem, parse_record, total_tokens
+from agent_exporter.fields import MAX_LABEL_KEY_LENGTH, MAX_LABEL_VALUE_LENGTH, MAX_LABELS, _rule_and_sentence
+from agent_exporter.record import (
+    MAX_NAME_LENGTH,
+    FieldError,
+    RunRecord,
+    name_problem,
+    parse_record,
+    total_tokens,
+)
 
 from .support import NOW, record, resolved
 
@@ -163,3 +170,97 @@ def test_a_usage_line_keeps_its_reasoning_tokens() -> None:
 
 def test_a_run_without_a_model_or_a_breakdown_has_no_model() -> None:
     assert resolved(record("r", model=None)).model is None
+
+
+def test_a_run_keeps_every_descriptive_field_of_its_record() -> None:
+    run = resolved(
+        record(
+            "r",
+            agent_version="2.1.0",
+            project="billing",
+            team="payments",
+            environment="prod",
+            retries=2,
+            quality_score=0.75,
+            confidence=0.5,
+            tools=[{"name": "bash", "calls": 3}, {"name": "edit", "calls": 2}],
+        )
+    )
+    kept = (run.agent_version, run.project, run.team, run.environment, run.retries, run.quality_score)
+    assert kept == ("2.1.0", "billing", "payments", "prod", 2, 0.75)
+    assert (run.confidence, run.tool_calls) == (0.5, 5)  # tool calls summed from the tools
+
+
+def test_reported_totals_win_over_the_breakdowns() -> None:
+    usage = [
+        {"model": "a", "provider": "pa", "input_tokens": 10, "calls": 1},
+        {"model": "b", "provider": "pb", "input_tokens": 5, "calls": 2},
+    ]
+    run = resolved(
+        record(
+            "r",
+            model=None,
+            provider="gateway",
+            llm_calls=7,
+            tool_calls=9,
+            tools=[{"name": "x", "calls": 2}],
+            usage=usage,
+        )
+    )
+    assert (run.model, run.provider, run.llm_calls, run.tool_calls) == ("a", "gateway", 7, 9)
+    named = resolved(record("r", model="own", provider="p-own", usage=usage))
+    assert (named.model, named.provider, named.llm_calls) == ("own", "p-own", 3)
+    derived = resolved(record("r", model=None, provider=None, usage=usage))
+    assert (derived.model, derived.provider) == ("a", "pa")
+
+
+def parsed(body: dict[str, Any]) -> RunRecord:
+    out = parse_record(body, now=NOW, max_future_skew=300)
+    assert isinstance(out, RunRecord), out
+    return out
+
+
+def test_tool_errors_may_equal_calls_but_not_exceed_them() -> None:
+    assert parsed(record("r", tools=[{"name": "bash", "calls": 2, "errors": 2}])).tools[0].errors == 2
+    assert errors(tools=[{"name": "bash", "calls": 2, "errors": 3}]) == [
+        ("tools[0].errors", "subset_exceeds_total", "tools[0].errors: errors (3) must not exceed calls (2)")
+    ]
+
+
+def test_label_limits_hold_at_their_edges() -> None:
+    at_most = {"k" * MAX_LABEL_KEY_LENGTH: "v" * MAX_LABEL_VALUE_LENGTH} | {
+        f"k{i}": "v" for i in range(MAX_LABELS - 1)
+    }
+    assert len(parsed(record("r", labels=at_most)).labels) == MAX_LABELS
+    key = "k" * (MAX_LABEL_KEY_LENGTH + 1)
+    assert errors(labels={key: "v"}) == [
+        (
+            f"labels.{key[:MAX_LABEL_KEY_LENGTH]}",
+            "label_key",
+            f"labels.{key[:MAX_LABEL_KEY_LENGTH]}: label keys must match [A-Za-z_][A-Za-z0-9_]* "
+            f"and be at most {MAX_LABEL_KEY_LENGTH} characters",
+        )
+    ]
+    too_many = {f"k{i}": "v" for i in range(MAX_LABELS + 1)}
+    assert errors(labels=too_many) == [
+        ("labels", "max_labels", f"labels: at most {MAX_LABELS} labels are allowed (got {MAX_LABELS + 1})")
+    ]
+    assert errors(labels={"k": "v" * (MAX_LABEL_VALUE_LENGTH + 1)}) == [
+        ("labels.k", "max_length", f"labels.k: must be at most {MAX_LABEL_VALUE_LENGTH} characters")
+    ]
+
+
+def test_nulls_and_defaults_sent_or_left_out_hash_the_same() -> None:
+    bare = parsed(record("r"))
+    spelled = parsed(record("r") | {"project": None, "labels": {}, "tools": [], "retries": None})
+    assert spelled.body_hash() == bare.body_hash()
+    assert parsed(record("r", project="x")).body_hash() != bare.body_hash()
+
+
+def test_the_digest_of_a_record_is_stable() -> None:
+    # stored runs were deduplicated by this digest: a change to it turns every resent run into a conflict
+    # (defaults such as labels {} and tools [] are left out, so a field added with a default keeps it)
+    assert (
+        parsed(record("r-1", cost_usd=1.0)).body_hash()
+        == "4fafb44aa6137ecdb5676a9f208701cc8cab9306203134078cf80bec9509f0aa"
+    )
