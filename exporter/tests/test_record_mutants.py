@@ -264,3 +264,66 @@ def test_the_digest_of_a_record_is_stable() -> None:
         parsed(record("r-1", cost_usd=1.0)).body_hash()
         == "4fafb44aa6137ecdb5676a9f208701cc8cab9306203134078cf80bec9509f0aa"
     )
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"started_at": "1999-12-31T23:59:59Z"},
+            (
+                "started_at",
+                "ancient_timestamp",
+                "started_at: 1999-12-31T23:59:59+00:00 is before 2000-01-01; check the units",
+            ),
+        ),
+        (
+            {"duration_seconds": None, "started_at": "2026-11-18T08:00:00Z"},
+            (
+                "duration_seconds",
+                "duration_or_timestamps",
+                "duration_seconds: send duration_seconds, or both started_at and ended_at",
+            ),
+        ),
+        (
+            {"ended_at": "2027-01-01T00:00:00Z"},
+            (
+                "ended_at",
+                "future_timestamp",
+                "ended_at: 2027-01-01T00:00:00+00:00 is more than 300 s in the future; "
+                "check the agent's clock",
+            ),
+        ),
+        (
+            {
+                "duration_seconds": None,
+                "started_at": "2026-11-18T08:00:10Z",
+                "ended_at": "2026-11-18T08:00:00Z",
+            },
+            ("ended_at", "ended_before_started", "ended_at: 2026-11-18T08:00:00+00:00 is before started_at"),
+        ),
+        (
+            {"labels": {"k": "a\x00"}},
+            ("labels.k", "control_characters", "labels.k: must not contain control characters"),
+        ),
+    ],
+)
+def test_each_cross_field_rule_says_what_is_wrong(
+    fields: dict[str, Any], expected: tuple[str, str, str]
+) -> None:
+    assert errors(**fields) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("started_at", "ended_at", "duration"),
+    [
+        ("2000-01-01T00:00:00Z", None, 5.0),  # the earliest instant allowed
+        ("2026-11-18T08:00:00Z", "2026-11-18T08:00:00Z", 0.0),  # an instant run
+        ("2026-11-18T08:00:00Z", "2026-11-18T08:00:00.500Z", None),  # under a second
+        ("2026-11-18T08:00:00Z", "2026-11-18T08:01:40Z", 99.0),  # 1 s off 100 s: just within the tolerance
+    ],
+)
+def test_timestamps_at_the_edges_of_the_rules_are_accepted(
+    started_at: str, ended_at: str | None, duration: float | None
+) -> None:
+    parsed(record("r", started_at=started_at, ended_at=ended_at, duration_seconds=duration))
