@@ -327,3 +327,78 @@ def test_timestamps_at_the_edges_of_the_rules_are_accepted(
     started_at: str, ended_at: str | None, duration: float | None
 ) -> None:
     parsed(record("r", started_at=started_at, ended_at=ended_at, duration_seconds=duration))
+
+
+def test_the_duration_tolerance_grows_with_the_span() -> None:
+    # 1000 s between the timestamps: 5 s off is within 1 % (10 s), though over the 1 s floor
+    parsed(
+        record(
+            "r", started_at="2026-11-18T08:00:00Z", ended_at="2026-11-18T08:16:40Z", duration_seconds=995.0
+        )
+    )
+    assert errors(
+        started_at="2026-11-18T08:00:00Z", ended_at="2026-11-18T08:01:40Z", duration_seconds=98.9
+    ) == [
+        (
+            "duration_seconds",
+            "inconsistent_duration",
+            "duration_seconds: 98.9 s disagrees with ended_at - started_at (100 s)",
+        )
+    ]
+
+
+def test_a_run_may_end_at_the_latest_instant_allowed_but_not_after() -> None:
+    # received at 11:06:40 with 300 s of skew allowed: 11:11:40 is the latest end
+    parsed(record("r", started_at="2026-11-18T11:11:10Z", duration_seconds=30.0))
+    assert errors(started_at="2026-11-18T11:11:10Z", duration_seconds=31.0) == [
+        (
+            "started_at",
+            "future_timestamp",
+            "started_at: started_at + duration_seconds ends in the future; check the agent's clock",
+        )
+    ]
+
+
+def test_cache_over_input_is_judged_on_the_runs_own_figures_or_its_breakdowns() -> None:
+    inclusive = "input_tokens is inclusive of cached tokens"
+    # the run's own cache reads against the input its breakdown adds up to
+    assert errors(cache_read_tokens=50, usage=[{"model": "a", "input_tokens": 40}]) == [
+        (
+            "cache_read_tokens",
+            "subset_exceeds_total",
+            f"cache_read_tokens: 50 exceeds input_tokens (40); {inclusive}",
+        )
+    ]
+    # the run's own input against the cache reads of its breakdown
+    assert errors(input_tokens=10, usage=[{"model": "a", "cache_read_tokens": 20}]) == [
+        (
+            "cache_read_tokens",
+            "subset_exceeds_total",
+            f"cache_read_tokens: 20 exceeds input_tokens (10); {inclusive}",
+        )
+    ]
+    # nothing of its own: the lines are judged one by one, not their sums against each other
+    lines = [{"model": "a", "input_tokens": 10, "output_tokens": 10}, {"model": "b", "cache_read_tokens": 20}]
+    parsed(
+        record(
+            "r", model=None, usage=[*lines, {"model": "c", "cache_write_tokens": 20, "reasoning_tokens": 20}]
+        )
+    )
+
+
+def test_reasoning_over_output_is_judged_on_the_runs_own_figures_or_its_breakdowns() -> None:
+    inclusive = "output_tokens is inclusive of reasoning tokens"
+    assert errors(output_tokens=5, usage=[{"model": "a", "reasoning_tokens": 10}]) == [
+        (
+            "reasoning_tokens",
+            "subset_exceeds_total",
+            f"reasoning_tokens: 10 exceeds output_tokens (5); {inclusive}",
+        )
+    ]
+    assert errors(reasoning_tokens=30, usage=[{"model": "a", "output_tokens": 20}]) == [
+        (
+            "reasoning_tokens",
+            "subset_exceeds_total",
+            f"reasoning_tokens: 30 exceeds output_tokens (20); {inclusive}",
+        )
+    ]
