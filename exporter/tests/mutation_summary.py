@@ -125,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         print("| module | mutants | killed | survived | equivalent | not run | kill rate |")
         print("|---|---|---|---|---|---|---|")
         for r in results:
+            rate = f"{r.rate:.1f}%" if r.killed + r.survived else "not run"
             print(
                 f"| `{r.module}` | {r.mutants} | {r.killed} | {r.survived} | {r.equivalent} | {r.not_run} "
-                f"| {r.rate:.1f}% |"
+                f"| {rate} |"
             )
     elif args.json:
         rows = [asdict(result) | {"rate": round(result.rate, 1)} for result in results]

@@ -402,3 +402,26 @@ def test_reasoning_over_output_is_judged_on_the_runs_own_figures_or_its_breakdow
             f"reasoning_tokens: 30 exceeds output_tokens (20); {inclusive}",
         )
     ]
+
+
+def test_cache_writes_and_both_cache_kinds_over_input_are_named() -> None:
+    inclusive = "input_tokens is inclusive of cached tokens"
+    assert errors(input_tokens=10, usage=[{"model": "a", "cache_write_tokens": 20}]) == [
+        (
+            "cache_write_tokens",
+            "subset_exceeds_total",
+            f"cache_write_tokens: 20 exceeds input_tokens (10); {inclusive}",
+        )
+    ]
+    assert errors(input_tokens=10, cache_read_tokens=6, cache_write_tokens=6) == [
+        (
+            "cache_read_tokens",
+            "subset_exceeds_total",
+            "cache_read_tokens: cache_read_tokens + cache_write_tokens (12) exceed input_tokens (10); "
+            + inclusive,
+        )
+    ]
+
+
+def test_reasoning_may_be_all_of_the_output() -> None:
+    assert parsed(record("r", output_tokens=10, reasoning_tokens=10)).reasoning_tokens == 10
