@@ -4,9 +4,11 @@ another vocabulary (the executions format), and answers to a request whose event
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from agent_exporter import migrations
@@ -14,7 +16,7 @@ from agent_exporter.config import load_settings
 from agent_exporter.ingest import IngestResult, RecordResult, Writer, _LoopWaiter
 from agent_exporter.metrics import Metrics
 from agent_exporter.outcome import Outcome
-from agent_exporter.record import FieldError
+from agent_exporter.record import FieldError, Run
 from agent_exporter.store import Store, StoreSettings
 
 from .support import priced, record
@@ -84,3 +86,26 @@ def test_each_request_of_a_group_gets_the_outcomes_of_its_own_runs(tmp_path: Pat
             writer.close()
     accepted, duplicate = Outcome.ACCEPTED, Outcome.DUPLICATE
     assert outcomes == [[accepted], [accepted], [accepted, duplicate], [accepted]]
+
+
+class CountingFails(Metrics):
+    """Metrics whose counting of a run breaks, as a bug in it would."""
+
+    def observe_run(self, run: Run) -> None:
+        raise RuntimeError("a bug in counting")
+
+
+def test_a_run_whose_counting_fails_is_still_stored_answered_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = CountingFails(CollectorRegistry(), load_settings().metrics.label_config(), version="test")
+    with Store(StoreSettings(f"sqlite:///{tmp_path / 'writer.db'}")) as store:
+        migrations.upgrade(store)
+        writer = Writer(store, metrics)
+        try:
+            with caplog.at_level(logging.ERROR, logger="agent_exporter.ingest"):
+                outcomes = asyncio.run(writer.store([priced(record("a")), priced(record("b"))]))
+        finally:
+            writer.close()
+    assert outcomes == [Outcome.ACCEPTED, Outcome.ACCEPTED]
+    assert [r.getMessage() for r in caplog.records] == ["counting 2 stored runs failed"]
