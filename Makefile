@@ -74,8 +74,8 @@ screenshots: install
 	cd exporter && ../$(BIN)/python -m tests.web_screenshots
 
 # mutation testing (docs/quality.md): mutmut mutates the core modules and runs the fast unit tests that
-# reach each mutant; not part of make test (~20 minutes on 2 cores at rest). MODULES narrows it. mutants/
-# is made afresh: mutmut does not refresh the copies of modules it does not mutate.
+# reach each mutant; not part of make test (40 minutes and more for all seven on 2 cores: MODULES splits
+# it). mutants/ is made afresh: mutmut does not refresh the copies of modules it does not mutate.
 MODULES     ?= record fields pricing metrics ingest analytics reports
 MUTATE_JOBS ?= 2
 mutate: install

@@ -71,7 +71,7 @@ NOT_RUN: dict[str, str] = {
         "not run by hand for issue 8"
     ),
     "make mutate": (
-        "mutation testing, 20 minutes and more on 2 cores; test_mutation_config.py holds the target, "
+        "mutation testing, 40 minutes and more on 2 cores; test_mutation_config.py holds the target, "
         "[tool.mutmut] and docs/quality.md to one list of modules; run by hand for issue 12 (docs/quality.md)"
     ),
     'make mutate MODULES="pricing analytics"': (
