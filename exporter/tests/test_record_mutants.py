@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from agent_exporter.fields import MAX_LABEL_KEY_LENGTH, MAX_LABEL_VALUE_LENGTH, MAX_LABELS, _rule_and_sentence
+from agent_exporter.fields import (
+    MAX_COUNT_KEYS,
+    MAX_LABEL_KEY_LENGTH,
+    MAX_LABEL_VALUE_LENGTH,
+    MAX_LABELS,
+    Score,
+    _rule_and_sentence,
+    parse_score,
+)
 from agent_exporter.record import (
     MAX_NAME_LENGTH,
     FieldError,
@@ -83,6 +91,8 @@ def test_each_kind_of_bad_value_has_its_rule_path_and_sentence(
         (CONTROL + "x" * 39, repr(CONTROL + "x" * 39)),  # 40 characters: shown whole
         (CONTROL + "x" * 40, "a string of 41 characters"),
         (CONTROL * 40, repr(CONTROL * 40)[:57] + "..."),  # a repr over 60 characters is cut
+        ([0] * 20, repr([0] * 20)),  # a repr of 60 characters: shown whole
+        ([10] + [0] * 19, repr([10] + [0] * 19)[:57] + "..."),  # of 61: cut
         ([0] * 41, "an array of 41 items"),
         ({f"k{i}": i for i in range(41)}, "an object of 41 keys"),
     ],
@@ -425,3 +435,80 @@ def test_cache_writes_and_both_cache_kinds_over_input_are_named() -> None:
 
 def test_reasoning_may_be_all_of_the_output() -> None:
     assert parsed(record("r", output_tokens=10, reasoning_tokens=10)).reasoning_tokens == 10
+
+
+# --- fields.py: scores and the items of a run ----------------------------------------------------
+
+
+def test_a_score_that_is_not_an_object_or_breaks_a_rule_is_named() -> None:
+    assert parse_score(3, "scores[1].") == [
+        FieldError("scores[1]", "object", "scores[1]: must be a JSON object")
+    ]
+    assert parse_score([], "") == [FieldError("(score)", "object", "(score): must be a JSON object")]
+    assert parse_score({"name": "review", "value": 1.5}, "scores[0].") == [
+        FieldError(
+            "scores[0].value", "maximum", "scores[0].value: input should be less than or equal to 1 (got 1.5)"
+        )
+    ]
+
+
+def test_a_scores_key_is_its_id_or_a_stable_digest_of_it() -> None:
+    score = parse_score({"name": "review", "value": 0.8, "source": "ci"}, "")
+    same = parse_score({"name": "review", "value": 0.8, "source": "ci", "comment": None}, "")
+    named = parse_score({"name": "review", "value": 0.8, "score_id": "rev-1"}, "")
+    assert isinstance(score, Score)
+    assert isinstance(same, Score)
+    assert isinstance(named, Score)
+    # the digest scores were deduplicated by: absent and null alike, and stable across versions
+    assert score.key() == same.key() == "sha256:b72036258cba03881e5e04f0d5e248cc5516d505"
+    assert named.key() == "rev-1"
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"parent_run_id": "r"},
+            (
+                "parent_run_id",
+                "parent_is_self",
+                "parent_run_id: a run cannot be its own parent (equals run_id)",
+            ),
+        ),
+        (
+            {"counts": {"two words": 1}},
+            (
+                "counts.two words",
+                "count_key",
+                "counts.two words: count keys must match [A-Za-z_][A-Za-z0-9_]* and be at most 64 characters",
+            ),
+        ),
+        (
+            {"counts": {f"k{i}": 1 for i in range(MAX_COUNT_KEYS + 1)}},
+            (
+                "counts",
+                "max_keys",
+                f"counts: at most {MAX_COUNT_KEYS} counts are allowed (got {MAX_COUNT_KEYS + 1})",
+            ),
+        ),
+        (
+            {"subagents": [{"name": "s", "attempts": 2, "successes": 2, "failures": 1}]},
+            (
+                "subagents[0].attempts",
+                "subset_exceeds_total",
+                "subagents[0].attempts: successes + failures (3) must not exceed attempts (2)",
+            ),
+        ),
+    ],
+)
+def test_each_rule_across_a_runs_items_says_what_is_wrong(
+    fields: dict[str, Any], expected: tuple[str, str, str]
+) -> None:
+    assert errors(**fields) == [expected]
+
+
+def test_a_runs_items_at_the_edges_of_their_rules_are_accepted() -> None:
+    counts = {"k" * MAX_LABEL_KEY_LENGTH: 1} | {f"k{i}": 1 for i in range(MAX_COUNT_KEYS - 1)}
+    subagents = [{"name": "s", "attempts": 3, "successes": 2, "failures": 1}]
+    run = parsed(record("r", parent_run_id="p", counts=counts, subagents=subagents))
+    assert (len(run.counts), run.subagents[0].attempts, run.parent_run_id) == (MAX_COUNT_KEYS, 3, "p")
