@@ -47,6 +47,7 @@ DOCS: Final = (
     "docs/architecture.md",
     "docs/design.md",
     "docs/development.md",
+    "docs/quality.md",
     "docs/operations.md",
     "docs/runbooks.md",
     "docs/BENCHMARKS.md",

@@ -30,7 +30,11 @@ from agent_exporter.pricing import PriceBook
 from agent_exporter.record import Run, RunRecord, parse_record
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO.parent / "shared" / "data" / "swe-bench-pro-runs.json"
+#: the checkout's sibling shared/ (the nearest one up: `make mutate` runs the tests from exporter/mutants/)
+SHARED = next(
+    (p / "shared" for p in REPO.parents if (p / "shared" / "data").is_dir()), REPO.parent / "shared"
+)
+SHARED_DATA = SHARED / "data" / "swe-bench-pro-runs.json"
 #: the receipt time of the records the unit tests build (2026-11-18T08:26:40Z)
 NOW = 1_795_000_000.0
 PG_ADMIN_URL = os.environ.get(

@@ -273,3 +273,31 @@ def test_a_codex_rollout_is_a_run_with_its_last_cumulative_totals(
         "gpt-5-codex",
         60.0,
     )
+
+
+def test_a_claude_code_subagent_transcript_is_a_sub_run_of_its_session(
+    server: ExporterProcess, tmp_path: Path
+) -> None:
+    config = tmp_path / "claude"
+    session = claude_session(config / "projects")
+    jsonl(
+        session.with_suffix("") / "subagents" / "agent-aed1da92.jsonl",
+        [
+            assistant("msg_s1", "req_s1", "2026-11-30T10:00:20Z",
+                      {"type": "tool_use", "id": "toolu_s1", "name": "Grep", "input": {}}, USAGE_2),
+            assistant("msg_s2", "req_s2", "2026-11-30T10:00:50Z",
+                      {"type": "text", "text": "found it"}, USAGE_1),
+        ],
+    )  # fmt: skip
+    cli(server.url, tmp_path, "--format", "claude-code", str(config / "projects"))
+    sub = run(server.url, f"claude-code-{SESSION}-agent-aed1da92")
+    assert (sub["agent"], sub["parent_run_id"], sub["session_id"]) == (
+        "claude-code-subagent",
+        f"claude-code-{SESSION}",
+        SESSION,
+    )
+    assert (sub["llm_calls"], sub["duration_seconds"], [t["name"] for t in sub["tools"]]) == (
+        2,
+        30.0,
+        ["Grep"],
+    )

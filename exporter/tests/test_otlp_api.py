@@ -325,3 +325,20 @@ def test_spans_over_the_pending_bound_are_dropped_and_reported(
         assert "pending spans over the limit of 100" in answer["partialSuccess"]["errorMessage"]
         assert registry.get_sample_value("agent_exporter_otlp_spans_pending") == 100
         assert spans_counted(registry, "dropped") == 50
+
+
+def test_a_trace_whose_root_never_comes_is_assembled_after_the_pending_timeout(
+    tmp_path: Path, registry: CollectorRegistry
+) -> None:
+    otlp = {"grace_seconds": 0, "pending_timeout_seconds": 1}
+    with make_client(f"sqlite:///{tmp_path / 'app.db'}", registry, otlp=otlp) as c:
+        # the agent span's parent lives in another service, which does not export here
+        orphan = body(
+            span(5, 99, "invoke_agent fixer", 0, 4, gen_ai__operation__name="invoke_agent"),
+            span(6, 5, "chat gpt-5", 1, 2, gen_ai__request__model="gpt-5", gen_ai__usage__input_tokens=9),
+        )
+        c.post(TRACES, content=orjson.dumps(orphan), headers=JSON)
+        assert registry.get_sample_value("agent_exporter_otlp_spans_pending") == 2
+        run = stored(c, f"otlp-{TRACE}-{5:016x}")
+        assert (run["agent"], run["input_tokens"], run["llm_calls"]) == ("fixer", 9, 1)
+        assert registry.get_sample_value("agent_exporter_otlp_spans_pending") == 0

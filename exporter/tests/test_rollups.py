@@ -20,13 +20,13 @@ from sqlalchemy import text
 
 from agent_exporter import aggregates, migrations, reports, schema
 from agent_exporter import read_models as m
-from agent_exporter import store as store_module
 from agent_exporter.aggregates import DAY, HOUR, MONDAY_ORIGIN, WEEK, Bucket
 from agent_exporter.pricing import PriceBook
 from agent_exporter.queries import RunFilter
 from agent_exporter.record import CostSource, Run, Status
 from agent_exporter.reprice import reprice
 from agent_exporter.store import Store
+from agent_exporter.store import rows as store_rows
 
 from .rollup_oracle import as_row, assert_matches, grouped, selected
 from .support import wait_until
@@ -309,7 +309,7 @@ def test_the_migration_builds_the_rollups_of_stored_runs_and_resumes(store: Stor
         columns = every[: every.index("session_id")]  # the columns of migration 0006 come later
         conn.execute(
             text(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
-            [dict(zip(columns, store_module._run_values(r)[: len(columns)], strict=True)) for r in runs],
+            [dict(zip(columns, store_rows.run_values(r)[: len(columns)], strict=True)) for r in runs],
         )
     said: list[str] = []
 

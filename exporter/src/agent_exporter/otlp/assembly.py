@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS: Final = 0.2
 MAX_TRACES_PER_ROUND: Final = 5000
-REMEMBERED_TRACES: Final = 200_000  # written traces remembered in memory (the store remembers all)
+REMEMBERED_TRACES: Final = 50_000  # written traces remembered in memory (the store remembers all)
 FORGET_EVERY_SECONDS: Final = 300.0
 MAX_TRACE_SPANS: Final = 10_000  # spans of one trace held at most: a run of more is a runaway loop
 LATE_WINDOW_SECONDS: Final = 86_400.0  # how long the store remembers a written trace (late spans)
@@ -104,7 +104,8 @@ class Assembler:
         trace = self._traces.get(chunk.trace_id)
         if trace is None:
             trace = self._traces[chunk.trace_id] = _Trace(first_at=chunk.received_at)
-            self._arrivals.append((chunk.received_at, chunk.trace_id))
+            if chunk.closed_at is None:  # a trace whose root came first is due by its grace period
+                self._arrivals.append((chunk.received_at, chunk.trace_id))
         if chunk.chunk in trace.chunks:
             return
         trace.chunks.add(chunk.chunk)

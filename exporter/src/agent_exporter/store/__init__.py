@@ -8,8 +8,6 @@ replicas sharing one PostgreSQL.
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import logging
 import math
 import os
@@ -17,23 +15,30 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Final
 
-import orjson
-from sqlalchemy import Connection, Table, bindparam, create_engine, inspect, select, text
+from sqlalchemy import Connection, bindparam, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import rollups, schema
 from ..outcome import Outcome
-from ..record import CostSource, Phase, Run, ToolUsage, UsageLine
+from ..record import CostSource, Run
 from .engine import BACKSTOP_CHECKPOINT_PAGES, describe_url, normalize_url, sqlite_engine
 from .errors import StoreError, classify, database_errors
 from .pending import PendingSpans
+from .rows import (
+    IN_CHUNK,
+    StoredRunsError,
+    child_rows,
+    copy_rows,
+    insert_postgres,
+    run_values,
+    write_sqlite_transaction,
+)
 from .scores import RunScores
 
 __all__ = [
@@ -48,8 +53,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_IN_CHUNK = 500  # keeps `run_id IN (...)` under every backend's parameter limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,9 +327,9 @@ class Store:
             with self._writing() as conn:
                 before: list[dict[str, Any]] = []
                 ids = list(runs)
-                for start in range(0, len(ids), _IN_CHUNK):
+                for start in range(0, len(ids), IN_CHUNK):
                     query = select(r.c.run_id, *(r.c[name] for name in rollups.INPUTS)).where(
-                        r.c.run_id.in_(ids[start : start + _IN_CHUNK])
+                        r.c.run_id.in_(ids[start : start + IN_CHUNK])
                     )
                     before.extend(dict(row) for row in conn.execute(query).mappings())
                 if runs:
@@ -385,8 +388,8 @@ class Store:
         the rollups, which are the history.
         """
         deleted = 0
-        for start in range(0, len(run_ids), _IN_CHUNK):
-            chunk = list(run_ids[start : start + _IN_CHUNK])
+        for start in range(0, len(run_ids), IN_CHUNK):
+            chunk = list(run_ids[start : start + IN_CHUNK])
             with self.write_cursor() as cursor:
                 marks = ", ".join([self._mark] * len(chunk))
                 columns = ", ".join(rollups.INPUTS)
@@ -442,9 +445,9 @@ class Store:
             cursor = driver.cursor()
             try:
                 try:
-                    inserted, stored = _write_sqlite_transaction(cursor, candidates, look_first=False)
-                except _StoredRunsError:  # a retry of runs stored already: rare, and slower
-                    inserted, stored = _write_sqlite_transaction(cursor, candidates, look_first=True)
+                    inserted, stored = write_sqlite_transaction(cursor, candidates, look_first=False)
+                except StoredRunsError:  # a retry of runs stored already: rare, and slower
+                    inserted, stored = write_sqlite_transaction(cursor, candidates, look_first=True)
             finally:
                 cursor.close()
         except sqlite3.Error as exc:
@@ -455,8 +458,8 @@ class Store:
 
     def _stored_hashes(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
-        for start in range(0, len(run_ids), _IN_CHUNK):
-            chunk = run_ids[start : start + _IN_CHUNK]
+        for start in range(0, len(run_ids), IN_CHUNK):
+            chunk = run_ids[start : start + IN_CHUNK]
             rows = conn.execute(
                 select(schema.runs.c.run_id, schema.runs.c.body_hash).where(schema.runs.c.run_id.in_(chunk))
             )
@@ -467,11 +470,11 @@ class Store:
         """PostgreSQL: COPY the runs through a staging table, then COPY the new ones' breakdowns."""
         if not new:
             return set()
-        inserted = _insert_postgres(conn, [_run_values(r) for r in new])
+        inserted = insert_postgres(conn, [run_values(r) for r in new])
         kept = [r for r in new if r.run_id in inserted]
-        for table, values in _children(kept):
+        for table, values in child_rows(kept):
             if values:
-                _copy(conn, table, values)
+                copy_rows(conn, table, values)
         raw = conn.connection.driver_connection
         assert raw is not None
         with raw.cursor() as cursor:
@@ -479,240 +482,5 @@ class Store:
         return inserted
 
 
-_TABLES = (
-    schema.runs,
-    schema.run_usage,
-    schema.run_tools,
-    schema.run_phases,
-    schema.run_subagents,
-    schema.run_pipeline_attempts,
-    schema.run_debugging_cycles,
-)
-_COLUMNS = {t: [c.name for c in t.columns] for t in _TABLES}
-
-
-_SQLITE_MAX_PARAMETERS: Final = 32_766  # SQLite's default limit since 3.32
-
-
-@lru_cache(maxsize=64)
-def _multi_row_insert(table: Table, rows: int, skip_stored: bool) -> str:
-    """One INSERT of `rows` rows: one statement per thousand rows rather than one step per row.
-
-    sqlite3 releases the GIL around each step and must win it back for the next one: under load,
-    from request threads that hold it for milliseconds. A few large statements take it a few times.
-    """
-    one = "(" + ", ".join("?" * len(_COLUMNS[table])) + ")"
-    values = ", ".join([one] * rows)
-    sql = f"INSERT INTO {table.name} ({', '.join(_COLUMNS[table])}) VALUES {values}"  # noqa: S608
-    return sql + " ON CONFLICT (run_id) DO NOTHING" if skip_stored else sql
-
-
-class _StoredRunsError(Exception):
-    """Some of the runs being inserted are stored already: the transaction starts over, looking first."""
-
-
-def _insert_runs_sqlite(cursor: sqlite3.Cursor, runs: Sequence[Run], *, look_first: bool) -> set[str]:
-    """Insert the runs whose run_id is not stored yet; the run_ids inserted.
-
-    Optimistically (`look_first` false), a multi-row INSERT ... ON CONFLICT DO NOTHING per chunk,
-    without RETURNING (whose rows come back one step, and one GIL hand-off, each): when it inserts
-    every row, as it does but for retries, that is the answer, in one statement. When it does
-    not, `_StoredRunsError` says to roll back and start over with `look_first`: a look-up of the
-    stored run_ids, then an INSERT of the others.
-    """
-    table = schema.runs
-    per = _SQLITE_MAX_PARAMETERS // len(_COLUMNS[table])
-    inserted: set[str] = set()
-    for start in range(0, len(runs), per):
-        chunk = runs[start : start + per]
-        if look_first:
-            stored = _stored_hashes_sqlite(cursor, [r.run_id for r in chunk])
-            chunk = [r for r in chunk if r.run_id not in stored]
-            if not chunk:
-                continue
-        rows = [_run_values(r) for r in chunk]
-        sql = _multi_row_insert(table, len(rows), not look_first)
-        cursor.execute(sql, tuple(itertools.chain.from_iterable(rows)))
-        if not look_first and cursor.rowcount != len(rows):
-            raise _StoredRunsError
-        inserted.update(r.run_id for r in chunk)
-    return inserted
-
-
-def _write_sqlite_transaction(
-    cursor: sqlite3.Cursor, candidates: Sequence[Run], *, look_first: bool
-) -> tuple[set[str], dict[str, str]]:
-    """One transaction of `Store._write_sqlite`, rolled back if anything fails."""
-    # the write lock up front: the duplicate check and the insert see the same database
-    cursor.execute("BEGIN IMMEDIATE")
-    try:
-        inserted = _insert_runs_sqlite(cursor, candidates, look_first=look_first)
-        known = [r.run_id for r in candidates if r.run_id not in inserted]
-        stored = _stored_hashes_sqlite(cursor, known) if known else {}
-        new = [r for r in candidates if r.run_id in inserted] if known else candidates
-        _insert_children_sqlite(cursor, new)
-        rollups.add(cursor, "sqlite", new)
-        cursor.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            cursor.execute("ROLLBACK")
-        raise
-    return inserted, stored
-
-
-def _insert_children_sqlite(cursor: sqlite3.Cursor, runs: Sequence[Run]) -> None:
-    """The runs' usage, tool and phase rows, a multi-row INSERT per table and chunk."""
-    for table, values in _children(runs):
-        if not values:
-            continue
-        per = _SQLITE_MAX_PARAMETERS // len(_COLUMNS[table])
-        for start in range(0, len(values), per):
-            chunk = values[start : start + per]
-            cursor.execute(
-                _multi_row_insert(table, len(chunk), False), tuple(itertools.chain.from_iterable(chunk))
-            )
-
-
-def _stored_hashes_sqlite(cursor: sqlite3.Cursor, run_ids: Sequence[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for start in range(0, len(run_ids), _IN_CHUNK):
-        chunk = run_ids[start : start + _IN_CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        cursor.execute(f"SELECT run_id, body_hash FROM runs WHERE run_id IN ({marks})", chunk)  # noqa: S608
-        found.update(cursor.fetchall())
-    return found
-
-
-def _copy(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]], into: str | None = None) -> None:
-    """PostgreSQL's COPY of `table`'s columns (into `into`, if given): many times faster than INSERT."""
-    columns = ", ".join(_COLUMNS[table])
-    raw = conn.connection.driver_connection  # the psycopg connection, inside the same transaction
-    assert raw is not None
-    with raw.cursor() as cursor, cursor.copy(f"COPY {into or table.name} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
-def _insert_postgres(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> set[str]:
-    """COPY the runs into a staging table, then move the new ones: the run_ids actually inserted.
-
-    ON CONFLICT DO NOTHING makes a run another replica stored meanwhile a duplicate, not an error.
-    """
-    columns = ", ".join(_COLUMNS[schema.runs])
-    conn.exec_driver_sql(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_runs (LIKE runs) ON COMMIT DELETE ROWS"
-    )
-    _copy(conn, schema.runs, rows, into="incoming_runs")
-    result = conn.exec_driver_sql(
-        f"INSERT INTO runs ({columns}) SELECT {columns} FROM incoming_runs "  # noqa: S608 - schema names
-        "ON CONFLICT (run_id) DO NOTHING RETURNING run_id"
-    )
-    return {row[0] for row in result}
-
-
 def _cost_params(change: CostChange) -> dict[str, Any]:
     return {"b_run_id": change.run_id, "b_cost": change.cost_usd, "b_source": change.cost_source.value}
-
-
-def _json(value: Mapping[str, str | int] | None) -> str | None:
-    return orjson.dumps(value).decode() if value else None
-
-
-# Each tuple follows its table's column order in schema.py (the store tests read every column back).
-def _run_values(run: Run) -> tuple[Any, ...]:
-    return (
-        run.run_id,
-        run.agent,
-        run.agent_version,
-        run.model,
-        run.provider,
-        run.issue_type,
-        run.project,
-        run.team,
-        run.environment,
-        run.status.value,
-        run.started_at,
-        run.ended_at,
-        run.duration_seconds,
-        run.input_tokens,
-        run.output_tokens,
-        run.cache_read_tokens,
-        run.cache_write_tokens,
-        run.reasoning_tokens,
-        run.cost_usd,
-        run.cost_source.value,
-        run.llm_calls,
-        run.tool_calls,
-        run.retries,
-        run.quality_score,
-        run.confidence,
-        run.error_type,
-        run.error_summary,
-        _json(run.labels),
-        run.received_at,
-        run.body_hash,
-        run.session_id,
-        run.parent_run_id,
-        _json(run.counts),
-        run.pipeline_attempt_count,
-        run.pipeline_first_pass,
-        run.debugging_cycle_count,
-    )
-
-
-def _children(runs: Sequence[Run]) -> list[tuple[Table, list[tuple[Any, ...]]]]:
-    """The rows of every breakdown table of `runs`, table by table."""
-    return [
-        (schema.run_usage, [_usage_values(r.run_id, i, u) for r in runs for i, u in enumerate(r.usage)]),
-        (schema.run_tools, [_tool_values(r.run_id, i, t) for r in runs for i, t in enumerate(r.tools)]),
-        (schema.run_phases, [_phase_values(r.run_id, i, p) for r in runs for i, p in enumerate(r.phases)]),
-        (
-            schema.run_subagents,
-            [
-                (r.run_id, i, s.name, s.attempts, s.successes, s.failures, s.retries, s.duration_seconds)
-                for r in runs
-                for i, s in enumerate(r.subagents)
-            ],
-        ),
-        (
-            schema.run_pipeline_attempts,
-            [
-                (r.run_id, i, p.status.value, p.id, p.commit, p.duration_seconds)
-                for r in runs
-                for i, p in enumerate(r.pipeline_attempts)
-            ],
-        ),
-        (
-            schema.run_debugging_cycles,
-            [
-                (r.run_id, i, d.agent, d.error_type, d.attempts, int(d.resolved), d.duration_seconds)
-                for r in runs
-                for i, d in enumerate(r.debugging_cycles)
-            ],
-        ),
-    ]
-
-
-def _usage_values(run_id: str, position: int, u: UsageLine) -> tuple[Any, ...]:
-    return (
-        run_id,
-        position,
-        u.model,
-        u.provider,
-        u.input_tokens,
-        u.output_tokens,
-        u.cache_read_tokens,
-        u.cache_write_tokens,
-        u.reasoning_tokens,
-        u.cost_usd,
-        u.cost_source.value,
-        u.calls,
-    )
-
-
-def _tool_values(run_id: str, position: int, t: ToolUsage) -> tuple[Any, ...]:
-    return (run_id, position, t.name, t.calls, t.errors, t.duration_seconds)
-
-
-def _phase_values(run_id: str, position: int, p: Phase) -> tuple[Any, ...]:
-    return (run_id, position, p.name, p.duration_seconds, p.status.value if p.status is not None else None)
