@@ -19,6 +19,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from prometheus_client import CollectorRegistry
 
+from agent_exporter.otlp import codec
+
 from .support import make_client, wait_until
 
 TRACES = "/v1/traces"
@@ -342,3 +344,14 @@ def test_a_trace_whose_root_never_comes_is_assembled_after_the_pending_timeout(
         run = stored(c, f"otlp-{TRACE}-{5:016x}")
         assert (run["agent"], run["input_tokens"], run["llm_calls"]) == ("fixer", 9, 1)
         assert registry.get_sample_value("agent_exporter_otlp_spans_pending") == 0
+
+
+def test_spans_past_the_per_request_limit_are_rejected_unread(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codec, "MAX_SPANS_PER_REQUEST", 4)
+    answer = client.post(TRACES, content=protobuf(AGENT_TRACE), headers=PROTOBUF)
+    partial = ExportTraceServiceResponse.FromString(answer.content).partial_success
+    assert partial.rejected_spans == 5
+    assert "spans[4]: over the limit of" in partial.error_message
+    assert "spans a request; export smaller batches" in partial.error_message
