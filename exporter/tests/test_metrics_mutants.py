@@ -38,8 +38,8 @@ def test_a_cost_the_breakdown_does_not_add_up_to_goes_to_the_runs_model(registry
     m = metrics(registry)
     usage = [{"model": "a", "cost_usd": 1.0}, {"model": "b", "cost_usd": 2.0}]
     m.observe_run(run("r", model="own-model", cost_usd=3.5, usage=usage))
-    assert value(registry, "agent_cost_usd_total", **OWN, cost_source="reported") == 3.5
-    assert value(registry, "agent_cost_usd_total", **A, cost_source="reported") is None
+    assert value(registry, "agent_cost_usd_total", **OWN, cost_source="reported", status="success") == 3.5
+    assert value(registry, "agent_cost_usd_total", **A, cost_source="reported", status="success") is None
 
 
 def test_a_breakdown_with_an_unknown_line_cost_leaves_the_cost_to_the_runs_model(
@@ -48,8 +48,8 @@ def test_a_breakdown_with_an_unknown_line_cost_leaves_the_cost_to_the_runs_model
     m = metrics(registry)
     usage = [{"model": "a", "cost_usd": 5.0}, {"model": "internal-x", "input_tokens": 5}]
     m.observe_run(run("r", model="own-model", cost_usd=5.0, usage=usage))
-    assert value(registry, "agent_cost_usd_total", **OWN, cost_source="reported") == 5.0
-    assert value(registry, "agent_cost_usd_total", **A, cost_source="reported") is None
+    assert value(registry, "agent_cost_usd_total", **OWN, cost_source="reported", status="success") == 5.0
+    assert value(registry, "agent_cost_usd_total", **A, cost_source="reported", status="success") is None
 
 
 def test_a_free_usage_line_is_counted_at_zero(registry: CollectorRegistry) -> None:
@@ -57,8 +57,8 @@ def test_a_free_usage_line_is_counted_at_zero(registry: CollectorRegistry) -> No
     m.observe_run(
         run("r", model=None, usage=[{"model": "a", "cost_usd": 0.0}, {"model": "b", "cost_usd": 2.0}])
     )
-    assert value(registry, "agent_cost_usd_total", **A, cost_source="reported") == 0.0
-    assert value(registry, "agent_cost_usd_total", **B, cost_source="reported") == 2.0
+    assert value(registry, "agent_cost_usd_total", **A, cost_source="reported", status="success") == 0.0
+    assert value(registry, "agent_cost_usd_total", **B, cost_source="reported", status="success") == 2.0
 
 
 def test_a_line_without_a_token_kind_adds_none_of_it(registry: CollectorRegistry) -> None:

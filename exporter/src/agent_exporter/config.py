@@ -29,6 +29,7 @@ from pydantic_settings import (
 
 from . import DEFAULT_PORT
 from .metrics import DROPPABLE, PROMOTABLE, LabelConfig
+from .scoring import ScoringSettings
 
 ENV_PREFIX = "AGENT_EXPORTER_"
 MIN_TOKEN_LENGTH: Final = 16
@@ -304,6 +305,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     web: WebSettings = Field(default_factory=WebSettings)
     otlp: OtlpSettings = Field(default_factory=OtlpSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
 
     @model_validator(mode="after")
     def _price_file_exists(self) -> Settings:
