@@ -6,8 +6,8 @@ A figure that cannot be computed (a rate over no runs, a cost nobody knows) is n
 
 A failed run is status `failure`, `error` or `timeout`; a `cancelled` run is neither a success nor a
 failure. `runs` counts every run; `attempts` = runs - cancelled is the denominator of every success
-rate, Wilson bound and minimum-attempts guard, as in the Prometheus rules and alerts (README, "What
-counts as a failure").
+rate, Wilson bound and minimum-attempts guard, as in the Prometheus rules and alerts (docs/record.md,
+"What counts as a failure").
 """
 
 from __future__ import annotations
