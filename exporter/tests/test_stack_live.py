@@ -96,6 +96,20 @@ def baseline_records() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 ],
                 "labels": {"team": "platform"},
             }
+            if agent == "fixer":  # seed 004's workflow: every third fixer run retried its pipeline
+                retried = i % 3 == 0
+                fields["pipeline_attempts"] = [{"status": "failure"}] * retried + [{"status": "success"}]
+                fields["debugging_cycles"] = [{"agent": "testing", "resolved": True}] * retried
+                fields["subagents"] = [
+                    {"name": "coding", "attempts": 1, "successes": 1, "retries": i % 2},
+                    {
+                        "name": "testing",
+                        "attempts": 1 + retried,
+                        "successes": 1,
+                        "failures": int(retried),
+                        "retries": 1,
+                    },
+                ]
             if i % 4 == 0:
                 fields["cost_usd"] = round(rng.uniform(0.05, 12), 4)  # reported; else estimated or unpriced
             if status in ("failure", "error", "timeout"):
