@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Float, cast, func, literal_column, select, text
 
 from . import schema
-from .aggregates import Aggregate
+from .aggregates import Aggregate, summary
 from .analytics import classify_trend
+from .budgets import OwnerBudget, period_bounds, projected
 from .queries import FAILED, RunFilter
 from .scoring import Evidence, Mean, Strategies
 
@@ -252,6 +253,49 @@ def subagent_retries(conn: Connection, flt: RunFilter, limit: int = 50) -> list[
         )
         for name, runs, attempts, failures, r in conn.execute(query)
     ]
+
+
+class BudgetOut(_Out):
+    """One owner's budget: spend so far in the current period, and projected to its end."""
+
+    owner: str = Field(description="team, project or agent")
+    name: str
+    period: str = Field(description="day or month (UTC)")
+    budget_usd: float
+    period_start: float = Field(description="Unix seconds")
+    period_end: float
+    spent_usd: float = Field(description="known cost of the owner's runs that ended in the period so far")
+    spent_share: float = Field(description="spent / budget")
+    projected_usd: float = Field(description="the spend at the period's end at the pace so far")
+    projected_share: float
+    over_budget: bool = Field(description="the projection exceeds the budget")
+
+
+def budget_view(conn: Connection, budgets: Sequence[OwnerBudget], now: float) -> list[BudgetOut]:
+    """Each budget's spend in its current period (from the rollups) and its projection."""
+    out = []
+    for b in budgets:
+        start, end = period_bounds(b.period, now)
+        flt = RunFilter.of(start, now + 1, **{b.owner: [b.name]})
+        whole = summary(conn, flt)
+        spent = whole[0].cost_sum if whole else 0.0
+        proj = projected(spent, start, end, now)
+        out.append(
+            BudgetOut(
+                owner=b.owner,
+                name=b.name,
+                period=b.period,
+                budget_usd=b.usd,
+                period_start=start,
+                period_end=end,
+                spent_usd=spent,
+                spent_share=spent / b.usd,
+                projected_usd=proj,
+                projected_share=proj / b.usd,
+                over_budget=proj > b.usd,
+            )
+        )
+    return out
 
 
 def workflow(

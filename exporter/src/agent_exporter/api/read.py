@@ -427,6 +427,16 @@ def report(
     return report
 
 
+@router.get("/budget", summary="Each owner's budget: spend in the current day or month, and its projection")
+def budget(request: Request) -> list[insights.BudgetOut]:
+    """The budgets per owner of `alerts/config.yaml` (setting `budgets_file`): each team's, project's
+    or agent's spend so far in its current UTC day or month, from the store, and the spend at the
+    period's end if the pace so far holds. Empty without budgets."""
+    budgets = service(request).settings.owner_budgets
+    with reading(request) as conn:
+        return insights.budget_view(conn, budgets, time.time())
+
+
 # --- trends -----------------------------------------------------------------------------------------
 
 

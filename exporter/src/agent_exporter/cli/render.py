@@ -606,3 +606,24 @@ def _pick(p: dict[str, Any] | None) -> str:
         f"{p['name']} {fmt_rate(p['success_rate'])} "
         f"(≥{fmt_rate(p['success_rate_lower'])}, {plural(p['attempts'], 'attempt')})"
     )
+
+
+def budget(body: list[dict[str, Any]]) -> None:
+    """The table of `budget`."""
+    if not body:
+        out.print("no budgets: set budgets_file to alerts/config.yaml, whose cost.owner_budgets lists them")
+        return
+    table = titled_table("budgets per owner, this UTC day or month")
+    for name in ("owner", "period", "budget", "spent", "share", "projected", "projected share"):
+        table.add_column(name, justify="left" if name in ("owner", "period") else "right")
+    for b in body:
+        table.add_row(
+            f"{b['owner']} {b['name']}",
+            b["period"],
+            fmt_usd(b["budget_usd"]),
+            fmt_usd(b["spent_usd"]),
+            fmt_rate(b["spent_share"]),
+            fmt_usd(b["projected_usd"]),
+            Text(fmt_rate(b["projected_share"]), "red" if b["over_budget"] else ""),
+        )
+    out.print(table)

@@ -85,6 +85,7 @@ def cost(cfg: MixinConfig) -> Json:
                 (max(b.burn_rate for b in cfg.cost.budget_windows), "red"),
             ],
         ),
+        *_owner_budgets(cfg),
         stat(
             "Month to date and projection",
             "From the store: spend since the first of the month, and the month-end total if the last 7 days' "
@@ -231,3 +232,33 @@ def cost(cfg: MixinConfig) -> Json:
         time_from=cfg.dashboards.time_from,
         refresh=cfg.dashboards.refresh,
     )
+
+
+def _owner_budgets(cfg: MixinConfig) -> list[Json]:
+    """Each owner's last 24 hours against its budget's daily share (none without budgets)."""
+    budgets = cfg.cost.owner_budgets
+    if not budgets:
+        return []
+    targets = [
+        prom(
+            f'(sum(increase(agent_cost_usd_total{{{b.owner}="{b.name}"}}[1d])) or vector(0))'
+            f" / {b.daily_usd:g}",
+            f"{b.owner} {b.name} ({'daily' if b.period == 'day' else 'monthly'})",
+            instant=True,
+        )
+        for b in budgets
+    ]
+    return [
+        stat(
+            "Spend against owner budgets",
+            "Each owner's spend over the last 24 hours as a share of its budget's daily share (a monthly "
+            "budget's is a 30th), from cost.owner_budgets in alerts/config.yaml; AgentOwnerBudgetBurn "
+            "alerts on them. A team or project shows 0 unless its label is on the metrics "
+            "(metrics.extra_labels); GET /api/v1/budget reads the store instead.",
+            targets,
+            "percentunit",
+            decimals=0,
+            thresholds=[(None, "green"), (0.8, "orange"), (1, "red")],
+            width=8,
+        )
+    ]
