@@ -27,6 +27,7 @@ DOCS: Final = (
     "README.md",
     "WRITEUP.md",
     "docs/record.md",
+    "docs/scores.md",
     "docs/api.md",
     "docs/otlp.md",
     "docs/sdk.md",

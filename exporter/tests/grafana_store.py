@@ -123,14 +123,11 @@ def reader_store(*, seeded: bool) -> Iterator[str]:
                 for statement in _reader_script(role, database, owner):
                     conn.execute(text(statement))
             engine.dispose()
-            store = Store(StoreSettings(url))
-            try:
+            with Store(StoreSettings(url)) as store:
                 migrations.upgrade(store)
                 if seeded:
                     received = END + 60.0
                     store.insert_runs([resolved(_record(r), received) for r in seed_runs()])
-            finally:
-                store.close()
             yield make_url(url).set(username=role, password="reader").render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:

@@ -148,6 +148,29 @@ def test_huge_numbers_are_refused_cleanly(
     assert "agent_runs_total" not in changes(before, after)
 
 
+def test_a_huge_integer_beside_a_nan_is_judged_by_its_field_and_the_batch_kept(
+    server: ExporterProcess, db_url: str
+) -> None:
+    # the NaN sends the body to the second parser, which reads 2**70 as an exact int: it must be
+    # judged as the first parser's float would be, not refuse the whole body as malformed
+    runs = [record("mixed-nan", input_tokens=0), record("mixed-huge", input_tokens=0), record("mixed-ok")]
+    body = (
+        orjson.dumps({"runs": runs})
+        .replace(b'"input_tokens":0', b'"input_tokens":NaN', 1)
+        .replace(b'"input_tokens":0', b'"input_tokens":' + str(2**70).encode(), 1)
+    )
+    response = post(server, body)
+    assert response.status_code == 200  # a batch: each record has its own outcome
+    results = response.json()["results"]
+    assert [r["outcome"] for r in results] == ["rejected", "rejected", "accepted"]
+    assert [[(e["field"], e["rule"]) for e in r.get("errors", [])] for r in results] == [
+        [("runs[0].input_tokens", "integer")],
+        [("runs[1].input_tokens", "integer")],
+        [],
+    ]
+    assert set(stored(db_url, "mixed-")) == {"mixed-ok"}
+
+
 def test_unicode_in_names_and_label_values_is_stored_and_exposed_exactly(
     server: ExporterProcess, db_url: str
 ) -> None:

@@ -52,3 +52,8 @@ def test_every_anchor_is_a_heading_of_its_page(doc: str) -> None:
 def test_the_readme_links_every_other_document() -> None:
     linked = {target for _, target in links("README.md")}
     assert {doc for doc in DOCS if doc != "README.md"} <= linked
+
+
+def test_every_page_of_docs_is_a_document_under_test() -> None:
+    pages = {path.relative_to(REPO).as_posix() for path in (REPO / "docs").glob("*.md")}
+    assert sorted(pages - set(DOCS)) == []

@@ -16,8 +16,10 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
+from starlette.routing import Mount
 from typer.main import get_command
 
+from agent_exporter.api.app import create_app
 from agent_exporter.api.auth import AccessPolicy
 from agent_exporter.cli import app
 from agent_exporter.client import ClientSettings
@@ -289,3 +291,55 @@ def test_the_client_tuning_table_gives_each_knobs_default() -> None:
         for name, value in zip(code_spans(names), values.split(", "), strict=True):
             documented[name] = float(value)
     assert documented == {name: float(value) for name, value in defaults.items()}
+
+
+# -- the routes ------------------------------------------------------------------------------------
+
+#: routes of the app that docs/api.md leaves out, as it says
+UNLISTED_ROUTES = {("GET", "/docs/oauth2-redirect")}
+
+
+def app_routes() -> set[tuple[str, str]]:
+    """(method, path) of every route of the app, HEAD aside, path parameters without converters."""
+    out: set[tuple[str, str]] = set()
+
+    def walk(routes: list[Any]) -> None:
+        for route in routes:
+            if isinstance(route, Mount):
+                continue  # the web pages' static files
+            inner = getattr(route, "routes", None) or getattr(
+                getattr(route, "original_router", None), "routes", None
+            )
+            if inner is not None and not hasattr(route, "path"):
+                walk(inner)  # an included router
+                continue
+            path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+            out.update((method, path) for method in route.methods - {"HEAD"})
+
+    walk(create_app(Settings()).routes)
+    return out
+
+
+def documented_routes() -> set[tuple[str, str]]:
+    """(method, path) of docs/api.md's table: `GET /api/v1/summary`, `/timeseries` is two routes,
+    the second relative to the first one's directory; a lone method applies to the path after it."""
+    out: set[tuple[str, str]] = set()
+    for cell, _, _ in table("docs/api.md", ["route", "what", "more"]):
+        methods: list[str] = []
+        base = "/"
+        for span in code_spans(cell):
+            method, _, path = span.rpartition(" ") if " " in span else ("", "", span)
+            if not path.startswith("/"):
+                methods.append(path)  # `POST`, then `GET /path`
+                continue
+            if method:
+                methods.append(method)
+                base = path.rsplit("/", 1)[0] + "/"
+            elif not path.startswith(("/api/", "/v1/")):
+                path = base + path.lstrip("/")
+            out.update((m, path) for m in methods)
+    return out
+
+
+def test_the_route_table_lists_every_route_of_the_app() -> None:
+    assert documented_routes() == app_routes() - UNLISTED_ROUTES

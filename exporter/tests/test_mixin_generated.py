@@ -180,6 +180,7 @@ def test_the_agent_alerts_link_the_agents_runs_on_the_exporter() -> None:
         "AgentFailureBudgetBurn": agent + "&status=failure&status=error&status=timeout",
         "AgentCostSpike": agent,
         "AgentCostBudgetBurn": None,  # per job, not per agent
+        "AgentOwnerBudgetBurn": "http://localhost:9477/runs?team=platform",  # the owner's (the last budget's)
         "AgentRunDurationRegression": agent,
         "AgentTokensPerRunSpike": agent,
         "AgentStoppedReporting": agent,

@@ -19,9 +19,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from prometheus_client import CollectorRegistry
 
+from agent_exporter.otlp import codec
+
 from .support import make_client, wait_until
 
 TRACES = "/v1/traces"
+OUTCOMES = ("accepted", "duplicate", "conflict", "rejected")
 PROTOBUF = {"content-type": "application/x-protobuf"}
 JSON = {"content-type": "application/json"}
 TRACE = "5b8efff798038103d269b633813fc60c"
@@ -342,3 +345,50 @@ def test_a_trace_whose_root_never_comes_is_assembled_after_the_pending_timeout(
         run = stored(c, f"otlp-{TRACE}-{5:016x}")
         assert (run["agent"], run["input_tokens"], run["llm_calls"]) == ("fixer", 9, 1)
         assert registry.get_sample_value("agent_exporter_otlp_spans_pending") == 0
+
+
+def test_spans_past_the_per_request_limit_are_rejected_unread(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codec, "MAX_SPANS_PER_REQUEST", 4)
+    answer = client.post(TRACES, content=protobuf(AGENT_TRACE), headers=PROTOBUF)
+    partial = ExportTraceServiceResponse.FromString(answer.content).partial_success
+    assert partial.rejected_spans == 5
+    assert "spans[4]: over the limit of" in partial.error_message
+    assert "spans a request; export smaller batches" in partial.error_message
+
+
+def test_replicas_sharing_a_store_make_one_run_of_a_trace_split_between_them(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    otlp = {"grace_seconds": 0, "pending_timeout_seconds": 1}
+    spans = AGENT_TRACE["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    first, second = CollectorRegistry(), CollectorRegistry()
+    with make_client(url, first, otlp=otlp) as a, make_client(url, second, otlp=otlp) as b:
+        a.post(TRACES, content=orjson.dumps(body(*spans[1:])), headers=JSON)  # the children reach one
+        b.post(TRACES, content=orjson.dumps(body(spans[0])), headers=JSON)  # the root the other
+        assert stored(b, FIXER)["llm_calls"] == 2  # b read a's spans from the store
+        # a's copy of the children waits for its timeout, then finds them written by b
+        wait_until(
+            lambda: first.get_sample_value("agent_exporter_otlp_spans_pending") == 0, 10, "a to let go"
+        )
+        assert sorted(r["run_id"] for r in a.get("/api/v1/runs").json()["runs"]) == [FIXER, REVIEWER]
+        assert (
+            first.get_sample_value(
+                "agent_runs_total",
+                {
+                    "agent": "fixer",
+                    "model": "claude-sonnet-4-5",
+                    "issue_type": "unknown",
+                    "status": "success",
+                },
+            )
+            is None
+        )
+        assert second.get_sample_value("agent_exporter_records_total", {"outcome": "accepted"}) == 2
+        # and a wrote nothing of its own: no run, no conflict with b's
+        assert [first.get_sample_value("agent_exporter_records_total", {"outcome": o}) for o in OUTCOMES] == [
+            0,
+            0,
+            0,
+            0,
+        ]

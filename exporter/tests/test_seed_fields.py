@@ -243,3 +243,14 @@ def test_the_web_run_page_lists_the_children_under_their_parent_and_the_workflow
 def test_the_web_run_history_shows_counts(api: TestClient) -> None:
     html = api.get("/runs?range=all", headers=HTML).text
     assert "candidates 12, evaluations 0, scenarios 30" in html
+
+
+def test_the_web_run_page_lists_the_scores_as_text(api: TestClient) -> None:
+    markup = '<img src=x onerror="alert(1)">'
+    score = {"name": "quality", "value": 0.75, "source": "review", "author": "ana", "comment": markup}
+    assert api.post(f"{RUNS}/parent/scores", json=score).status_code == 201
+    html = api.get("/runs/parent?range=all", headers=HTML).text
+    section = html[html.index('id="scores-h"') :]
+    assert '<td>quality</td><td class="num">0.75</td><td>review</td><td>ana</td>' in section
+    assert markup not in html  # record text is shown as text, never markup
+    assert "&lt;img src=x" in section

@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -28,7 +29,10 @@ from pydantic_settings import (
 )
 
 from . import DEFAULT_PORT
+from .budgets import BudgetFileError, OwnerBudget
+from .budgets import load as load_budgets
 from .metrics import DROPPABLE, PROMOTABLE, LabelConfig
+from .scoring import ScoringSettings
 
 ENV_PREFIX = "AGENT_EXPORTER_"
 MIN_TOKEN_LENGTH: Final = 16
@@ -304,12 +308,32 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     web: WebSettings = Field(default_factory=WebSettings)
     otlp: OtlpSettings = Field(default_factory=OtlpSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    budgets_file: Path | None = Field(
+        default=None,
+        description="alerts/config.yaml: its cost.owner_budgets are GET /api/v1/budget's budgets",
+    )
+    _budgets: list[OwnerBudget] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _price_file_exists(self) -> Settings:
         if self.price_file is not None and not self.price_file.is_file():
             raise ValueError(f"price_file {self.price_file} does not exist")
         return self
+
+    @model_validator(mode="after")
+    def _budgets_load(self) -> Settings:
+        if self.budgets_file is not None:
+            try:
+                self._budgets = load_budgets(self.budgets_file)
+            except BudgetFileError as exc:
+                raise ValueError(str(exc)) from exc
+        return self
+
+    @property
+    def owner_budgets(self) -> list[OwnerBudget]:
+        """The budgets of `budgets_file` (validated at start-up), none without one."""
+        return list(self._budgets)
 
     @classmethod
     def settings_customise_sources(

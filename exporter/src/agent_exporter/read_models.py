@@ -6,8 +6,8 @@ A figure that cannot be computed (a rate over no runs, a cost nobody knows) is n
 
 A failed run is status `failure`, `error` or `timeout`; a `cancelled` run is neither a success nor a
 failure. `runs` counts every run; `attempts` = runs - cancelled is the denominator of every success
-rate, Wilson bound and minimum-attempts guard, as in the Prometheus rules and alerts (README, "What
-counts as a failure").
+rate, Wilson bound and minimum-attempts guard, as in the Prometheus rules and alerts (docs/record.md,
+"What counts as a failure").
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .insights import GroupScores, ScoreFigures, ScoreTrend, WorkflowAnswers
 from .record import CostSource, Status
 
 
@@ -296,6 +297,10 @@ class SummaryOut(_Out):
     summary: Figures
     group_by: str | None = None
     groups: list[GroupFigures] = Field(default_factory=list, description="largest group first")
+    scores: ScoreFigures | None = Field(
+        None, description="scores given after the runs, quality and collaboration"
+    )
+    group_scores: list[GroupScores] = Field(default_factory=list, description="scores per group, most first")
 
 
 class Point(Figures):
@@ -448,6 +453,13 @@ class ReportOut(_Out):
     by_model: list[ModelRow]
     recommendations: list[Recommendation]
     model_comparison: ModelComparison
+    workflow: WorkflowAnswers | None = Field(
+        None,
+        description="seed 004: first-attempt pipelines, debugging cycles per issue, retries per "
+        "sub-agent, what failed runs cost (success rate by model is by_model)",
+    )
+    scores: ScoreFigures | None = None
+    scores_by_agent: list[GroupScores] = Field(default_factory=list)
 
 
 # --- trends ---------------------------------------------------------------------------------------
@@ -489,6 +501,9 @@ class TrendsOut(_Out):
     filters: Filters
     min_points: int
     windows: list[WindowTrend]
+    scores: list[ScoreTrend] = Field(
+        default_factory=list, description="per window and score name, the trend of the daily mean scores"
+    )
 
 
 # --- health ---------------------------------------------------------------------------------------

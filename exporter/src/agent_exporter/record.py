@@ -120,8 +120,8 @@ class Status(enum.StrEnum):
 
 #: What a failed run is, everywhere (read API, rules, alerts, dashboards, demo): `failure`, `error`
 #: or `timeout`. A `cancelled` run (someone stopped it) is neither a success nor a failure and is
-#: left out of success rates, failure counts and minimum-run guards (README, "What counts as a
-#: failure").
+#: left out of success rates, failure counts and minimum-run guards (docs/record.md, "What counts
+#: as a failure").
 FAILED_STATUSES: Final = (Status.FAILURE, Status.ERROR, Status.TIMEOUT)
 
 

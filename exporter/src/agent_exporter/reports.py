@@ -3,10 +3,10 @@
 The database has already reduced the runs to a few rows per group (`queries`); this module folds
 those rows into the objects of `read_models`, applying the statistics of `analytics`.
 
-Success and failure follow the one definition of the product (README, "What counts as a failure"):
-failed is `failure`, `error` or `timeout`; `cancelled` runs are neither. Every success rate, Wilson
-bound, minimum-attempts guard and failure ratio here is over `attempts` (runs minus cancelled), as
-the Prometheus rules and alerts are; counts of runs, durations, tokens and cost keep every run.
+Success and failure follow the one definition of the product (docs/record.md, "What counts as a
+failure"): failed is `failure`, `error` or `timeout`; `cancelled` runs are neither. Every success rate,
+Wilson bound, minimum-attempts guard and failure ratio here is over `attempts` (runs minus cancelled),
+as the Prometheus rules and alerts are; counts of runs, durations, tokens and cost keep every run.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ the others in the batch are kept.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Final
 
 import orjson
@@ -66,6 +67,18 @@ def _refuse_surrogates(payload: Any) -> None:
         raise MalformedJSONError(f"a string is not valid UTF-8: {exc}") from None
 
 
+def _int_as_orjson_reads_it(text: str) -> int | float:
+    """An integer as the fast path reads it: exact within 64 bits, a float beyond (an infinity past
+    a double), so that both paths hand the record model the same values to judge."""
+    value = int(text)
+    if -(2**63) <= value < 2**64:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def parse_json(body: bytes) -> Any:
     """The JSON value of `body`; raises `MalformedJSONError` with the parser's message."""
     try:
@@ -75,7 +88,7 @@ def parse_json(body: bytes) -> Any:
     if "recursion" in str(fast_error) or "depth" in str(fast_error):
         raise MalformedJSONError(str(fast_error))  # nesting past the limit: no second parser
     try:
-        payload = json.loads(body.decode("utf-8"))
+        payload = json.loads(body.decode("utf-8"), parse_int=_int_as_orjson_reads_it)
     except (ValueError, RecursionError):
         raise MalformedJSONError(str(fast_error)) from None
     _refuse_surrogates(payload)

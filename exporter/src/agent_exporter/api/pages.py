@@ -409,12 +409,14 @@ def run_page(request: Request, view: View, run_id: str) -> dict[str, Any]:
     with read.reading(request) as conn:
         older = queries.adjacent_run(conn, view.flt, key, newer=False, failed=True)
         newer = queries.adjacent_run(conn, view.flt, key, newer=True, failed=True)
+        scores = queries.scores_of(conn, run.run_id) or []
     phases = [(p.name, p.duration_seconds, p.status.value if p.status else None) for p in run.phases]
     return {
         "run": run,
         "older_failure": older,
         "newer_failure": newer,
         "timeline": charts.timeline(phases) if phases else None,
+        "scores": [m.ScoreOut.model_validate(dict(s)) for s in scores],
     }
 
 

@@ -30,13 +30,14 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Connection
 
-from .. import aggregates, queries, reports
+from .. import aggregates, insights, queries, reports
 from .. import read_models as m
 from ..aggregates import DAY, HOUR, MONDAY_ORIGIN, WEEK, Bucket
 from ..pricing import PriceBook, PriceFileError
 from ..queries import DIMENSIONS, RunFilter
 from ..record import CONTROL_CHARACTERS, MAX_ID_LENGTH, Status, name_problem, total_tokens
 from ..reprice import reprice
+from ..scoring import Strategies, strategies
 from ..store import StoreError
 from .http import RETRY_AFTER, error_response
 from .service import service
@@ -326,16 +327,26 @@ def summary(
     group_by: Annotated[GroupBy | None, Query(description="figures per value of this field")] = None,
 ) -> m.SummaryOut:
     """Count, success rate, duration percentiles, tokens, cost, calls; with `group_by`, per group too."""
+    scoring = _strategies(request)
     with reading(request) as conn:
         overall = aggregates.summary(conn, flt)
         groups = aggregates.summary(conn, flt, (group_by,)) if group_by else []
+        scores = insights.score_figures(conn, flt, scoring)
+        group_scores = insights.group_scores(conn, flt, group_by, scoring) if group_by else []
     whole = overall[0] if overall else aggregates.Aggregate()
     return m.SummaryOut(
         filters=echo(flt),
         summary=reports.figures(whole),
         group_by=group_by,
         groups=[reports.group_figures(g) for g in groups],
+        scores=scores,
+        group_scores=group_scores,
     )
+
+
+def _strategies(request: Request) -> Strategies:
+    """The configured scoring strategies (cheap to build: weights only)."""
+    return strategies(service(request).settings.scoring)
 
 
 @router.get("/timeseries", summary="Figures per hour, day or week")
@@ -395,15 +406,35 @@ def report(
     """Who does what, how well and at what cost; the best agent and model per issue type, ranked by the
     Wilson lower bound of their success rate over attempts (3 of 3 does not beat 90 of 100; cancelled
     runs are not attempts)."""
+    scoring = _strategies(request)
     with reading(request) as conn:
         cells = aggregates.report_cells(conn, flt)
-    return reports.build_report(
+        by_status = aggregates.summary(conn, flt, ("status",))
+        overall = aggregates.summary(conn, flt)
+        subagents = insights.subagent_retries(conn, flt)
+        scores = insights.score_figures(conn, flt, scoring)
+        by_agent = insights.group_scores(conn, flt, "agent", scoring)
+    report = reports.build_report(
         cells,
         min_attempts=min_attempts,
         confidence=confidence,
         generated_at=datetime.now(UTC),
         filters=echo(flt),
     )
+    whole = overall[0] if overall else aggregates.Aggregate()
+    report.workflow = insights.workflow(whole, by_status, subagents)
+    report.scores, report.scores_by_agent = scores, by_agent
+    return report
+
+
+@router.get("/budget", summary="Each owner's budget: spend in the current day or month, and its projection")
+def budget(request: Request) -> list[insights.BudgetOut]:
+    """The budgets per owner of `alerts/config.yaml` (setting `budgets_file`): each team's, project's
+    or agent's spend so far in its current UTC day or month, from the store, and the spend at the
+    period's end if the pace so far holds. Empty without budgets."""
+    budgets = service(request).settings.owner_budgets
+    with reading(request) as conn:
+        return insights.budget_view(conn, budgets, time.time())
 
 
 # --- trends -----------------------------------------------------------------------------------------
@@ -446,11 +477,15 @@ def trends(
     }
     with reading(request) as conn:
         days = aggregates.daily(conn, flt.narrowed(origin, end), origin)
+        score_days = insights.daily_score_means(conn, flt.narrowed(origin, end), origin)
     return m.TrendsOut(
         filters=echo(flt),
         min_points=min_points,
         windows=reports.build_trends(
             days, origin=origin, end=end, windows=windows, thresholds=thresholds, min_points=min_points
+        ),
+        scores=insights.score_trends(
+            score_days, span=max(windows), windows=windows, min_points=min_points, threshold=threshold
         ),
     )
 

@@ -26,7 +26,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-remote.register(app)  # runs, show, summary, report, trends, health, reprice
+remote.register(app)  # runs, show, summary, report, trends, health, reprice, budget
 app.command("import")(importing.import_runs)
 
 

@@ -335,7 +335,16 @@ def reprice(
         render.reprice(body)
 
 
+def budget(*, url: UrlOption = DEFAULT_URL, as_json: JsonOption = False) -> None:
+    """Each owner's budget: spend in the current day or month, and the projection to its end."""
+    body = request(url, "GET", "/api/v1/budget", {})
+    if as_json:
+        print_json(body)
+    else:
+        render.budget(body)
+
+
 def register(app: typer.Typer) -> None:
     """Add the commands to the `agent-exporter` application."""
-    for command in (runs, show, summary, report, trends, health, reprice):
+    for command in (runs, show, summary, report, trends, health, reprice, budget):
         app.command()(command)

@@ -356,6 +356,58 @@ def report(body: dict[str, Any]) -> None:
             row.append(matchup.get("leader") or "-")
             matrix.add_row(*row)
         out.print(matrix)
+    _workflow_report(body)
+
+
+def _workflow_report(body: dict[str, Any]) -> None:
+    """`report`'s answers to seed 004 and its scores (when the server has them)."""
+    flow = body.get("workflow")
+    if flow:
+        out.print(f"[bold]{flow['failed_cost_sentence']}[/bold] ({fmt_rate(flow.get('failed_cost_share'))})")
+        if flow["pipeline_runs"]:
+            out.print(
+                f"pipelines passing on the first attempt: {fmt_rate(flow['first_attempt_pass_rate'])} "
+                f"({flow['first_attempt_passed']} of {plural(flow['pipeline_runs'], 'issue')}, "
+                f"{plural(flow['pipeline_attempts'], 'attempt')})"
+            )
+        if flow["debugging_runs"]:
+            out.print(
+                f"debugging cycles per issue: {flow['debugging_cycles_per_issue']:.2f} "
+                f"({plural(flow['debugging_cycles'], 'cycle')} "
+                f"over {plural(flow['debugging_runs'], 'issue')})"
+            )
+        if flow["subagents"]:
+            table = titled_table(f"retries per sub-agent (most: {flow.get('most_retries') or 'none'})")
+            for name in ("sub-agent", "runs", "attempts", "failures", "retries", "retries/run"):
+                table.add_column(name, justify="left" if name == "sub-agent" else "right")
+            for sub in flow["subagents"]:
+                table.add_row(
+                    sub["name"],
+                    *(str(sub[k]) for k in ("runs", "attempts", "failures", "retries")),
+                    f"{sub['retries_per_run']:.2f}",
+                )
+            out.print(table)
+    scores = body.get("scores")
+    if scores and (scores["scores"] or scores.get("quality") is not None):
+        out.print(
+            f"scores: {plural(scores['scores'], 'score')}; quality {_score(scores.get('quality'))}, "
+            f"collaboration {_score(scores.get('collaboration'))}"
+        )
+        table = titled_table("scores by agent")
+        for name in ("agent", "scores", "quality", "collaboration"):
+            table.add_column(name, justify="left" if name == "agent" else "right")
+        for row in body.get("scores_by_agent", []):
+            table.add_row(
+                row["key"] or "-",
+                str(row["scores"]),
+                _score(row.get("quality")),
+                _score(row.get("collaboration")),
+            )
+        out.print(table)
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def trends(body: dict[str, Any]) -> None:
@@ -554,3 +606,24 @@ def _pick(p: dict[str, Any] | None) -> str:
         f"{p['name']} {fmt_rate(p['success_rate'])} "
         f"(≥{fmt_rate(p['success_rate_lower'])}, {plural(p['attempts'], 'attempt')})"
     )
+
+
+def budget(body: list[dict[str, Any]]) -> None:
+    """The table of `budget`."""
+    if not body:
+        out.print("no budgets: set budgets_file to alerts/config.yaml, whose cost.owner_budgets lists them")
+        return
+    table = titled_table("budgets per owner, this UTC day or month")
+    for name in ("owner", "period", "budget", "spent", "share", "projected", "projected share"):
+        table.add_column(name, justify="left" if name in ("owner", "period") else "right")
+    for b in body:
+        table.add_row(
+            f"{b['owner']} {b['name']}",
+            b["period"],
+            fmt_usd(b["budget_usd"]),
+            fmt_usd(b["spent_usd"]),
+            fmt_rate(b["spent_share"]),
+            fmt_usd(b["projected_usd"]),
+            Text(fmt_rate(b["projected_share"]), "red" if b["over_budget"] else ""),
+        )
+    out.print(table)

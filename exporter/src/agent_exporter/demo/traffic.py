@@ -36,6 +36,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .workflow import workflow
+
 # models and list prices (USD per million tokens), as in genai-prices at base tier -----------------
 
 
@@ -440,6 +442,7 @@ def _baseline(rng: random.Random, agent: AgentSpec, run_id: str, ended_at: float
         "phases": phases,
         "labels": {"trigger": _pick(rng, (("ci", 0.7), ("schedule", 0.2), ("manual", 0.1)))},
     }
+    record.update(workflow(phases))
     if agent.reports_cost:
         record["cost_usd"] = round(sum(u["cost_usd"] for u in usage), 6)
     else:

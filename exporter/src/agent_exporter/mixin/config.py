@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from ..budgets import OwnerBudget
+
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w|y)$")
 _UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
@@ -120,11 +122,20 @@ class Spike(_Model):
 
 
 class Cost(_Model):
-    """The daily budget and the cost alerts."""
+    """The daily budget, the budgets per owner, and the cost alerts."""
 
     daily_budget_usd: float = Field(gt=0)
     budget_windows: list[BudgetWindow] = Field(min_length=1)
+    #: a team's, project's or agent's daily or monthly budget, each alerted on the budget windows
+    owner_budgets: list[OwnerBudget]
     spike: Spike
+
+    @model_validator(mode="after")
+    def _one_budget_per_owner_and_period(self) -> Cost:
+        keys = [(b.owner, b.name, b.period) for b in self.owner_budgets]
+        if len(keys) != len(set(keys)):
+            raise ValueError("owner_budgets: one budget per owner, name and period")
+        return self
 
 
 class Regression(_Model):

@@ -14,6 +14,7 @@ agent works.
 from __future__ import annotations
 
 from typing import Any, Final
+from urllib.parse import quote
 
 from ..record import FAILED_STATUSES
 from .config import MixinConfig, format_duration
@@ -149,6 +150,16 @@ def recording_groups(cfg: MixinConfig) -> list[Group]:
                 f"sum by (job) (rate(agent_cost_usd_total{{{job}}}[{r(window)}]))",
             )
         )
+    # the owners' spend, for their budgets: per job too, as the fleet's budget is
+    recorded = {rule["record"] for rule in cost}
+    for owner in sorted({b.owner for b in cfg.cost.owner_budgets}):
+        for window in sorted({b.window for b in cfg.cost.budget_windows}):
+            name = N.cost_rate(f"job_{owner}", window)
+            if name not in recorded:
+                recorded.add(name)
+                cost.append(
+                    _record(name, f"sum by (job, {owner}) (rate(agent_cost_usd_total{{{job}}}[{r(window)}]))")
+                )
 
     d, t = cfg.duration, cfg.tokens
     # The current window reads raw samples. The week-long baselines average 5m rates recorded per
@@ -242,6 +253,42 @@ class Alerts:
             rule["annotations"]["runs_url"] = f"{exporter}/runs?{runs}"
         return rule
 
+    def _owner_budget_alerts(self) -> list[Rule]:
+        """AgentOwnerBudgetBurn: an owner's spend over each budget window against its budget's daily
+        share (a monthly budget's is a 30th), at the window's burn rate."""
+        cfg = self.cfg
+        day = cfg.seconds(86400)  # shortened like every window: the live test's rates are per real second
+        out = []
+        for budget in cfg.cost.owner_budgets:
+            selector = f'{{{budget.owner}="{_quoted(budget.name)}"}}'
+            for b in cfg.cost.budget_windows:
+                out.append(
+                    self.alert(
+                        "AgentOwnerBudgetBurn",
+                        f"{N.cost_rate(f'job_{budget.owner}', b.window)}{selector} * {day}"
+                        f" > {_num(b.burn_rate)} * {_num(round(budget.daily_usd, 6))}",
+                        for_=b.for_,
+                        severity=b.severity,
+                        component="agents",
+                        labels={"window": w(b.window), "budget_owner": budget.owner, "period": budget.period},
+                        summary=(
+                            f"The {budget.owner} {_braces(budget.name)} spends at "
+                            f"{{{{ $value | humanize }}}} USD a day, {_num(b.burn_rate)}× its "
+                            f"{_PERIODLY[budget.period]} budget's pace or more."
+                        ),
+                        description=(
+                            f"Over the last {w(b.window)} the {budget.owner} {_braces(budget.name)} "
+                            f"spent at a pace of {{{{ $value | humanize }}}} USD a day, against a budget of "
+                            f"{_usd(budget.usd)} USD a {budget.period}"
+                            + (f" ({_usd(budget.daily_usd)} a day)" if budget.period != "day" else "")
+                            + f" (burn rate {_num(b.burn_rate)} or more)."
+                        ),
+                        dashboard=COST_UID,
+                        runs=f"{budget.owner}={quote(budget.name, safe='')}",
+                    )
+                )
+        return out
+
     def agent_groups(self) -> list[Group]:
         """Alerts on what the agents do: failures, cost, duration, tokens, silence."""
         cfg, r = self.cfg, self.cfg.range
@@ -332,6 +379,8 @@ class Alerts:
                     dashboard=COST_UID,
                 )
             )
+
+        cost.extend(self._owner_budget_alerts())
 
         d, t = cfg.duration, cfg.tokens
         # The baseline is read as it was one window ago: the window under judgment is never part
@@ -476,6 +525,24 @@ class Alerts:
                 ),
             ],
         }
+
+
+_PERIODLY: Final = {"day": "daily", "month": "monthly"}
+
+
+def _usd(value: float) -> str:
+    """Dollars as people write them in a sentence: 3000000, 1234.5."""
+    return f"{round(value, 2):f}".rstrip("0").rstrip(".")
+
+
+def _quoted(value: str) -> str:
+    """`value` inside a PromQL double-quoted string."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _braces(value: str) -> str:
+    """`value` in an annotation, where `{{` would start a template."""
+    return value.replace("{{", "{ {").replace("}}", "} }")
 
 
 def alert_groups(cfg: MixinConfig) -> list[Group]:

@@ -196,6 +196,15 @@ class Assembler:
 
     async def _assemble(self, trace_ids: list[str]) -> int:
         stored = await asyncio.to_thread(self._store.pending.chunk_counts, trace_ids)
+        # fewer chunks in the store than this process held: another replica wrote the trace's runs
+        # (with these spans, which it read from the store) and deleted them
+        elsewhere = {t for t in trace_ids if stored.get(t, 0) < len(self._traces[t].chunks)}
+        for trace_id in elsewhere:
+            self._forget(self._traces.pop(trace_id), trace_id)
+        trace_ids = [t for t in trace_ids if t not in elsewhere]
+        if not trace_ids:
+            self._metrics.otlp_pending.set(self._pending)
+            return 0
         missing = [t for t in trace_ids if stored.get(t, 0) > len(self._traces[t].chunks)]
         if missing:  # spans this process did not receive: another replica's
             for chunk in await asyncio.to_thread(self._store.pending.load, missing):
@@ -224,18 +233,21 @@ class Assembler:
         deleted = await asyncio.to_thread(self._store.pending.settle, trace_ids, wall)
         late = 0
         for trace_id in trace_ids:
-            trace = self._traces.pop(trace_id)
-            self._pending -= trace.held
+            self._forget(self._traces.pop(trace_id), trace_id)
             late += max(0, deleted.get(trace_id, 0) - held[trace_id])
-            self._written[trace_id] = None
-        while len(self._written) > REMEMBERED_TRACES:
-            self._written.popitem(last=False)
         if ignored:
             self._metrics.otlp_spans.labels("ignored").inc(ignored)
         if late:
             self._metrics.otlp_spans.labels("late").inc(late)
         self._metrics.otlp_pending.set(self._pending)
         return len(trace_ids)
+
+    def _forget(self, trace: _Trace, trace_id: str) -> None:
+        """A trace's runs were written: its spans no longer wait, later ones are late."""
+        self._pending -= trace.held
+        self._written[trace_id] = None
+        while len(self._written) > REMEMBERED_TRACES:
+            self._written.popitem(last=False)
 
     def start(self) -> None:
         """Run the assembly loop on the running event loop."""

@@ -48,9 +48,13 @@ EXCEPTION_KEYS: Final = frozenset({"exception.type", "exception.message"})
 MAX_KEPT_ATTRIBUTES: Final = 64
 MAX_VALUE_LENGTH: Final = 256  # a kept string attribute is cut here: names, ids, models
 MAX_MESSAGE_LENGTH: Final = 1024  # a span's status message
-MAX_REJECTION_EXAMPLES: Final = 5  # reasons named in a partial success's error_message
+MAX_REJECTION_EXAMPLES: Final = 5
+#: spans read from one request at most: the rest are rejected unread, so that a body of many tiny
+#: spans costs no more memory than the limit allows
+MAX_SPANS_PER_REQUEST: Final = 50_000  # reasons named in a partial success's error_message
 
 STATUS_ERROR: Final = 2
+_TOO_MANY: Final = f"over the limit of {MAX_SPANS_PER_REQUEST} spans a request; export smaller batches"
 _REMOTE_KNOWN: Final = 0x100  # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
 _REMOTE: Final = 0x200  # SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
 _STATUS_NAMES: Final = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
@@ -219,6 +223,9 @@ def _decode_protobuf(body: bytes, out: Decoded) -> None:
         for s, scope_spans in enumerate(resource_spans.scope_spans):
             for i, span in enumerate(scope_spans.spans):
                 where = f"resourceSpans[{r}].scopeSpans[{s}].spans[{i}]"
+                if len(out.spans) >= MAX_SPANS_PER_REQUEST:
+                    out.reject(where, _TOO_MANY)
+                    continue
                 start, end = span.start_time_unix_nano, span.end_time_unix_nano
                 problem = _check_span(where, (span.trace_id, span.span_id, span.parent_span_id), start, end)
                 if problem is not None:
@@ -280,6 +287,9 @@ def _decode_json(body: bytes, out: Decoded) -> None:
         for s, scope_spans in _items(resource_spans, "scopeSpans", "scope_spans"):
             for i, span in _items(scope_spans, "spans"):
                 where = f"resourceSpans[{r}].scopeSpans[{s}].spans[{i}]"
+                if len(out.spans) >= MAX_SPANS_PER_REQUEST:
+                    out.reject(where, _TOO_MANY)
+                    continue
                 try:
                     decoded = _json_span(span, where, resource)
                 except _SpanError as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Final
 
@@ -47,6 +47,22 @@ def multi_row_insert(table: Table, rows: int, skip_stored: bool) -> str:
     return sql + " ON CONFLICT (run_id) DO NOTHING" if skip_stored else sql
 
 
+def statement_chunks(count: int, most: int) -> Iterator[tuple[int, int]]:
+    """[start, stop) slices of `count` rows whose sizes are powers of two (at most `most`).
+
+    sqlite3 keeps each connection's last 128 statements prepared, keyed by their text: a multi-row
+    INSERT for every group size that happens to come (1 to 1,000 runs) filled that cache with
+    statements of thousands of parameters, a hundred MB and more of SQLite's memory over a day of
+    varied groups. Sizes that are powers of two make about a dozen texts a table.
+    """
+    start = 0
+    top = 1 << (most.bit_length() - 1)
+    while start < count:
+        size = min(top, 1 << ((count - start).bit_length() - 1))
+        yield start, start + size
+        start += size
+
+
 class StoredRunsError(Exception):
     """Some of the runs being inserted are stored already: the transaction starts over, looking first."""
 
@@ -63,8 +79,8 @@ def insert_runs_sqlite(cursor: sqlite3.Cursor, runs: Sequence[Run], *, look_firs
     table = schema.runs
     per = SQLITE_MAX_PARAMETERS // len(COLUMNS[table])
     inserted: set[str] = set()
-    for start in range(0, len(runs), per):
-        chunk = runs[start : start + per]
+    for start, stop in statement_chunks(len(runs), per):
+        chunk = runs[start:stop]
         if look_first:
             stored = stored_hashes_sqlite(cursor, [r.run_id for r in chunk])
             chunk = [r for r in chunk if r.run_id not in stored]
@@ -106,8 +122,8 @@ def insert_children_sqlite(cursor: sqlite3.Cursor, runs: Sequence[Run]) -> None:
         if not values:
             continue
         per = SQLITE_MAX_PARAMETERS // len(COLUMNS[table])
-        for start in range(0, len(values), per):
-            chunk = values[start : start + per]
+        for start, stop in statement_chunks(len(values), per):
+            chunk = values[start:stop]
             cursor.execute(
                 multi_row_insert(table, len(chunk), False), tuple(itertools.chain.from_iterable(chunk))
             )

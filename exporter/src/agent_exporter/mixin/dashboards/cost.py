@@ -19,12 +19,14 @@ from ..panels import (
 )
 from ..rules import (
     COST_UID,
+    FAILED,
 )
 from .daily import spend_per_day_by_model
 from .selectors import (
     MODEL,
     RANGE,
     RI,
+    sel,
 )
 from .store import run_links, store_filter, store_variables
 
@@ -86,6 +88,23 @@ def cost(cfg: MixinConfig) -> Json:
             ],
         ),
         stat(
+            "Share of spend on failed runs",
+            "The share of the spend in the time range that went to runs that failed (status failure, error "
+            "or timeout; agent_cost_usd_total's status label)." + model_only,
+            [
+                prom(
+                    f"sum(increase(agent_cost_usd_total{FAILED_MODEL}[{RANGE}]))"
+                    f" / sum(increase(agent_cost_usd_total{MODEL}[{RANGE}]))",
+                    "failed share",
+                    instant=True,
+                )
+            ],
+            "percentunit",
+            decimals=1,
+            thresholds=[(None, "green"), (0.2, "orange"), (0.5, "red")],
+        ),
+        *_owner_budgets(cfg),
+        stat(
             "Month to date and projection",
             "From the store: spend since the first of the month, and the month-end total if the last 7 days' "
             "pace holds.",
@@ -108,6 +127,19 @@ def cost(cfg: MixinConfig) -> Json:
             "Spend per hour by model",
             "US dollars per hour at the current pace, per model." + model_only,
             [prom(f"sum by (model) (rate(agent_cost_usd_total{MODEL}[{RI}])) * 3600", "{{model}}")],
+            "currencyUSD",
+            stack=True,
+        ),
+        timeseries(
+            "Spend per hour on failed runs by agent and model",
+            "US dollars per hour at the current pace that runs which failed cost (failure, error, "
+            "timeout), per agent and model: what failures cost." + model_only,
+            [
+                prom(
+                    f"sum by (agent, model) (rate(agent_cost_usd_total{FAILED_MODEL}[{RI}])) * 3600",
+                    "{{agent}} {{model}}",
+                )
+            ],
             "currencyUSD",
             stack=True,
         ),
@@ -231,3 +263,37 @@ def cost(cfg: MixinConfig) -> Json:
         time_from=cfg.dashboards.time_from,
         refresh=cfg.dashboards.refresh,
     )
+
+
+#: the agent and model filters, and the statuses of a failed run
+FAILED_MODEL = sel("agent", "model", extra=f'status=~"{FAILED}"')
+
+
+def _owner_budgets(cfg: MixinConfig) -> list[Json]:
+    """Each owner's last 24 hours against its budget's daily share (none without budgets)."""
+    budgets = cfg.cost.owner_budgets
+    if not budgets:
+        return []
+    targets = [
+        prom(
+            f'(sum(increase(agent_cost_usd_total{{{b.owner}="{b.name}"}}[1d])) or vector(0))'
+            f" / {b.daily_usd:g}",
+            f"{b.owner} {b.name} ({'daily' if b.period == 'day' else 'monthly'})",
+            instant=True,
+        )
+        for b in budgets
+    ]
+    return [
+        stat(
+            "Spend against owner budgets",
+            "Each owner's spend over the last 24 hours as a share of its budget's daily share (a monthly "
+            "budget's is a 30th), from cost.owner_budgets in alerts/config.yaml; AgentOwnerBudgetBurn "
+            "alerts on them. A team or project shows 0 unless its label is on the metrics "
+            "(metrics.extra_labels); GET /api/v1/budget reads the store instead.",
+            targets,
+            "percentunit",
+            decimals=0,
+            thresholds=[(None, "green"), (0.8, "orange"), (1, "red")],
+            width=8,
+        )
+    ]

@@ -34,6 +34,7 @@ from .selectors import (
     RUNS,
     SUCCESS,
     prom_variables,
+    sel,
 )
 
 
@@ -376,6 +377,7 @@ def overview(cfg: MixinConfig) -> Json:
             ],
             "s",
         ),
+        *_workflow(),
         row("Error budget and agents now (recording rules)"),
         timeseries(
             "Error budget burn rate by agent",
@@ -450,3 +452,56 @@ def overview(cfg: MixinConfig) -> Json:
         time_from=cfg.dashboards.time_from,
         refresh=cfg.dashboards.refresh,
     )
+
+
+def _workflow() -> list[Json]:
+    """Seed 004's questions from the pipeline, debugging and sub-agent counters (runs that report
+    pipeline_attempts, debugging_cycles and subagents). Only the agent filter applies."""
+    first = sel("agent", extra='first_attempt="true"')
+    passed = sel("agent", extra='first_attempt="true", status="success"')
+    only_agent = " Only the agent filter applies."
+    return [
+        row("Pipelines, debugging cycles and sub-agents"),
+        stat(
+            "Pipelines passing on the first attempt",
+            "Of the runs' first pipeline attempts in the time range, the share that succeeded "
+            "(agent_pipeline_attempts_total, runs that report pipeline_attempts)." + only_agent,
+            [
+                prom(
+                    f"sum(increase(agent_pipeline_attempts_total{passed}[{RANGE}]))"
+                    f" / sum(increase(agent_pipeline_attempts_total{first}[{RANGE}]))",
+                    "first attempt",
+                    instant=True,
+                )
+            ],
+            "percentunit",
+            decimals=1,
+            width=6,
+        ),
+        timeseries(
+            "Debugging cycles per hour by resolution",
+            "Failures the agents had to rework (debugging_cycles), resolved or not, per hour at the current "
+            "pace." + only_agent,
+            [
+                prom(
+                    f"sum by (resolution) (rate(agent_debugging_cycles_total{AGENT}[{RI}])) * 3600",
+                    "{{resolution}}",
+                )
+            ],
+            "short",
+            stack=True,
+        ),
+        timeseries(
+            "Sub-agent retries per hour",
+            "Retries of the sub-agents inside runs (coding, testing, review, ...), per hour at the current "
+            "pace: which one causes most retries." + only_agent,
+            [
+                prom(
+                    f"sum by (subagent) (rate(agent_subagent_retries_total{AGENT}[{RI}])) * 3600",
+                    "{{subagent}}",
+                )
+            ],
+            "short",
+            stack=True,
+        ),
+    ]
