@@ -89,3 +89,72 @@ def test_the_scrape_is_openmetrics_or_text_throughout(registry: CollectorRegistr
     assert "# TYPE agent_runs_total counter\n" in text
     assert "# TYPE agent_exporter_build_info gauge\n" in text
     assert "# EOF" not in text
+
+
+def test_pipeline_attempts_cycles_and_subagent_retries_are_counted(registry: CollectorRegistry) -> None:
+    m = metrics(registry)
+    m.observe_run(
+        run(
+            "r",
+            pipeline_attempts=[{"status": "failure"}, {"status": "success"}, {"status": "success"}],
+            debugging_cycles=[{"resolved": True}, {"resolved": False}, {"resolved": False}],
+            subagents=[
+                {"name": "tester", "attempts": 3, "successes": 2, "failures": 1, "retries": 2},
+                {"name": "linter", "attempts": 1, "successes": 1, "failures": 0},
+            ],
+        )
+    )
+    attempts = {
+        (status, first): value(
+            registry, "agent_pipeline_attempts_total", agent="fixer", status=status, first_attempt=first
+        )
+        for status in ("success", "failure", "error", "cancelled")
+        for first in ("true", "false")
+    }
+    assert attempts == {
+        ("success", "true"): 0.0,
+        ("success", "false"): 2.0,
+        ("failure", "true"): 1.0,
+        ("failure", "false"): 0.0,
+        ("error", "true"): 0.0,
+        ("error", "false"): 0.0,
+        ("cancelled", "true"): 0.0,
+        ("cancelled", "false"): 0.0,
+    }
+    cycles = [
+        value(registry, "agent_debugging_cycles_total", agent="fixer", resolution=r)
+        for r in ("resolved", "unresolved")
+    ]
+    assert cycles == [1.0, 2.0]
+    assert value(registry, "agent_subagent_retries_total", agent="fixer", subagent="tester") == 2.0
+    assert value(registry, "agent_subagent_retries_total", agent="fixer", subagent="linter") is None
+
+
+def test_a_run_without_a_workflow_adds_no_workflow_series(registry: CollectorRegistry) -> None:
+    m = metrics(registry)
+    m.observe_run(run("r"))
+    rendered = m.render(openmetrics=False).decode()
+    assert "agent_pipeline_attempts_total{" not in rendered
+    assert "agent_debugging_cycles_total{" not in rendered
+
+
+def test_a_score_is_observed_under_its_agent_name_and_source_with_the_run_as_exemplar(
+    registry: CollectorRegistry,
+) -> None:
+    m = metrics(registry, limits={"score_source": 1})
+    m.observe_score("fixer", "review", "ci", 0.8, "run-1")
+    m.observe_score("fixer", "review", "person", 0.3, "run-2")
+    m.observe_score("fixer", "review", None, 0.5, "r" * 200)
+
+    def sample(name: str, source: str, **extra: str) -> float | None:
+        labels = {"agent": "fixer", "name": "review", "source": source, **extra}
+        return registry.get_sample_value(name, labels)
+
+    assert sample("agent_run_score_sum", "ci") == 0.8
+    assert sample("agent_run_score_bucket", "ci", le="0.7") == 0.0
+    assert sample("agent_run_score_bucket", "ci", le="0.8") == 1.0
+    assert sample("agent_run_score_sum", "other") == 0.3  # past the cap of one source
+    assert sample("agent_run_score_sum", "unknown") == 0.5
+    om = m.render(openmetrics=True).decode()
+    assert '# {run_id="run-1"} 0.8' in om
+    assert 'run_id="' + "r" * 200 not in om  # too long for an exemplar: counted without one
