@@ -381,6 +381,11 @@ def series(conn: Connection, flt: RunFilter, bucket: Bucket, by: Sequence[str] =
     return _figures(conn, flt, by, bucket, sketches=True)
 
 
+def facts(conn: Connection, flt: RunFilter, by: Sequence[str] = ()) -> list[Aggregate]:
+    """`summary` without the percentiles: the cells' facts only."""
+    return _figures(conn, flt, by, None, sketches=False)
+
+
 def report_cells(conn: Connection, flt: RunFilter) -> list[Aggregate]:
     """The report's figures per (agent, model, issue_type), without percentiles."""
     return _figures(conn, flt, REPORT_CELLS, None, sketches=False)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Float, cast, func, literal_column, select, text
 
 from . import schema
-from .aggregates import Aggregate, summary
+from .aggregates import Aggregate, facts, summary
 from .analytics import classify_trend
 from .budgets import OwnerBudget, period_bounds, projected
 from .queries import FAILED, RunFilter
@@ -98,7 +98,10 @@ class WorkflowAnswers(_Out):
 
 
 def _joined(table: Any, flt: RunFilter) -> Any:
-    return table.join(R, table.c.run_id == R.c.run_id), flt.conditions()
+    """`table` joined to its runs, read from `table` (few rows) into the runs by their key: the
+    child's side of the condition is an expression, so no plan can walk the runs (a million rows)
+    and probe the child table per run, which SQLite chose when the child table was empty."""
+    return table.join(R, R.c.run_id == table.c.run_id.concat("")), flt.conditions()
 
 
 def evidence(conn: Connection, flt: RunFilter, by: str | None = None) -> dict[str | None, Evidence]:
@@ -118,11 +121,9 @@ def evidence(conn: Connection, flt: RunFilter, by: str | None = None) -> dict[st
     for row in conn.execute(query):
         name, src, total, count = row[-4:]
         out[key(row)].scores.setdefault((name, src), Mean()).add(float(total), int(count))
-    quality = select(*group, func.sum(R.c.quality_score), func.count(R.c.quality_score)).where(
-        *flt.conditions(), R.c.quality_score.is_not(None)
-    )
-    for row in conn.execute(quality.group_by(*group)):
-        out[key(row)].self_quality.add(float(row[-2] or 0.0), int(row[-1]))
+    for agg in facts(conn, flt, (by,) if by else ()):  # the runs' own quality: rollup facts
+        if agg.quality_runs:
+            out[agg.key[0] if by else None].self_quality.add(agg.quality_sum, agg.quality_runs)
     source, where = _joined(SUB, flt)
     subs = (
         select(*group, func.sum(SUB.c.successes), func.sum(SUB.c.attempts)).select_from(source).where(*where)

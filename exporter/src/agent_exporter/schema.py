@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData(
@@ -86,9 +87,22 @@ runs = Table(
     Index(None, "project", "ended_at"),
     # run lists sorted by duration (the web pages) walk this
     Index(None, "duration_seconds", "ended_at"),
-    # a parent's children, a session's runs
-    Index(None, "parent_run_id"),
-    Index(None, "session_id", "ended_at"),
+    # a parent's children, a session's runs: partial, since most runs have neither, and a full
+    # index of NULLs tells SQLite's planner that `parent_run_id = ?` matches every run (after
+    # ANALYZE it walked the whole (ended_at, run_id) index instead: 0.4 s a run page at 1M runs)
+    Index(
+        None,
+        "parent_run_id",
+        sqlite_where=text("parent_run_id IS NOT NULL"),
+        postgresql_where=text("parent_run_id IS NOT NULL"),
+    ),
+    Index(
+        None,
+        "session_id",
+        "ended_at",
+        sqlite_where=text("session_id IS NOT NULL"),
+        postgresql_where=text("session_id IS NOT NULL"),
+    ),
 )
 
 run_usage = Table(
