@@ -330,7 +330,7 @@ def failed_filter(flt: RunFilter) -> RunFilter | None:
 
 def overview(request: Request, view: View) -> dict[str, Any]:
     """Tiles against the previous period, charts over time, recent failures."""
-    now = read.summary(request, view.flt, group_by="status")
+    now = read.summary_of(request, view.flt, "status", scores=False)
     figures = now.summary
     data: dict[str, Any] = {
         "summary": figures,
@@ -345,7 +345,7 @@ def overview(request: Request, view: View) -> dict[str, Any]:
         data["failures"] = []
         return data
     previous = view.previous()
-    before = read.summary(request, previous, group_by="status") if previous is not None else None
+    before = read.summary_of(request, previous, "status", scores=False) if previous is not None else None
     data["tiles"] = tiles(now, before)
     data["previous_runs"] = before.summary.runs if before is not None else None
     first = figures.first_ended_at.timestamp() if figures.first_ended_at else None

@@ -327,19 +327,29 @@ def summary(
     group_by: Annotated[GroupBy | None, Query(description="figures per value of this field")] = None,
 ) -> m.SummaryOut:
     """Count, success rate, duration percentiles, tokens, cost, calls; with `group_by`, per group too."""
+    return summary_of(request, flt, group_by)
+
+
+def summary_of(
+    request: Request, flt: RunFilter, group_by: str | None, *, scores: bool = True
+) -> m.SummaryOut:
+    """`GET /summary`'s answer; without `scores`, the figures only (the overview page shows no
+    scores, and reading them costs a query per table of them)."""
     scoring = _strategies(request)
+    group_scores: list[insights.GroupScores] = []
     with reading(request) as conn:
         overall = aggregates.summary(conn, flt)
         groups = aggregates.summary(conn, flt, (group_by,)) if group_by else []
-        scores = insights.score_figures(conn, flt, scoring)
-        group_scores = insights.group_scores(conn, flt, group_by, scoring) if group_by else []
+        score_figures = insights.score_figures(conn, flt, scoring) if scores else None
+        if scores and group_by:
+            group_scores = insights.group_scores(conn, flt, group_by, scoring)
     whole = overall[0] if overall else aggregates.Aggregate()
     return m.SummaryOut(
         filters=echo(flt),
         summary=reports.figures(whole),
         group_by=group_by,
         groups=[reports.group_figures(g) for g in groups],
-        scores=scores,
+        scores=score_figures,
         group_scores=group_scores,
     )
 
