@@ -15,9 +15,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from agent_exporter import migrations
+from agent_exporter.client import Client
 from agent_exporter.store import Store, StoreSettings
 
-from .support import PG_ADMIN_URL, make_client, unavailable
+from .stub_server import StubServer, stub_server
+from .support import FAST, PG_ADMIN_URL, make_client, unavailable
 
 if TYPE_CHECKING:
     from .doc_stack import DocsStack
@@ -93,3 +95,20 @@ def docs_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsStack]:
 
     with start_docs_stack(tmp_path_factory.mktemp("docs-stack")) as stack:
         yield stack
+
+
+@pytest.fixture
+def stub() -> Iterator[StubServer]:
+    """A stub server that accepts everything."""
+    with stub_server() as server:
+        yield server
+
+
+@pytest.fixture
+def agent_client(stub: StubServer, tmp_path: Path) -> Iterator[Client]:
+    """A client of the stub with short intervals."""
+    c = Client(stub.url, spool=tmp_path / "spool", **FAST)
+    try:
+        yield c
+    finally:
+        c.close(timeout=2)

@@ -198,3 +198,7 @@ def make_client(database_url: str, registry: CollectorRegistry, **settings: Any)
     """The app in-process on `database_url`, with `settings` overriding the defaults."""
     app = create_app(load_settings(database_url=database_url, **settings), registry=registry)
     return TestClient(app, base_url="http://127.0.0.1")
+
+
+#: client delivery settings with short intervals, for tests of the client SDK
+FAST: dict[str, Any] = {"flush_interval": 0.02, "backoff_base": 0.01, "backoff_max": 0.05}

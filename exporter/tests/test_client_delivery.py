@@ -26,9 +26,7 @@ from agent_exporter.client.spool import Spool
 
 from .exporter_reads import records_total, stored_run_ids
 from .stub_server import Answer, stub_server
-from .support import exporter, free_port, wait_until
-
-FAST: dict[str, Any] = {"flush_interval": 0.02, "backoff_base": 0.01, "backoff_max": 0.05}
+from .support import FAST, exporter, free_port, wait_until
 
 
 def spooled_run_ids(spool: Path) -> list[str]:

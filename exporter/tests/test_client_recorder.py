@@ -6,7 +6,6 @@ Records are sent over real HTTP to a stub server on loopback and read back from 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,26 +14,8 @@ import pytest
 from agent_exporter import client as sdk
 from agent_exporter.client import Client, current_run
 
-from .stub_server import StubServer, stub_server
-
-FAST: dict[str, Any] = {"flush_interval": 0.02, "backoff_base": 0.01, "backoff_max": 0.05}
-
-
-@pytest.fixture
-def stub() -> Iterator[StubServer]:
-    """A stub server that accepts everything."""
-    with stub_server() as server:
-        yield server
-
-
-@pytest.fixture
-def agent_client(stub: StubServer, tmp_path: Path) -> Iterator[Client]:
-    """A client of the stub with short intervals."""
-    c = Client(stub.url, spool=tmp_path / "spool", **FAST)
-    try:
-        yield c
-    finally:
-        c.close(timeout=2)
+from .stub_server import StubServer
+from .support import FAST
 
 
 def sent(c: Client, stub: StubServer) -> list[dict[str, Any]]:

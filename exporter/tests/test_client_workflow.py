@@ -4,35 +4,15 @@ become the record fields the server validates."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
 
 from agent_exporter.client import Client
 from agent_exporter.record import RunRecord, parse_record
 
-from .stub_server import StubServer, stub_server
-from .support import exporter
-
-FAST: dict[str, Any] = {"flush_interval": 0.02, "backoff_base": 0.01, "backoff_max": 0.05}
-
-
-@pytest.fixture
-def stub() -> Iterator[StubServer]:
-    with stub_server() as server:
-        yield server
-
-
-@pytest.fixture
-def agent_client(stub: StubServer, tmp_path: Path) -> Iterator[Client]:
-    c = Client(stub.url, spool=tmp_path / "spool", **FAST)
-    try:
-        yield c
-    finally:
-        c.close(timeout=2)
+from .stub_server import StubServer
+from .support import FAST, exporter
 
 
 def test_a_run_sends_subagents_pipelines_cycles_and_counts_that_validate(
