@@ -28,7 +28,7 @@ from typing import Any, Final
 from . import schema
 from .record import Run
 from .schema import DAY_SECONDS, HOUR_SECONDS, ROLLUP_DIMENSIONS, ROLLUP_FACTS, Kind
-from .sketch import Bin, bucket_of, decode, encode
+from .sketch import Bin, add_bin, bucket_of, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -300,14 +300,8 @@ def _fold_cell(cells: dict[Key, Cell], key: Key, facts: list[Any], bins: Mapping
             into[i] = max(into[i], facts[i])
         else:
             into[i] += facts[i]
-    kept = into[-1]
     for b, (n, t) in bins.items():
-        e = kept.get(b)
-        if e is None:
-            kept[b] = [n, t]
-        else:
-            e[0] += n
-            e[1] += t
+        add_bin(into[-1], b, n, t)
 
 
 # --- rebuilding from the runs ---------------------------------------------------------------------

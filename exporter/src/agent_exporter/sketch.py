@@ -81,13 +81,18 @@ def decode(blob: bytes) -> dict[int, Bin]:
     zero are left out)."""
     out: dict[int, list[Any]] = {}
     for bucket, count, total in np.frombuffer(blob, dtype=ENTRY).tolist():
-        into = out.get(bucket)
-        if into is None:
-            out[bucket] = [count, total]
-        else:
-            into[0] += count
-            into[1] += total
+        add_bin(out, bucket, count, total)
     return {b: (n, t) for b, (n, t) in out.items() if n}
+
+
+def add_bin(bins: dict[int, list[Any]], bucket: int, count: int, total: float) -> None:
+    """Add `count` values summing to `total` to `bucket` of `bins` ({bucket: [count, sum]})."""
+    into = bins.get(bucket)
+    if into is None:
+        bins[bucket] = [count, total]
+    else:
+        into[0] += count
+        into[1] += total
 
 
 class Tally:
