@@ -14,8 +14,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,38 @@ def machine() -> dict[str, str]:
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
+
+
+def post_concurrently(
+    srv: Server,
+    path: str,
+    bodies: Iterable[bytes],
+    content_type: str,
+    *,
+    refusal: Callable[[httpx.Response], str | None],
+    senders: int = 2,
+) -> list[str]:
+    """POST every body to `path`, `senders` at a time, and return after the last answer: what
+    `refusal` said of each answer it did not accept (None: accepted)."""
+    queue = iter(bodies)
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def send() -> None:
+        with httpx.Client(base_url=srv.url, timeout=120) as client:
+            while True:
+                with lock:
+                    body = next(queue, None)
+                if body is None:
+                    return
+                response = client.post(path, content=body, headers={"content-type": content_type})
+                problem = refusal(response)
+                if problem is not None:
+                    failures.append(problem)
+
+    threads = [threading.Thread(target=send) for _ in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return failures

@@ -5,7 +5,6 @@ until the runs are stored and counted on /metrics, not until the requests are an
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from .harness import Server
+from .harness import Server, post_concurrently
 
 SPANS_PER_TRACE = 9
 TRACES_PER_REQUEST = 50
@@ -102,30 +101,18 @@ class OtlpResult:
 def ingest(srv: Server, traces: int, tag: str, senders: int = 2) -> OtlpResult:
     """Send `traces` agent traces and time them until all their runs are counted."""
     agent = f"otlp-{tag}"
-    queue = iter(bodies(agent, traces))
-    lock = threading.Lock()
-    failures: list[str] = []
-
-    def send() -> None:
-        with httpx.Client(base_url=srv.url, timeout=120) as client:
-            while True:
-                with lock:
-                    body = next(queue, None)
-                if body is None:
-                    return
-                response = client.post(
-                    "/v1/traces", content=body, headers={"content-type": "application/x-protobuf"}
-                )
-                if response.status_code != 200 or response.content:
-                    failures.append(f"{response.status_code} {response.content[:300]!r}")
-
-    threads = [threading.Thread(target=send) for _ in range(senders)]
     cpu = srv.cpu_seconds()
     started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    failures = post_concurrently(
+        srv,
+        "/v1/traces",
+        bodies(agent, traces),
+        "application/x-protobuf",
+        refusal=lambda r: (
+            None if r.status_code == 200 and not r.content else f"{r.status_code} {r.content[:300]!r}"
+        ),
+        senders=senders,
+    )
     answered = time.perf_counter() - started
     if failures:
         raise RuntimeError(f"OTLP requests failed: {failures[0]}")

@@ -9,7 +9,6 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from agent_exporter import migrations, schema, store
 from agent_exporter.pricing import PriceBook
 from agent_exporter.record import Run, RunRecord, parse_record
 
-from .harness import Server, WrkResult, free_port, median, percentile, server, wrk
+from .harness import Server, WrkResult, free_port, median, percentile, post_concurrently, server, wrk
 from .workloads import lua_pushgateway, lua_single_post, realistic
 
 Progress = Callable[[str], None]
@@ -55,30 +54,18 @@ def batch_posts(
     records = list(realistic(f"batch-{tag}-{batch_size}", batch_size * batches))
     for start in range(0, len(records), batch_size):
         bodies.append(orjson.dumps({"runs": records[start : start + batch_size]}))
-    queue = iter(bodies)
-    lock = threading.Lock()
-    failures: list[str] = []
-
-    def send() -> None:
-        with httpx.Client(base_url=srv.url, timeout=120) as client:
-            while True:
-                with lock:
-                    body = next(queue, None)
-                if body is None:
-                    return
-                response = client.post(
-                    "/api/v1/runs", content=body, headers={"content-type": "application/json"}
-                )
-                if response.status_code != 200 or response.json()["accepted"] != batch_size:
-                    failures.append(response.text[:300])
-
-    threads = [threading.Thread(target=send) for _ in range(senders)]
     cpu = srv.cpu_seconds()
     started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    failures = post_concurrently(
+        srv,
+        "/api/v1/runs",
+        bodies,
+        "application/json",
+        refusal=lambda r: (
+            None if r.status_code == 200 and r.json()["accepted"] == batch_size else r.text[:300]
+        ),
+        senders=senders,
+    )
     elapsed = time.perf_counter() - started
     cpu = srv.cpu_seconds() - cpu
     if failures:
