@@ -1,8 +1,9 @@
 """Figures over time ranges (summary, time series, report, trends, health), read from the rollups.
 
-A range [from, to) is cut into whole UTC days, whole hours at its ends, and the partial hours at
-its very ends (`plan`): days are read from `rollup_day`, hours from `rollup_hour`, and only the
-partial hours from the runs themselves, so a read costs what its cells cost, not what its runs
+A range [from, to) is cut into whole weeks (Monday to Sunday, UTC), whole UTC days and whole hours
+at its ends, and the partial hours at its very ends (`plan`): weeks are read from `rollup_week`,
+days from `rollup_day`, hours from `rollup_hour`, and only the partial hours from the runs
+themselves, so a read costs what its cells cost, not what its runs
 cost. Counts and sums are exact; duration percentiles come from the cells' sketches, within
 `sketch.RELATIVE_ACCURACY` of the exact ones. Before the raw horizon (runs deleted by retention),
 a partial hour is read as its whole hour from the rollup.
@@ -25,14 +26,15 @@ from . import schema
 from .analytics import PERCENTILES
 from .queries import R, RunFilter
 from .record import Status
-from .schema import DAY_SECONDS, HOUR_SECONDS, ROLLUP_FACTS, Kind
+from .rollups import first_day_of, week_of
+from .schema import DAY_SECONDS, HOUR_SECONDS, ROLLUP_FACTS, WEEK_ORIGIN, WEEK_SECONDS, Kind
 from .sketch import Tally
 
 HOUR: Final = HOUR_SECONDS
 DAY: Final = DAY_SECONDS
-WEEK: Final = 7 * DAY
+WEEK: Final = WEEK_SECONDS
 #: 1970-01-05T00:00Z was a Monday: weeks counted from it start on Mondays, as ISO weeks do
-MONDAY_ORIGIN: Final = 4 * DAY
+MONDAY_ORIGIN: Final = WEEK_ORIGIN
 #: the groups of the report
 REPORT_CELLS: Final = ("agent", "model", "issue_type")
 
@@ -52,9 +54,9 @@ class Bucket:
         """The bucket `moment` falls in."""
         return int((moment - self.origin) // self.size)
 
-    def holds(self, grain: int) -> bool:
-        """Whether every cell of `grain` seconds lies inside one bucket."""
-        return self.size % grain == 0 and self.origin % grain == 0
+    def holds(self, grain: int, origin: int = 0) -> bool:
+        """Whether every cell of `grain` seconds (counted from `origin`) lies inside one bucket."""
+        return self.size % grain == 0 and (self.origin - origin) % grain == 0
 
 
 _ADD, _MIN, _MAX = "add", "min", "max"
@@ -148,6 +150,7 @@ class Plan:
     raw: list[tuple[float, float]] = field(default_factory=list)  # [start, end) from the runs
     hours: list[Span] = field(default_factory=list)  # [start, end) in hours, from rollup_hour
     days: list[Span] = field(default_factory=list)  # [start, end) in days, from rollup_day
+    weeks: list[Span] = field(default_factory=list)  # [start, end) in weeks, from rollup_week
 
 
 def _up(value: float, grain: int) -> int:
@@ -158,9 +161,11 @@ def _down(value: float, grain: int) -> int:
     return math.floor(value / grain)
 
 
-def plan(start: float | None, end: float | None, *, days: bool, horizon: float | None = None) -> Plan:
-    """Cut [start, end) into partial hours (raw), whole hours and, with `days`, whole days. An end
-    before the raw `horizon` widens to its whole hour."""
+def plan(
+    start: float | None, end: float | None, *, days: bool, weeks: bool = False, horizon: float | None = None
+) -> Plan:
+    """Cut [start, end) into partial hours (raw), whole hours and, with `days`, whole days (and
+    with `weeks` too, whole weeks). An end before the raw `horizon` widens to its whole hour."""
     out = Plan()
 
     def early(moment: float | None) -> bool:
@@ -191,8 +196,26 @@ def plan(start: float | None, end: float | None, *, days: bool, horizon: float |
         out.hours.append((first, day_first * per_day))
     if last is not None and day_last is not None and day_last * per_day < last:
         out.hours.append((day_last * per_day, last))
-    out.days.append((day_first, day_last))
+    if weeks:
+        out.days, out.weeks = _weeks_of((day_first, day_last))
+    else:
+        out.days.append((day_first, day_last))
     return out
+
+
+def _weeks_of(days: Span) -> tuple[list[Span], list[Span]]:
+    """A span of days cut into the days at its ends and the whole weeks between them."""
+    day_first, day_last = None if days[0] is None else int(days[0]), None if days[1] is None else int(days[1])
+    week_first = None if day_first is None else -(-(day_first - first_day_of(0)) // 7)
+    week_last = None if day_last is None else week_of(day_last)
+    if week_first is not None and week_last is not None and week_first >= week_last:
+        return [days], []
+    edges: list[Span] = []
+    if day_first is not None and week_first is not None and day_first < first_day_of(week_first):
+        edges.append((day_first, first_day_of(week_first)))
+    if day_last is not None and week_last is not None and first_day_of(week_last) < day_last:
+        edges.append((first_day_of(week_last), day_last))
+    return edges, [(week_first, week_last)]
 
 
 def _dirty_days(conn: Connection, span: Span) -> list[int]:
@@ -204,6 +227,23 @@ def _dirty_days(conn: Connection, span: Span) -> list[int]:
     if span[1] is not None:
         query = query.where(dirty.c.day < span[1])
     return [int(day) for day in conn.execute(query).scalars()]
+
+
+def _stale_weeks(conn: Connection, span: Span) -> list[int]:
+    """The weeks of `span` whose cells are not made yet or not since their days changed."""
+    marked = schema.rollup_dirty_weeks
+    query = select(marked.c.week)
+    if span[0] is not None:
+        query = query.where(marked.c.week >= span[0])
+    if span[1] is not None:
+        query = query.where(marked.c.week < span[1])
+    days = (
+        None if span[0] is None else first_day_of(int(span[0])),
+        None if span[1] is None else first_day_of(int(span[1])),
+    )
+    stale = {int(week) for week in conn.execute(query).scalars()}
+    stale.update(week_of(day) for day in _dirty_days(conn, days))
+    return sorted(stale)
 
 
 def raw_horizon(conn: Connection) -> float | None:
@@ -298,11 +338,14 @@ class _Collector:
         if blob is not None:
             self.tally.add_blob(self.groups[(key, index)], bytes(blob))
 
-    def rollup(self, conn: Connection, table: Table, grain: int, span: Span, flt: RunFilter) -> None:
+    def rollup(
+        self, conn: Connection, table: Table, grain: int, span: Span, flt: RunFilter, *, cells_from: int = 0
+    ) -> None:
+        """The cells of `table` (of `grain` seconds counted from `cells_from`) in `span`."""
         index: ColumnElement[Any] | None = None
         if self.bucket is not None:
-            origin, size = int(self.bucket.origin), int(self.bucket.size)
-            index = literal_column(f"({table.name}.bucket * {grain} - {origin}) / {size}")
+            offset, size = cells_from - int(self.bucket.origin), int(self.bucket.size)
+            index = literal_column(f"({table.name}.bucket * {grain} + {offset}) / {size}")
         columns = [table.c[name] for name in self.by]
         query = select(
             *columns,
@@ -355,7 +398,20 @@ def _figures(
     if bucket is not None and not bucket.holds(HOUR):
         raise ValueError(f"{bucket}: buckets are whole UTC hours")
     collector = _Collector(by, bucket, sketches)
-    cut = plan(flt.start, flt.end, days=bucket is None or bucket.holds(DAY), horizon=raw_horizon(conn))
+    cut = plan(
+        flt.start,
+        flt.end,
+        days=bucket is None or bucket.holds(DAY),
+        weeks=bucket is None or bucket.holds(WEEK, MONDAY_ORIGIN),
+        horizon=raw_horizon(conn),
+    )
+    for span in cut.weeks:
+        # a week whose cells are stale is read from its days
+        stale = _stale_weeks(conn, span)
+        for start, end in zip([span[0], *[w + 1 for w in stale]], [*stale, span[1]], strict=True):
+            if start is None or end is None or start < end:
+                collector.rollup(conn, schema.rollup_week, WEEK, (start, end), flt, cells_from=MONDAY_ORIGIN)
+        cut.days += [(first_day_of(w), first_day_of(w + 1)) for w in stale]
     for span in cut.days:
         # a day written to since its cells were made is read from its hours
         dirty = _dirty_days(conn, span)
