@@ -287,56 +287,51 @@ def _concat_sketches(dialect: str, sketch: str) -> ColumnElement[Any]:
     return type_coerce(literal_column(f"CAST(group_concat({sketch}, x'') AS BLOB)"), LargeBinary)
 
 
-class _Collector:
-    """Rows of the plan's pieces folded into aggregates per (group key, bucket), with sketches."""
+GroupKey = tuple[int, tuple[str | None, ...], int | None]  # (grouping, the group's values, bucket)
 
-    def __init__(self, by: Sequence[str], bucket: Bucket | None, sketches: bool) -> None:
-        self.by = tuple(by)
+
+class _Collector:
+    """Rows of the plan's pieces folded into aggregates per grouping, group key and bucket, with
+    sketches. One read serves several groupings: the rows are grouped by every dimension any of
+    them names (and status), and each row folds into its group of each grouping."""
+
+    def __init__(self, groupings: Sequence[Sequence[str]], bucket: Bucket | None, sketches: bool) -> None:
+        self.by = tuple(dict.fromkeys(d for grouping in groupings for d in grouping))
+        self.picks = [tuple(self.by.index(d) for d in grouping) for grouping in groupings]
         self.bucket = bucket
         self.sketches = sketches
-        self.found: dict[tuple[tuple[str | None, ...], int | None], Aggregate] = {}
-        self.groups: dict[tuple[tuple[str | None, ...], int | None], int] = {}
-        self.facts: dict[tuple[tuple[str | None, ...], int | None], list[Any]] = {}
+        self.found: dict[GroupKey, Aggregate] = {}
+        self.groups: dict[GroupKey, int] = {}
+        self.facts: dict[GroupKey, list[Any]] = {}
         self.tally = Tally()
 
+    def _keys(self, row: Sequence[Any], index: int | None) -> list[GroupKey]:
+        values = tuple(v or None for v in row[: len(self.by)])
+        return [(g, tuple(values[i] for i in pick), index) for g, pick in enumerate(self.picks)]
+
     def fold(self, row: Sequence[Any], index: int | None) -> None:
-        """One grouped row: the group's dimensions, status, the facts, (the sketches)."""
+        """One grouped row: the dimensions, status, the facts, (the sketches)."""
         width = len(self.by)
-        key = tuple(v or None for v in row[:width])
         status = row[width]
         facts = row[width + 1 : width + 1 + len(ROLLUP_FACTS)]
-        group = self.found.get((key, index))
-        if group is None:
-            group = self.found[(key, index)] = Aggregate(key=key, bucket=index)
-            self.groups[(key, index)] = len(self.groups)
-            self.facts[(key, index)] = list(facts)
-        else:
-            into = self.facts[(key, index)]
-            for i, (_, _, how) in enumerate(_FOLDS):
-                value = facts[i]
-                if value is None:
-                    continue
-                if into[i] is None:
-                    into[i] = value
-                elif how is _ADD:
-                    into[i] += value
-                elif how is _MIN:
-                    into[i] = min(into[i], value)
-                else:
-                    into[i] = max(into[i], value)
         runs = int(facts[0])
-        group.statuses[status] = group.statuses.get(status, 0) + runs
-        if status == Status.SUCCESS.value:
-            group.successes += runs
-        elif status == Status.CANCELLED.value:
-            group.cancelled += runs
-        if self.sketches:
-            self.sketch(key, index, row[width + 1 + len(ROLLUP_FACTS)])
-
-    def sketch(self, key: tuple[str | None, ...], index: int | None, blob: Any) -> None:
-        """Concatenated sketches of the group `key` (and bucket `index`)."""
+        keys = self._keys(row, index)
+        for group_key in keys:
+            group = self.found.get(group_key)
+            if group is None:
+                group = self.found[group_key] = Aggregate(key=group_key[1], bucket=index)
+                self.groups[group_key] = len(self.groups)
+                self.facts[group_key] = list(facts)
+            else:
+                _fold_facts(self.facts[group_key], facts)
+            group.statuses[status] = group.statuses.get(status, 0) + runs
+            if status == Status.SUCCESS.value:
+                group.successes += runs
+            elif status == Status.CANCELLED.value:
+                group.cancelled += runs
+        blob = row[width + 1 + len(ROLLUP_FACTS)] if self.sketches else None
         if blob is not None:
-            self.tally.add_blob(self.groups[(key, index)], bytes(blob))
+            self.tally.add_blob_to([self.groups[k] for k in keys], bytes(blob))
 
     def rollup(
         self, conn: Connection, table: Table, grain: int, span: Span, flt: RunFilter, *, cells_from: int = 0
@@ -375,29 +370,59 @@ class _Collector:
             return
         groups, durations = [], []
         for row in conn.execute(select(*columns, R.c.duration_seconds).where(*piece.conditions())):
-            groups.append(self.groups[(tuple(v or None for v in row[: len(columns)]), index)])
-            durations.append(float(row[len(columns)]))
+            duration = float(row[len(columns)])
+            for key in self._keys(row, index):
+                groups.append(self.groups[key])
+                durations.append(duration)
         self.tally.add_values(groups, durations)
 
-    def result(self) -> list[Aggregate]:
+    def result(self) -> list[list[Aggregate]]:
+        """The aggregates of each grouping, the largest groups first (by bucket, in a series)."""
         for group, facts in self.facts.items():
             self.found[group].add_facts(facts)
-        out = [a for a in self.found.values() if a.runs > 0]
-        if self.sketches and out:
+        if self.sketches and self.found:
             ordered = list(self.found.values())
             found = self.tally.percentiles(PERCENTILES, len(ordered), [a.duration_max for a in ordered])
             for agg, percentiles in zip(ordered, found, strict=True):
                 agg.duration_percentiles = percentiles
-        out.sort(key=lambda a: (a.bucket if a.bucket is not None else 0, -a.runs, [k or "" for k in a.key]))
+        out: list[list[Aggregate]] = [[] for _ in self.picks]
+        for (g, _, _), agg in self.found.items():
+            if agg.runs > 0:
+                out[g].append(agg)
+        for aggs in out:
+            aggs.sort(
+                key=lambda a: (a.bucket if a.bucket is not None else 0, -a.runs, [k or "" for k in a.key])
+            )
         return out
 
 
+def _fold_facts(into: list[Any], facts: Sequence[Any]) -> None:
+    """Fold facts (in `schema.ROLLUP_FACTS` order, None where a cell had no value) into `into`."""
+    for i, (_, _, how) in enumerate(_FOLDS):
+        value = facts[i]
+        if value is None:
+            continue
+        if into[i] is None:
+            into[i] = value
+        elif how is _ADD:
+            into[i] += value
+        elif how is _MIN:
+            into[i] = min(into[i], value)
+        else:
+            into[i] = max(into[i], value)
+
+
 def _figures(
-    conn: Connection, flt: RunFilter, by: Sequence[str], bucket: Bucket | None, *, sketches: bool
-) -> list[Aggregate]:
+    conn: Connection,
+    flt: RunFilter,
+    groupings: Sequence[Sequence[str]],
+    bucket: Bucket | None,
+    *,
+    sketches: bool,
+) -> list[list[Aggregate]]:
     if bucket is not None and not bucket.holds(HOUR):
         raise ValueError(f"{bucket}: buckets are whole UTC hours")
-    collector = _Collector(by, bucket, sketches)
+    collector = _Collector(groupings, bucket, sketches)
     cut = plan(
         flt.start,
         flt.end,
@@ -429,27 +454,34 @@ def _figures(
 def summary(conn: Connection, flt: RunFilter, by: Sequence[str] = ()) -> list[Aggregate]:
     """Figures per group of the dimensions `by` (one aggregate over everything without), with the
     runs per status and duration percentiles; the largest groups first."""
-    return _figures(conn, flt, by, None, sketches=True)
+    return _figures(conn, flt, [by], None, sketches=True)[0]
+
+
+def summaries(conn: Connection, flt: RunFilter, *groupings: Sequence[str]) -> list[list[Aggregate]]:
+    """`summary` by each of `groupings`, from one read of the cells (a read that shows a total and
+    its groups reads once, not twice): `summaries(conn, flt, (), ("model",))` is
+    `[summary(conn, flt), summary(conn, flt, ("model",))]`."""
+    return _figures(conn, flt, groupings, None, sketches=True)
 
 
 def series(conn: Connection, flt: RunFilter, bucket: Bucket, by: Sequence[str] = ()) -> list[Aggregate]:
     """`summary` per time bucket (and group), ordered by bucket; buckets without runs are absent."""
-    return _figures(conn, flt, by, bucket, sketches=True)
+    return _figures(conn, flt, [by], bucket, sketches=True)[0]
 
 
 def facts(conn: Connection, flt: RunFilter, by: Sequence[str] = ()) -> list[Aggregate]:
     """`summary` without the percentiles: the cells' facts only."""
-    return _figures(conn, flt, by, None, sketches=False)
+    return _figures(conn, flt, [by], None, sketches=False)[0]
 
 
 def report_cells(conn: Connection, flt: RunFilter) -> list[Aggregate]:
     """The report's figures per (agent, model, issue_type), without percentiles."""
-    return _figures(conn, flt, REPORT_CELLS, None, sketches=False)
+    return _figures(conn, flt, [REPORT_CELLS], None, sketches=False)[0]
 
 
 def daily(conn: Connection, flt: RunFilter, origin: float) -> list[Aggregate]:
     """Figures per day counted from `origin` (a UTC midnight), without percentiles: the trends'."""
-    return _figures(conn, flt, (), Bucket(DAY, origin), sketches=False)
+    return _figures(conn, flt, [()], Bucket(DAY, origin), sketches=False)[0]
 
 
 def time_span(conn: Connection, flt: RunFilter) -> tuple[float, float] | None:
