@@ -1,6 +1,7 @@
 """The rollups answer as the runs do: counts and sums exactly, percentiles within the sketch's
 error, over any range and filter, across bucket edges, late runs, reprice, deletes and retention,
-on SQLite and PostgreSQL; migration 0004 builds them for runs stored before it, resumably."""
+whether the day and week cells are made or not, on SQLite and PostgreSQL; migration 0004 builds
+them for runs stored before it, resumably, and migration 0007 the week cells."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ from .rollup_oracle import as_row, assert_matches, grouped, selected
 from .support import wait_until
 
 #: a UTC midnight: ranges are drawn around it, its hours and its neighbours
-MIDNIGHT = 1_794_960_000.0  # 2026-11-18T00:00:00Z
+MIDNIGHT = 1_794_960_000.0  # 2026-11-18T00:00:00Z, a Wednesday
+ROLLUP_TABLES = ("rollup_hour", "rollup_day", "rollup_week", "rollup_dirty_days", "rollup_dirty_weeks")
 AGENTS = ("fixer", "reviewer", "planner")
 MODELS = (None, "gpt-5", "claude-sonnet-4-5")
 ISSUE_TYPES = (None, "security", "complexity")
@@ -56,7 +58,7 @@ def make_run(run_id: str, ended_at: float, **fields: Any) -> Run:
 
 def clear(target: Store) -> None:
     with target.engine.begin() as conn:
-        for table in ("runs", "rollup_hour", "rollup_day", "rollup_state"):
+        for table in (*ROLLUP_TABLES, "runs", "rollup_state"):
             conn.execute(text(f"DELETE FROM {table}"))
 
 
@@ -84,20 +86,21 @@ def check_series(
         assert_matches(agg, want[(agg.bucket, agg.key[0])], where=(flt, bucket, agg.bucket, agg.key))
 
 
-# moments at and around the edges of hours and days
+# moments at and around the edges of hours, days and weeks (the days from Friday 2026-11-06 to
+# Friday 2026-11-27 hold two whole weeks, Monday to Sunday)
 EDGES = st.sampled_from(
     [-DAY, -HOUR, -1.0, -0.001, 0.0, 0.001, 1.0, 1800.0, HOUR, HOUR + 0.5, DAY, DAY + 7.25]
 )
-MOMENTS = st.builds(lambda day, edge: MIDNIGHT + day * DAY + edge, st.integers(-3, 2), EDGES)
+MOMENTS = st.builds(lambda day, edge: MIDNIGHT + day * DAY + edge, st.integers(-12, 9), EDGES)
 
 
 @st.composite
 def fleets(draw: st.DrawFn) -> list[Run]:
-    """Up to 60 runs around MIDNIGHT, many on the edges of hours and days."""
+    """Up to 60 runs around MIDNIGHT, many on the edges of hours, days and weeks."""
     count = draw(st.integers(1, 60))
     runs = []
     for i in range(count):
-        ended = draw(st.one_of(MOMENTS, st.floats(MIDNIGHT - 3 * DAY, MIDNIGHT + 3 * DAY)))
+        ended = draw(st.one_of(MOMENTS, st.floats(MIDNIGHT - 12 * DAY, MIDNIGHT + 10 * DAY)))
         tokens = draw(st.one_of(st.none(), st.integers(0, 10**7)))
         cost = draw(st.one_of(st.none(), st.floats(0, 50, allow_nan=False)))
         runs.append(
@@ -152,8 +155,11 @@ def test_rollups_answer_as_the_runs_do(
     shuffled = random.Random(seed).sample(runs, len(runs))
     for first in range(0, len(shuffled), 7):
         store.insert_runs(shuffled[first : first + 7])
-        if seed % 3 == 0:  # day cells compacted now and then; otherwise their hours are read
-            store.compact_rollups(limit=seed % 3 + 1)
+        if seed % 3 == 0:  # day and week cells made now and then, and made stale by later commits
+            store.compact_rollups(limit=seed % 4 + 1)
+    if seed % 3 == 1:  # every day and week cell made; otherwise some or all are read from hours
+        while store.compact_rollups():
+            pass
     rows = [as_row(r) for r in runs]
     everything = RunFilter.of(None, None, **dims)
     chosen = [r["ended_at"] for r in selected(rows, everything)]
@@ -331,6 +337,7 @@ def test_the_migration_builds_the_rollups_of_stored_runs_and_resumes(store: Stor
         "rollups: 1 of 3 days built",
         "rollups: 2 of 3 days built",
         "rollups: 3 of 3 days built",
+        "rollups: 2 of 2 weeks made",  # the runs' five days are in two weeks
     ]
     assert not migrations.rollups_pending(store)
     rows = [as_row(r) for r in runs]

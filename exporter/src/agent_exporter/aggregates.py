@@ -1,8 +1,9 @@
 """Figures over time ranges (summary, time series, report, trends, health), read from the rollups.
 
-A range [from, to) is cut into whole UTC days, whole hours at its ends, and the partial hours at
-its very ends (`plan`): days are read from `rollup_day`, hours from `rollup_hour`, and only the
-partial hours from the runs themselves, so a read costs what its cells cost, not what its runs
+A range [from, to) is cut into whole weeks (Monday to Sunday, UTC), whole UTC days and whole hours
+at its ends, and the partial hours at its very ends (`plan`): weeks are read from `rollup_week`,
+days from `rollup_day`, hours from `rollup_hour`, and only the partial hours from the runs
+themselves, so a read costs what its cells cost, not what its runs
 cost. Counts and sums are exact; duration percentiles come from the cells' sketches, within
 `sketch.RELATIVE_ACCURACY` of the exact ones. Before the raw horizon (runs deleted by retention),
 a partial hour is read as its whole hour from the rollup.
@@ -25,14 +26,15 @@ from . import schema
 from .analytics import PERCENTILES
 from .queries import R, RunFilter
 from .record import Status
-from .schema import DAY_SECONDS, HOUR_SECONDS, ROLLUP_FACTS, Kind
+from .rollups import first_day_of, week_of
+from .schema import DAY_SECONDS, HOUR_SECONDS, ROLLUP_FACTS, WEEK_ORIGIN, WEEK_SECONDS, Kind
 from .sketch import Tally
 
 HOUR: Final = HOUR_SECONDS
 DAY: Final = DAY_SECONDS
-WEEK: Final = 7 * DAY
+WEEK: Final = WEEK_SECONDS
 #: 1970-01-05T00:00Z was a Monday: weeks counted from it start on Mondays, as ISO weeks do
-MONDAY_ORIGIN: Final = 4 * DAY
+MONDAY_ORIGIN: Final = WEEK_ORIGIN
 #: the groups of the report
 REPORT_CELLS: Final = ("agent", "model", "issue_type")
 
@@ -52,9 +54,9 @@ class Bucket:
         """The bucket `moment` falls in."""
         return int((moment - self.origin) // self.size)
 
-    def holds(self, grain: int) -> bool:
-        """Whether every cell of `grain` seconds lies inside one bucket."""
-        return self.size % grain == 0 and self.origin % grain == 0
+    def holds(self, grain: int, origin: int = 0) -> bool:
+        """Whether every cell of `grain` seconds (counted from `origin`) lies inside one bucket."""
+        return self.size % grain == 0 and (self.origin - origin) % grain == 0
 
 
 _ADD, _MIN, _MAX = "add", "min", "max"
@@ -148,6 +150,7 @@ class Plan:
     raw: list[tuple[float, float]] = field(default_factory=list)  # [start, end) from the runs
     hours: list[Span] = field(default_factory=list)  # [start, end) in hours, from rollup_hour
     days: list[Span] = field(default_factory=list)  # [start, end) in days, from rollup_day
+    weeks: list[Span] = field(default_factory=list)  # [start, end) in weeks, from rollup_week
 
 
 def _up(value: float, grain: int) -> int:
@@ -158,9 +161,11 @@ def _down(value: float, grain: int) -> int:
     return math.floor(value / grain)
 
 
-def plan(start: float | None, end: float | None, *, days: bool, horizon: float | None = None) -> Plan:
-    """Cut [start, end) into partial hours (raw), whole hours and, with `days`, whole days. An end
-    before the raw `horizon` widens to its whole hour."""
+def plan(
+    start: float | None, end: float | None, *, days: bool, weeks: bool = False, horizon: float | None = None
+) -> Plan:
+    """Cut [start, end) into partial hours (raw), whole hours and, with `days`, whole days (and
+    with `weeks` too, whole weeks). An end before the raw `horizon` widens to its whole hour."""
     out = Plan()
 
     def early(moment: float | None) -> bool:
@@ -191,8 +196,26 @@ def plan(start: float | None, end: float | None, *, days: bool, horizon: float |
         out.hours.append((first, day_first * per_day))
     if last is not None and day_last is not None and day_last * per_day < last:
         out.hours.append((day_last * per_day, last))
-    out.days.append((day_first, day_last))
+    if weeks:
+        out.days, out.weeks = _weeks_of((day_first, day_last))
+    else:
+        out.days.append((day_first, day_last))
     return out
+
+
+def _weeks_of(days: Span) -> tuple[list[Span], list[Span]]:
+    """A span of days cut into the days at its ends and the whole weeks between them."""
+    day_first, day_last = None if days[0] is None else int(days[0]), None if days[1] is None else int(days[1])
+    week_first = None if day_first is None else -(-(day_first - first_day_of(0)) // 7)
+    week_last = None if day_last is None else week_of(day_last)
+    if week_first is not None and week_last is not None and week_first >= week_last:
+        return [days], []
+    edges: list[Span] = []
+    if day_first is not None and week_first is not None and day_first < first_day_of(week_first):
+        edges.append((day_first, first_day_of(week_first)))
+    if day_last is not None and week_last is not None and first_day_of(week_last) < day_last:
+        edges.append((first_day_of(week_last), day_last))
+    return edges, [(week_first, week_last)]
 
 
 def _dirty_days(conn: Connection, span: Span) -> list[int]:
@@ -204,6 +227,23 @@ def _dirty_days(conn: Connection, span: Span) -> list[int]:
     if span[1] is not None:
         query = query.where(dirty.c.day < span[1])
     return [int(day) for day in conn.execute(query).scalars()]
+
+
+def _stale_weeks(conn: Connection, span: Span) -> list[int]:
+    """The weeks of `span` whose cells are not made yet or not since their days changed."""
+    marked = schema.rollup_dirty_weeks
+    query = select(marked.c.week)
+    if span[0] is not None:
+        query = query.where(marked.c.week >= span[0])
+    if span[1] is not None:
+        query = query.where(marked.c.week < span[1])
+    days = (
+        None if span[0] is None else first_day_of(int(span[0])),
+        None if span[1] is None else first_day_of(int(span[1])),
+    )
+    stale = {int(week) for week in conn.execute(query).scalars()}
+    stale.update(week_of(day) for day in _dirty_days(conn, days))
+    return sorted(stale)
 
 
 def raw_horizon(conn: Connection) -> float | None:
@@ -247,62 +287,60 @@ def _concat_sketches(dialect: str, sketch: str) -> ColumnElement[Any]:
     return type_coerce(literal_column(f"CAST(group_concat({sketch}, x'') AS BLOB)"), LargeBinary)
 
 
-class _Collector:
-    """Rows of the plan's pieces folded into aggregates per (group key, bucket), with sketches."""
+GroupKey = tuple[int, tuple[str | None, ...], int | None]  # (grouping, the group's values, bucket)
 
-    def __init__(self, by: Sequence[str], bucket: Bucket | None, sketches: bool) -> None:
-        self.by = tuple(by)
+
+class _Collector:
+    """Rows of the plan's pieces folded into aggregates per grouping, group key and bucket, with
+    sketches. One read serves several groupings: the rows are grouped by every dimension any of
+    them names (and status), and each row folds into its group of each grouping."""
+
+    def __init__(self, groupings: Sequence[Sequence[str]], bucket: Bucket | None, sketches: bool) -> None:
+        self.by = tuple(dict.fromkeys(d for grouping in groupings for d in grouping))
+        self.picks = [tuple(self.by.index(d) for d in grouping) for grouping in groupings]
         self.bucket = bucket
         self.sketches = sketches
-        self.found: dict[tuple[tuple[str | None, ...], int | None], Aggregate] = {}
-        self.groups: dict[tuple[tuple[str | None, ...], int | None], int] = {}
-        self.facts: dict[tuple[tuple[str | None, ...], int | None], list[Any]] = {}
+        self.found: dict[GroupKey, Aggregate] = {}
+        self.groups: dict[GroupKey, int] = {}
+        self.facts: dict[GroupKey, list[Any]] = {}
         self.tally = Tally()
 
+    def _keys(self, row: Sequence[Any], index: int | None) -> list[GroupKey]:
+        values = tuple(v or None for v in row[: len(self.by)])
+        return [(g, tuple(values[i] for i in pick), index) for g, pick in enumerate(self.picks)]
+
     def fold(self, row: Sequence[Any], index: int | None) -> None:
-        """One grouped row: the group's dimensions, status, the facts, (the sketches)."""
+        """One grouped row: the dimensions, status, the facts, (the sketches)."""
         width = len(self.by)
-        key = tuple(v or None for v in row[:width])
         status = row[width]
         facts = row[width + 1 : width + 1 + len(ROLLUP_FACTS)]
-        group = self.found.get((key, index))
-        if group is None:
-            group = self.found[(key, index)] = Aggregate(key=key, bucket=index)
-            self.groups[(key, index)] = len(self.groups)
-            self.facts[(key, index)] = list(facts)
-        else:
-            into = self.facts[(key, index)]
-            for i, (_, _, how) in enumerate(_FOLDS):
-                value = facts[i]
-                if value is None:
-                    continue
-                if into[i] is None:
-                    into[i] = value
-                elif how is _ADD:
-                    into[i] += value
-                elif how is _MIN:
-                    into[i] = min(into[i], value)
-                else:
-                    into[i] = max(into[i], value)
         runs = int(facts[0])
-        group.statuses[status] = group.statuses.get(status, 0) + runs
-        if status == Status.SUCCESS.value:
-            group.successes += runs
-        elif status == Status.CANCELLED.value:
-            group.cancelled += runs
-        if self.sketches:
-            self.sketch(key, index, row[width + 1 + len(ROLLUP_FACTS)])
-
-    def sketch(self, key: tuple[str | None, ...], index: int | None, blob: Any) -> None:
-        """Concatenated sketches of the group `key` (and bucket `index`)."""
+        keys = self._keys(row, index)
+        for group_key in keys:
+            group = self.found.get(group_key)
+            if group is None:
+                group = self.found[group_key] = Aggregate(key=group_key[1], bucket=index)
+                self.groups[group_key] = len(self.groups)
+                self.facts[group_key] = list(facts)
+            else:
+                _fold_facts(self.facts[group_key], facts)
+            group.statuses[status] = group.statuses.get(status, 0) + runs
+            if status == Status.SUCCESS.value:
+                group.successes += runs
+            elif status == Status.CANCELLED.value:
+                group.cancelled += runs
+        blob = row[width + 1 + len(ROLLUP_FACTS)] if self.sketches else None
         if blob is not None:
-            self.tally.add_blob(self.groups[(key, index)], bytes(blob))
+            self.tally.add_blob_to([self.groups[k] for k in keys], bytes(blob))
 
-    def rollup(self, conn: Connection, table: Table, grain: int, span: Span, flt: RunFilter) -> None:
+    def rollup(
+        self, conn: Connection, table: Table, grain: int, span: Span, flt: RunFilter, *, cells_from: int = 0
+    ) -> None:
+        """The cells of `table` (of `grain` seconds counted from `cells_from`) in `span`."""
         index: ColumnElement[Any] | None = None
         if self.bucket is not None:
-            origin, size = int(self.bucket.origin), int(self.bucket.size)
-            index = literal_column(f"({table.name}.bucket * {grain} - {origin}) / {size}")
+            offset, size = cells_from - int(self.bucket.origin), int(self.bucket.size)
+            index = literal_column(f"({table.name}.bucket * {grain} + {offset}) / {size}")
         columns = [table.c[name] for name in self.by]
         query = select(
             *columns,
@@ -332,30 +370,73 @@ class _Collector:
             return
         groups, durations = [], []
         for row in conn.execute(select(*columns, R.c.duration_seconds).where(*piece.conditions())):
-            groups.append(self.groups[(tuple(v or None for v in row[: len(columns)]), index)])
-            durations.append(float(row[len(columns)]))
+            duration = float(row[len(columns)])
+            for key in self._keys(row, index):
+                groups.append(self.groups[key])
+                durations.append(duration)
         self.tally.add_values(groups, durations)
 
-    def result(self) -> list[Aggregate]:
+    def result(self) -> list[list[Aggregate]]:
+        """The aggregates of each grouping, the largest groups first (by bucket, in a series)."""
         for group, facts in self.facts.items():
             self.found[group].add_facts(facts)
-        out = [a for a in self.found.values() if a.runs > 0]
-        if self.sketches and out:
+        if self.sketches and self.found:
             ordered = list(self.found.values())
             found = self.tally.percentiles(PERCENTILES, len(ordered), [a.duration_max for a in ordered])
             for agg, percentiles in zip(ordered, found, strict=True):
                 agg.duration_percentiles = percentiles
-        out.sort(key=lambda a: (a.bucket if a.bucket is not None else 0, -a.runs, [k or "" for k in a.key]))
+        out: list[list[Aggregate]] = [[] for _ in self.picks]
+        for (g, _, _), agg in self.found.items():
+            if agg.runs > 0:
+                out[g].append(agg)
+        for aggs in out:
+            aggs.sort(
+                key=lambda a: (a.bucket if a.bucket is not None else 0, -a.runs, [k or "" for k in a.key])
+            )
         return out
 
 
+def _fold_facts(into: list[Any], facts: Sequence[Any]) -> None:
+    """Fold facts (in `schema.ROLLUP_FACTS` order, None where a cell had no value) into `into`."""
+    for i, (_, _, how) in enumerate(_FOLDS):
+        value = facts[i]
+        if value is None:
+            continue
+        if into[i] is None:
+            into[i] = value
+        elif how is _ADD:
+            into[i] += value
+        elif how is _MIN:
+            into[i] = min(into[i], value)
+        else:
+            into[i] = max(into[i], value)
+
+
 def _figures(
-    conn: Connection, flt: RunFilter, by: Sequence[str], bucket: Bucket | None, *, sketches: bool
-) -> list[Aggregate]:
+    conn: Connection,
+    flt: RunFilter,
+    groupings: Sequence[Sequence[str]],
+    bucket: Bucket | None,
+    *,
+    sketches: bool,
+) -> list[list[Aggregate]]:
     if bucket is not None and not bucket.holds(HOUR):
         raise ValueError(f"{bucket}: buckets are whole UTC hours")
-    collector = _Collector(by, bucket, sketches)
-    cut = plan(flt.start, flt.end, days=bucket is None or bucket.holds(DAY), horizon=raw_horizon(conn))
+    collector = _Collector(groupings, bucket, sketches)
+    cut = plan(
+        flt.start,
+        flt.end,
+        days=bucket is None or bucket.holds(DAY),
+        weeks=bucket is None or bucket.holds(WEEK, MONDAY_ORIGIN),
+        horizon=raw_horizon(conn),
+    )
+    for span in cut.weeks:
+        # a week whose cells are stale is read from its days
+        stale = _stale_weeks(conn, span)
+        for start, end in zip([span[0], *[w + 1 for w in stale]], [*stale, span[1]], strict=True):
+            if start is None or end is None or start < end:
+                collector.rollup(conn, schema.rollup_week, WEEK, (start, end), flt, cells_from=MONDAY_ORIGIN)
+        cut.days += [(first_day_of(w), first_day_of(w + 1)) for w in stale]
     for span in cut.days:
         # a day written to since its cells were made is read from its hours
         dirty = _dirty_days(conn, span)
@@ -373,27 +454,34 @@ def _figures(
 def summary(conn: Connection, flt: RunFilter, by: Sequence[str] = ()) -> list[Aggregate]:
     """Figures per group of the dimensions `by` (one aggregate over everything without), with the
     runs per status and duration percentiles; the largest groups first."""
-    return _figures(conn, flt, by, None, sketches=True)
+    return _figures(conn, flt, [by], None, sketches=True)[0]
+
+
+def summaries(conn: Connection, flt: RunFilter, *groupings: Sequence[str]) -> list[list[Aggregate]]:
+    """`summary` by each of `groupings`, from one read of the cells (a read that shows a total and
+    its groups reads once, not twice): `summaries(conn, flt, (), ("model",))` is
+    `[summary(conn, flt), summary(conn, flt, ("model",))]`."""
+    return _figures(conn, flt, groupings, None, sketches=True)
 
 
 def series(conn: Connection, flt: RunFilter, bucket: Bucket, by: Sequence[str] = ()) -> list[Aggregate]:
     """`summary` per time bucket (and group), ordered by bucket; buckets without runs are absent."""
-    return _figures(conn, flt, by, bucket, sketches=True)
+    return _figures(conn, flt, [by], bucket, sketches=True)[0]
 
 
 def facts(conn: Connection, flt: RunFilter, by: Sequence[str] = ()) -> list[Aggregate]:
     """`summary` without the percentiles: the cells' facts only."""
-    return _figures(conn, flt, by, None, sketches=False)
+    return _figures(conn, flt, [by], None, sketches=False)[0]
 
 
 def report_cells(conn: Connection, flt: RunFilter) -> list[Aggregate]:
     """The report's figures per (agent, model, issue_type), without percentiles."""
-    return _figures(conn, flt, REPORT_CELLS, None, sketches=False)
+    return _figures(conn, flt, [REPORT_CELLS], None, sketches=False)[0]
 
 
 def daily(conn: Connection, flt: RunFilter, origin: float) -> list[Aggregate]:
     """Figures per day counted from `origin` (a UTC midnight), without percentiles: the trends'."""
-    return _figures(conn, flt, (), Bucket(DAY, origin), sketches=False)
+    return _figures(conn, flt, [()], Bucket(DAY, origin), sketches=False)[0]
 
 
 def time_span(conn: Connection, flt: RunFilter) -> tuple[float, float] | None:

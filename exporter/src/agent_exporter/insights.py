@@ -104,9 +104,12 @@ def _joined(table: Any, flt: RunFilter) -> Any:
     return table.join(R, R.c.run_id == table.c.run_id.concat("")), flt.conditions()
 
 
-def evidence(conn: Connection, flt: RunFilter, by: str | None = None) -> dict[str | None, Evidence]:
+def evidence(
+    conn: Connection, flt: RunFilter, by: str | None = None, rollup: Sequence[Aggregate] | None = None
+) -> dict[str | None, Evidence]:
     """The strategies' evidence over the filtered runs, per value of the dimension `by` (one group,
-    keyed None, without)."""
+    keyed None, without). `rollup`, the rollups' aggregates of the same filter and grouping if the
+    caller has them, saves reading them again."""
     out: dict[str | None, Evidence] = defaultdict(Evidence)
     group = [R.c[by]] if by else []
 
@@ -121,7 +124,9 @@ def evidence(conn: Connection, flt: RunFilter, by: str | None = None) -> dict[st
     for row in conn.execute(query):
         name, src, total, count = row[-4:]
         out[key(row)].scores.setdefault((name, src), Mean()).add(float(total), int(count))
-    for agg in facts(conn, flt, (by,) if by else ()):  # the runs' own quality: rollup facts
+    if rollup is None:
+        rollup = facts(conn, flt, (by,) if by else ())
+    for agg in rollup:  # the runs' own quality: rollup facts
         if agg.quality_runs:
             out[agg.key[0] if by else None].self_quality.add(agg.quality_sum, agg.quality_runs)
     source, where = _joined(SUB, flt)
@@ -157,17 +162,25 @@ def figures(evidence: Evidence, strategies: Strategies) -> ScoreFigures:
     )
 
 
-def score_figures(conn: Connection, flt: RunFilter, strategies: Strategies) -> ScoreFigures:
-    """The scores over every filtered run."""
-    return figures(evidence(conn, flt).get(None, Evidence()), strategies)
+def score_figures(
+    conn: Connection, flt: RunFilter, strategies: Strategies, overall: Sequence[Aggregate] | None = None
+) -> ScoreFigures:
+    """The scores over every filtered run (`overall`: `aggregates.summary(conn, flt)`, if read)."""
+    return figures(evidence(conn, flt, None, overall).get(None, Evidence()), strategies)
 
 
-def group_scores(conn: Connection, flt: RunFilter, by: str, strategies: Strategies) -> list[GroupScores]:
-    """The scores per value of `by` (agent, team, project, ...), most scored first."""
-    groups = [
-        GroupScores(key=k, **figures(e, strategies).model_dump()) for k, e in evidence(conn, flt, by).items()
-    ]
-    return sorted(groups, key=lambda g: (-g.scores, g.key or ""))
+def group_scores(
+    conn: Connection,
+    flt: RunFilter,
+    by: str,
+    strategies: Strategies,
+    groups: Sequence[Aggregate] | None = None,
+) -> list[GroupScores]:
+    """The scores per value of `by` (agent, team, project, ...), most scored first (`groups`:
+    `aggregates.summary(conn, flt, (by,))`, if read)."""
+    found = evidence(conn, flt, by, groups)
+    scored = [GroupScores(key=k, **figures(e, strategies).model_dump()) for k, e in found.items()]
+    return sorted(scored, key=lambda g: (-g.scores, g.key or ""))
 
 
 def daily_score_means(conn: Connection, flt: RunFilter, origin: float) -> dict[str, list[tuple[int, float]]]:

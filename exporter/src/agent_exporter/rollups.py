@@ -1,5 +1,5 @@
 """Rollups: the runs folded per UTC hour and per dimension in the writer's transaction, and per
-UTC day by compaction.
+UTC day and week by compaction.
 
 An hour cell (`rollup_hour`) holds, for one hour and one combination of the dimensions
 (`schema.ROLLUP_DIMENSIONS`), the facts of `schema.ROLLUP_FACTS` and a duration sketch
@@ -7,7 +7,9 @@ An hour cell (`rollup_hour`) holds, for one hour and one combination of the dime
 a loop written out from the facts) and writes them with one upsert that reads nothing: sums add
 up, extremes keep the extreme, the sketch is appended to. A late run of a closed hour lands in its
 hour like any other. The days written to are marked dirty; `compact` makes their day cells
-(`rollup_day`) from the hours, and until it has, reads take those days from the hours.
+(`rollup_day`) from the hours, and until it has, reads take those days from the hours. Making a
+day's cells marks its week; `compact` then makes the week's cells (`rollup_week`) from its days,
+once none of them is dirty, and until then reads take that week from its days.
 
 Repricing and deleting runs take their old contribution back out (`remove`): sums subtract, the
 sketch gets negative counts appended, and the minima and maxima of the cells touched are looked up
@@ -27,7 +29,15 @@ from typing import Any, Final
 
 from . import schema
 from .record import Run
-from .schema import DAY_SECONDS, HOUR_SECONDS, ROLLUP_DIMENSIONS, ROLLUP_FACTS, Kind
+from .schema import (
+    DAY_SECONDS,
+    HOUR_SECONDS,
+    ROLLUP_DIMENSIONS,
+    ROLLUP_FACTS,
+    WEEK_ORIGIN,
+    WEEK_SECONDS,
+    Kind,
+)
 from .sketch import Bin, add_bin, bucket_of, decode, encode
 
 log = logging.getLogger(__name__)
@@ -241,18 +251,37 @@ def _drop_empty_and_refresh(cursor: Any, dialect: str, keys: Sequence[Key]) -> N
 # --- compaction -----------------------------------------------------------------------------------
 
 _DAY_HOURS: Final = DAY_SECONDS // HOUR_SECONDS
+_WEEK_DAYS: Final = WEEK_SECONDS // DAY_SECONDS
+#: the day (counted from the epoch) that week 0 begins on
+_FIRST_MONDAY: Final = WEEK_ORIGIN // DAY_SECONDS
+
+
+def week_of(day: int) -> int:
+    """The week (Monday to Sunday, counted from `schema.WEEK_ORIGIN`) that `day` is in."""
+    return (day - _FIRST_MONDAY) // _WEEK_DAYS
+
+
+def first_day_of(week: int) -> int:
+    """The Monday of `week`, as a day counted from the epoch."""
+    return week * _WEEK_DAYS + _FIRST_MONDAY
 
 
 def compact(cursor: Any, dialect: str, *, limit: int = 10, days: Iterable[int] = ()) -> int:
     """Make the day cells of up to `limit` dirty days (or of the given `days`, if dirty) from their
-    hours' cells, normalising the hours' appended sketches on the way; the days made."""
+    hours' cells, normalising the hours' appended sketches on the way; then, unless `days` are
+    given, the week cells of up to `limit` weeks whose days are all made. The days and weeks made."""
+    wanted = list(days)
+    made = _compact_days(cursor, dialect, limit=limit, days=wanted)
+    return made if wanted else made + compact_weeks(cursor, dialect, limit=limit)
+
+
+def _compact_days(cursor: Any, dialect: str, *, limit: int, days: Sequence[int]) -> int:
     mark = "?" if dialect == "sqlite" else "%s"
     _lock(cursor, dialect)
-    wanted = list(days)
-    if wanted:
+    if days:
         cursor.execute(
-            f"SELECT day, writes FROM rollup_dirty_days WHERE day IN ({_marks(dialect, len(wanted))})",  # noqa: S608
-            wanted,
+            f"SELECT day, writes FROM rollup_dirty_days WHERE day IN ({_marks(dialect, len(days))})",  # noqa: S608
+            list(days),
         )
     else:
         cursor.execute(f"SELECT day, writes FROM rollup_dirty_days ORDER BY day DESC LIMIT {int(limit)}")  # noqa: S608
@@ -277,15 +306,64 @@ def compact(cursor: Any, dialect: str, *, limit: int = 10, days: Iterable[int] =
                 cursor.execute(update, (normal, *row[: len(_KEY)]))
             key = (day, *row[1 : len(_KEY)])
             _fold_cell(cells, key, list(row[len(_KEY) : -1]), counts)
-        rows = [(*key, *cell[:-1], encode(cell[-1])) for key, cell in sorted(cells.items())]
-        insert = f"INSERT INTO rollup_day ({', '.join(_COLUMNS)}) VALUES ({_marks(dialect, len(_COLUMNS))})"  # noqa: S608
-        for row in rows:
-            cursor.execute(insert, row)
+        _insert(cursor, dialect, schema.rollup_day.name, cells)
         cursor.execute(
             f"DELETE FROM rollup_dirty_days WHERE day = {mark} AND writes = {mark}",  # noqa: S608
             (day, writes),
         )
+    mark_weeks(cursor, dialect, {week_of(int(day)) for day, _ in dirty})
     return len(dirty)
+
+
+def mark_weeks(cursor: Any, dialect: str, weeks: Iterable[int]) -> None:
+    """Note that the week cells of `weeks` are to be made again (their days changed)."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    for week in sorted(weeks):
+        cursor.execute(
+            f"INSERT INTO rollup_dirty_weeks (week, writes) VALUES ({mark}, 1) "  # noqa: S608
+            "ON CONFLICT (week) DO UPDATE SET writes = rollup_dirty_weeks.writes + 1",
+            (week,),
+        )
+
+
+def compact_weeks(cursor: Any, dialect: str, *, limit: int = 10) -> int:
+    """Make the week cells of up to `limit` weeks marked for it whose days all have their cells
+    (no day of theirs dirty), from those days' cells; the weeks made."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    _lock(cursor, dialect)
+    monday = f"w.week * {_WEEK_DAYS} + {_FIRST_MONDAY}"
+    cursor.execute(
+        "SELECT w.week, w.writes FROM rollup_dirty_weeks AS w WHERE NOT EXISTS "  # noqa: S608
+        f"(SELECT 1 FROM rollup_dirty_days AS d WHERE d.day >= {monday} AND d.day < {monday} + {_WEEK_DAYS}) "
+        f"ORDER BY w.week DESC LIMIT {int(limit)}"
+    )
+    ready = cursor.fetchall()
+    keys = ", ".join(_KEY)
+    for week, writes in ready:
+        first = first_day_of(int(week))
+        cursor.execute(f"DELETE FROM rollup_week WHERE bucket = {mark}", (week,))  # noqa: S608
+        cursor.execute(
+            f"SELECT {keys}, {', '.join(_FACT_NAMES)}, sketch FROM rollup_day "  # noqa: S608
+            f"WHERE bucket >= {mark} AND bucket < {mark}",
+            (first, first + _WEEK_DAYS),
+        )
+        cells: dict[Key, Cell] = {}
+        for row in cursor.fetchall():
+            _fold_cell(cells, (week, *row[1 : len(_KEY)]), list(row[len(_KEY) : -1]), decode(bytes(row[-1])))
+        _insert(cursor, dialect, schema.rollup_week.name, cells)
+        cursor.execute(
+            f"DELETE FROM rollup_dirty_weeks WHERE week = {mark} AND writes = {mark}",  # noqa: S608
+            (week, writes),
+        )
+    return len(ready)
+
+
+def _insert(cursor: Any, dialect: str, table: str, cells: Mapping[Key, Cell]) -> None:
+    """Insert made cells, in key order."""
+    rows = [(*key, *cell[:-1], encode(cell[-1])) for key, cell in sorted(cells.items())]
+    insert = f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES ({_marks(dialect, len(_COLUMNS))})"  # noqa: S608
+    if rows:
+        cursor.executemany(insert, rows)
 
 
 def _fold_cell(cells: dict[Key, Cell], key: Key, facts: list[Any], bins: Mapping[int, Bin]) -> None:
@@ -324,4 +402,6 @@ def rebuild_days(cursor: Any, dialect: str, first_day: int, last_day: int) -> in
     rows = cursor.fetchall()
     _write(cursor, dialect, accumulate(rows), removing=False)
     compact(cursor, dialect, days=range(first_day, last_day + 1))
+    # a day left without runs made no cells and was not compacted: its week is stale all the same
+    mark_weeks(cursor, dialect, {week_of(day) for day in range(first_day, last_day + 1)})
     return len(rows)

@@ -272,9 +272,13 @@ ROLLUP_FACTS: Final = (
     Fact("first_ended_at", Kind.MIN, ("ended_at",)),
     Fact("last_ended_at", Kind.MAX, ("ended_at",)),
 )
-#: the grains: a cell covers [bucket·seconds, (bucket+1)·seconds) of ended_at, in UTC
+#: the grains: a cell covers [origin + bucket·seconds, origin + (bucket+1)·seconds) of ended_at, in
+#: UTC; hours and days count from the epoch, weeks from its first Monday (ISO weeks)
 HOUR_SECONDS: Final = 3600
 DAY_SECONDS: Final = 86400
+WEEK_SECONDS: Final = 7 * DAY_SECONDS
+#: 1970-01-05T00:00Z was a Monday
+WEEK_ORIGIN: Final = 4 * DAY_SECONDS
 
 
 def _rollup(name: str) -> Table:
@@ -304,7 +308,18 @@ rollup_dirty_days = Table(
     Column("day", Integer, primary_key=True),
     Column("writes", BigInteger, nullable=False),
 )
-#: grain seconds -> table
+#: A week cell (Monday to Sunday, UTC) is the fold of its days' cells, made by compaction once
+#: every day of the week has its cells (migration 0007): an all-time read folds a thirteenth of the
+#: cells it would over days. A week is stale while it is in `rollup_dirty_weeks` (compaction put it
+#: there when it made one of its days) or one of its days is dirty; reads then take its days.
+rollup_week = _rollup("rollup_week")
+rollup_dirty_weeks = Table(
+    "rollup_dirty_weeks",
+    metadata,
+    Column("week", Integer, primary_key=True),
+    Column("writes", BigInteger, nullable=False),
+)
+#: grain seconds -> table, of the cells the writer and rebuilds make from the runs
 ROLLUPS: Final = {HOUR_SECONDS: rollup_hour, DAY_SECONDS: rollup_day}
 
 #: what the rollups' maintenance remembers: `raw_horizon` (runs that ended before it were deleted

@@ -110,13 +110,20 @@ class Tally:
 
     def add_blob(self, group: int, blob: bytes) -> None:
         """Add a stored sketch (or several concatenated) to `group`."""
-        if not blob:
+        self.add_blob_to([group], blob)
+
+    def add_blob_to(self, groups: Sequence[int], blob: bytes) -> None:
+        """Add a stored sketch (or several concatenated) to each of `groups`, decoded once."""
+        if not blob or not groups:
             return
         entries = np.frombuffer(blob, dtype=ENTRY)
-        self._buckets.append(entries["bucket"].astype(np.int64))
-        self._counts.append(entries["count"].astype(np.int64))
-        self._sums.append(entries["sum"].astype(np.float64))
-        self._groups.append(np.full(len(entries), group, dtype=np.int64))
+        buckets, counts = entries["bucket"].astype(np.int64), entries["count"].astype(np.int64)
+        sums = entries["sum"].astype(np.float64)
+        for group in groups:
+            self._buckets.append(buckets)
+            self._counts.append(counts)
+            self._sums.append(sums)
+            self._groups.append(np.full(len(entries), group, dtype=np.int64))
 
     def add_values(self, groups: Sequence[int], values: Sequence[float]) -> None:
         """Add raw values, `groups[i]` the group of `values[i]`."""

@@ -338,11 +338,17 @@ def summary_of(
     scoring = _strategies(request)
     group_scores: list[insights.GroupScores] = []
     with reading(request) as conn:
-        overall = aggregates.summary(conn, flt)
-        groups = aggregates.summary(conn, flt, (group_by,)) if group_by else []
-        score_figures = insights.score_figures(conn, flt, scoring) if scores else None
+        overall, groups = (
+            aggregates.summaries(conn, flt, (), (group_by,))
+            if group_by
+            else (
+                aggregates.summary(conn, flt),
+                [],
+            )
+        )
+        score_figures = insights.score_figures(conn, flt, scoring, overall) if scores else None
         if scores and group_by:
-            group_scores = insights.group_scores(conn, flt, group_by, scoring)
+            group_scores = insights.group_scores(conn, flt, group_by, scoring, groups)
     whole = overall[0] if overall else aggregates.Aggregate()
     return m.SummaryOut(
         filters=echo(flt),
@@ -418,12 +424,12 @@ def report(
     runs are not attempts)."""
     scoring = _strategies(request)
     with reading(request) as conn:
-        cells = aggregates.report_cells(conn, flt)
-        by_status = aggregates.summary(conn, flt, ("status",))
-        overall = aggregates.summary(conn, flt)
+        cells, by_status, overall, agents = aggregates.summaries(
+            conn, flt, aggregates.REPORT_CELLS, ("status",), (), ("agent",)
+        )
         subagents = insights.subagent_retries(conn, flt)
-        scores = insights.score_figures(conn, flt, scoring)
-        by_agent = insights.group_scores(conn, flt, "agent", scoring)
+        scores = insights.score_figures(conn, flt, scoring, overall)
+        by_agent = insights.group_scores(conn, flt, "agent", scoring, agents)
     report = reports.build_report(
         cells,
         min_attempts=min_attempts,
@@ -546,10 +552,8 @@ def health(
     lookback_flt = RunFilter(baseline_start, end, flt.dimensions)
     upto_flt = RunFilter(None, end, flt.dimensions)
     with reading(request) as conn:
-        w_agents = aggregates.summary(conn, window_flt, ("agent",))
-        b_agents = aggregates.summary(conn, baseline_flt, ("agent",))
-        w_total = aggregates.summary(conn, window_flt)
-        b_total = aggregates.summary(conn, baseline_flt)
+        w_agents, w_total = aggregates.summaries(conn, window_flt, ("agent",), ())
+        b_agents, b_total = aggregates.summaries(conn, baseline_flt, ("agent",), ())
         last = queries.latest_run(conn, upto_flt)
         last_failed = queries.latest_run(conn, upto_flt, failed=True)
         agents = sorted({a.key[0] for a in (*w_agents, *b_agents) if a.key[0] is not None})

@@ -4,7 +4,8 @@
 refuses to start on one that is behind, so that several replicas never race to migrate.
 
 Migration 0004 notes the days of runs a store holds; `upgrade` then builds their rollups a day per
-transaction (`build_rollups`), so that an interrupted upgrade resumes where it stopped.
+transaction (`build_rollups`), so that an interrupted upgrade resumes where it stopped. Migration
+0007 marks the weeks that have day cells; `upgrade` then makes their week cells (`build_weeks`).
 """
 
 from __future__ import annotations
@@ -57,10 +58,11 @@ def current_revision(store: Store) -> str | None:
 
 def upgrade(store: Store, revision: str = "head", progress: Progress | None = None) -> None:
     """Migrate the database to `revision` (the newest by default), then build the rollups of the
-    runs stored before migration 0004, if that is not done yet."""
+    runs stored before migration 0004, if that is not done yet, and the week cells not made yet."""
     command.upgrade(_config(store), revision)
     if revision == "head":
         build_rollups(store, progress)
+        build_weeks(store, progress)
 
 
 def rollups_pending(store: Store) -> bool:
@@ -106,6 +108,29 @@ def build_rollups(store: Store, progress: Progress | None = None) -> int:
             f"rollups: {int(day - first) + 1:,} of {int(last - first) + 1:,} days built "
             f"({read:,} runs read, {time.monotonic() - started:.0f} s)"
         )
+
+
+#: weeks made per transaction by `build_weeks`: a week of a busy fleet folds thousands of day cells
+WEEKS_PER_TRANSACTION = 4
+
+
+def build_weeks(store: Store, progress: Progress | None = None) -> int:
+    """Make the week cells of every week marked for it (migration 0007, or days made since), a few
+    weeks per transaction; the weeks made. Interrupted, the weeks not made yet stay marked (reads
+    take them from their days meanwhile) and the next call, or the service's compaction, makes them."""
+    say = progress or (lambda _message: None)
+    with store.write_cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM rollup_dirty_weeks")
+        marked = int(cursor.fetchone()[0])
+    made = 0
+    started = time.monotonic()
+    while True:
+        with store.write_cursor() as cursor:
+            done = rollups.compact_weeks(cursor, store.dialect, limit=WEEKS_PER_TRANSACTION)
+        if not done:
+            return made
+        made += done
+        say(f"rollups: {made:,} of {marked:,} weeks made ({time.monotonic() - started:.0f} s)")
 
 
 def prepare(store: Store) -> None:
