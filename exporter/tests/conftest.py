@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 #: under `make mutate`, a test that runs this long is taken as hung (a writer loop made endless, a future
 #: never settled) and fails: the tests mutmut runs take under a second each, and mutmut's own wall-clock
 #: limit, 15 times the tests' estimated time, would hold a worker for a minute or more per such mutant
-MUTANT_TEST_SECONDS = 10
+MUTANT_TEST_SECONDS = 5
+#: then each tear-down that hangs too (a thread joined that will never end) is cut after this long
+MUTANT_TEARDOWN_SECONDS = 2
 
 
 class MutantHungError(Exception):
@@ -40,21 +42,24 @@ class MutantHungError(Exception):
 
 @pytest.fixture(autouse=True)
 def _a_hung_mutant_fails_fast() -> Iterator[None]:
-    """Under mutmut (a mutant's name in MUTANT_UNDER_TEST), an alarm fails the test, its fixtures'
-    set-up and tear-down included, after MUTANT_TEST_SECONDS; elsewhere nothing."""
-    if "__mutmut_" not in os.environ.get("MUTANT_UNDER_TEST", ""):
+    """Under mutmut (a mutant's name in MUTANT_UNDER_TEST), a timer fails the test, its fixtures'
+    set-up and tear-down included, after MUTANT_TEST_SECONDS, and whatever hangs after that every
+    MUTANT_TEARDOWN_SECONDS; elsewhere nothing."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if "__mutmut_" not in mutant:
         yield
         return
 
     def hung(signum: int, frame: object) -> None:
-        raise MutantHungError(f"over {MUTANT_TEST_SECONDS} s under {os.environ['MUTANT_UNDER_TEST']}")
+        signal.setitimer(signal.ITIMER_REAL, MUTANT_TEARDOWN_SECONDS)
+        raise MutantHungError(f"over {MUTANT_TEST_SECONDS} s under {mutant}")
 
     previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(MUTANT_TEST_SECONDS)
+    signal.setitimer(signal.ITIMER_REAL, MUTANT_TEST_SECONDS)
     try:
         yield
     finally:
-        signal.alarm(0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
 
