@@ -29,7 +29,7 @@ from agent_exporter.reprice import reprice
 from agent_exporter.store import Store
 from agent_exporter.store import rows as store_rows
 
-from .rollup_oracle import as_row, assert_matches, grouped, selected
+from .rollup_oracle import as_row, assert_matches, error_groups, grouped, selected
 from .support import wait_until
 
 #: a UTC midnight: ranges are drawn around it, its hours and its neighbours
@@ -38,6 +38,7 @@ ROLLUP_TABLES = ("rollup_hour", "rollup_day", "rollup_week", "rollup_dirty_days"
 AGENTS = ("fixer", "reviewer", "planner")
 MODELS = (None, "gpt-5", "claude-sonnet-4-5")
 ISSUE_TYPES = (None, "security", "complexity")
+ERROR_TYPES = (None, "tests_failed", "timeout", "rate_limited")
 
 
 def make_run(run_id: str, ended_at: float, **fields: Any) -> Run:
@@ -86,6 +87,12 @@ def check_series(
         assert_matches(agg, want[(agg.bucket, agg.key[0])], where=(flt, bucket, agg.bucket, agg.key))
 
 
+def check_errors(target: Store, rows: Sequence[dict[str, Any]], flt: RunFilter, limit: int = 3) -> None:
+    with target.engine.connect() as conn:
+        got = aggregates.error_groups(conn, flt, limit=limit)
+    assert got == error_groups(rows, flt, limit), flt
+
+
 # moments at and around the edges of hours, days and weeks (the days from Friday 2026-11-06 to
 # Friday 2026-11-27 hold two whole weeks, Monday to Sunday)
 EDGES = st.sampled_from(
@@ -103,6 +110,8 @@ def fleets(draw: st.DrawFn) -> list[Run]:
         ended = draw(st.one_of(MOMENTS, st.floats(MIDNIGHT - 12 * DAY, MIDNIGHT + 10 * DAY)))
         tokens = draw(st.one_of(st.none(), st.integers(0, 10**7)))
         cost = draw(st.one_of(st.none(), st.floats(0, 50, allow_nan=False)))
+        status = draw(st.sampled_from(list(Status))).value
+        error_type = draw(st.sampled_from(ERROR_TYPES)) if status != "success" else None
         runs.append(
             make_run(
                 f"h-{i}",
@@ -110,7 +119,9 @@ def fleets(draw: st.DrawFn) -> list[Run]:
                 agent=draw(st.sampled_from(AGENTS)),
                 model=draw(st.sampled_from(MODELS)),
                 issue_type=draw(st.sampled_from(ISSUE_TYPES)),
-                status=draw(st.sampled_from(list(Status))).value,
+                status=status,
+                error_type=error_type,
+                error_summary=None if error_type is None else f"{error_type} in run {i}",
                 duration_seconds=draw(
                     st.one_of(st.just(0.0), st.floats(0.0005, 7 * DAY), st.sampled_from([1.0, 60.0, 61.0]))
                 ),
@@ -171,6 +182,7 @@ def test_rollups_answer_as_the_runs_do(
         check_summary(store, rows, flt)
         check_summary(store, rows, flt, ("model",))
         check_summary(store, rows, flt, ("agent", "model", "issue_type"))
+        check_errors(store, rows, flt)
         if start is not None and end is not None:
             check_series(store, rows, flt, Bucket(HOUR), "agent")
             check_series(store, rows, flt, Bucket(DAY), "status")
