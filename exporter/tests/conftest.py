@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +26,52 @@ from .support import FAST, PG_ADMIN_URL, make_client, unavailable
 
 if TYPE_CHECKING:
     from .doc_stack import DocsStack
+
+
+#: under `make mutate`, a test that runs this long is taken as hung (a writer loop made endless, a future
+#: never settled) and fails: the tests mutmut runs take under a second each, and mutmut's own wall-clock
+#: limit, 15 times the tests' estimated time, would hold a worker for a minute or more per such mutant
+MUTANT_TEST_SECONDS = 10
+
+
+class MutantHungError(Exception):
+    """A test ran over MUTANT_TEST_SECONDS under a mutant."""
+
+
+@pytest.fixture(autouse=True)
+def _a_hung_mutant_fails_fast() -> Iterator[None]:
+    """Under mutmut (a mutant's name in MUTANT_UNDER_TEST), an alarm fails the test, its fixtures'
+    set-up and tear-down included, after MUTANT_TEST_SECONDS; elsewhere nothing."""
+    if "__mutmut_" not in os.environ.get("MUTANT_UNDER_TEST", ""):
+        yield
+        return
+
+    def hung(signum: int, frame: object) -> None:
+        raise MutantHungError(f"over {MUTANT_TEST_SECONDS} s under {os.environ['MUTANT_UNDER_TEST']}")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(MUTANT_TEST_SECONDS)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under mutmut, the tests of the mutated module first (test_metrics*.py for a mutant of
+    metrics.py), then the rest, each group fastest first by the times mutmut measured: mutmut stops
+    at the first failure, so a mutant only one test kills costs that test, not the hundred before it."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if "__mutmut_" not in mutant:
+        return
+    module = mutant.split(".")[1].removesuffix("s")
+    try:  # mutmut runs the tests from its mutants/ directory, where it keeps its stats
+        with open("mutmut-stats.json", encoding="utf-8") as stats:
+            seconds: dict[str, float] = json.load(stats)["duration_by_test"]
+    except (OSError, ValueError, KeyError):
+        seconds = {}
+    items.sort(key=lambda item: (module not in item.path.name, seconds.get(item.nodeid, 0.0)))
 
 
 @pytest.fixture(scope="session")
