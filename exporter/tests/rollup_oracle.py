@@ -10,7 +10,7 @@ import pytest
 
 from agent_exporter.aggregates import Aggregate
 from agent_exporter.analytics import PERCENTILES, interpolate
-from agent_exporter.queries import RunFilter
+from agent_exporter.queries import FAILED, ErrorGroup, RunFilter
 from agent_exporter.record import Run
 from agent_exporter.sketch import MIN_VALUE, RELATIVE_ACCURACY
 
@@ -37,6 +37,8 @@ FIELDS = (
     "tool_calls",
     "confidence",
     "quality_score",
+    "error_type",
+    "error_summary",
 )
 COUNTS = (
     "runs",
@@ -147,3 +149,33 @@ def assert_matches(
             assert estimate is not None, (where, p)
             # relative error within the stated accuracy; values under MIN_VALUE count as 0
             assert abs(estimate - exact) <= RELATIVE_ACCURACY * exact + MIN_VALUE, (where, p, estimate, exact)
+
+
+def error_groups(rows: Iterable[Mapping[str, Any]], flt: RunFilter, limit: int) -> list[ErrorGroup]:
+    """The health digest's failed runs by error type, the most first, then by name, the runs
+    without a type last; each with its newest run (by end, then run id) as the example."""
+    groups: dict[str | None, list[Mapping[str, Any]]] = {}
+    for row in selected(rows, flt):
+        if row["status"] in FAILED:
+            groups.setdefault(row["error_type"], []).append(row)
+    out = []
+    for error_type, members in groups.items():
+        latest = max(members, key=lambda r: (r["ended_at"], r["run_id"]))
+        statuses: dict[str, int] = {}
+        for r in members:
+            statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+        out.append(
+            ErrorGroup(
+                error_type=error_type,
+                runs=len(members),
+                agents=len({r["agent"] for r in members}),
+                first_seen=min(r["ended_at"] for r in members),
+                last_seen=max(r["ended_at"] for r in members),
+                statuses={s: statuses[s] for s in FAILED if s in statuses},
+                latest_run_id=latest["run_id"],
+                latest_agent=latest["agent"],
+                latest_summary=latest["error_summary"],
+            )
+        )
+    out.sort(key=lambda g: (-g.runs, g.error_type is None, g.error_type or ""))
+    return out[:limit]

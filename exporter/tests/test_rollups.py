@@ -19,17 +19,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from agent_exporter import aggregates, migrations, reports, schema
+from agent_exporter import aggregates, migrations, reports, rollups, schema
 from agent_exporter import read_models as m
 from agent_exporter.aggregates import DAY, HOUR, MONDAY_ORIGIN, WEEK, Bucket
 from agent_exporter.pricing import PriceBook
 from agent_exporter.queries import RunFilter
 from agent_exporter.record import CostSource, Run, Status
 from agent_exporter.reprice import reprice
+from agent_exporter.sketch import encode
 from agent_exporter.store import Store
 from agent_exporter.store import rows as store_rows
 
-from .rollup_oracle import as_row, assert_matches, grouped, selected
+from .rollup_oracle import as_row, assert_matches, error_groups, grouped, selected
 from .support import wait_until
 
 #: a UTC midnight: ranges are drawn around it, its hours and its neighbours
@@ -38,6 +39,7 @@ ROLLUP_TABLES = ("rollup_hour", "rollup_day", "rollup_week", "rollup_dirty_days"
 AGENTS = ("fixer", "reviewer", "planner")
 MODELS = (None, "gpt-5", "claude-sonnet-4-5")
 ISSUE_TYPES = (None, "security", "complexity")
+ERROR_TYPES = (None, "tests_failed", "timeout", "rate_limited")
 
 
 def make_run(run_id: str, ended_at: float, **fields: Any) -> Run:
@@ -86,6 +88,12 @@ def check_series(
         assert_matches(agg, want[(agg.bucket, agg.key[0])], where=(flt, bucket, agg.bucket, agg.key))
 
 
+def check_errors(target: Store, rows: Sequence[dict[str, Any]], flt: RunFilter, limit: int = 3) -> None:
+    with target.engine.connect() as conn:
+        got = aggregates.error_groups(conn, flt, limit=limit)
+    assert got == error_groups(rows, flt, limit), flt
+
+
 # moments at and around the edges of hours, days and weeks (the days from Friday 2026-11-06 to
 # Friday 2026-11-27 hold two whole weeks, Monday to Sunday)
 EDGES = st.sampled_from(
@@ -103,6 +111,8 @@ def fleets(draw: st.DrawFn) -> list[Run]:
         ended = draw(st.one_of(MOMENTS, st.floats(MIDNIGHT - 12 * DAY, MIDNIGHT + 10 * DAY)))
         tokens = draw(st.one_of(st.none(), st.integers(0, 10**7)))
         cost = draw(st.one_of(st.none(), st.floats(0, 50, allow_nan=False)))
+        status = draw(st.sampled_from(list(Status))).value
+        error_type = draw(st.sampled_from(ERROR_TYPES)) if status != "success" else None
         runs.append(
             make_run(
                 f"h-{i}",
@@ -110,7 +120,9 @@ def fleets(draw: st.DrawFn) -> list[Run]:
                 agent=draw(st.sampled_from(AGENTS)),
                 model=draw(st.sampled_from(MODELS)),
                 issue_type=draw(st.sampled_from(ISSUE_TYPES)),
-                status=draw(st.sampled_from(list(Status))).value,
+                status=status,
+                error_type=error_type,
+                error_summary=None if error_type is None else f"{error_type} in run {i}",
                 duration_seconds=draw(
                     st.one_of(st.just(0.0), st.floats(0.0005, 7 * DAY), st.sampled_from([1.0, 60.0, 61.0]))
                 ),
@@ -171,6 +183,7 @@ def test_rollups_answer_as_the_runs_do(
         check_summary(store, rows, flt)
         check_summary(store, rows, flt, ("model",))
         check_summary(store, rows, flt, ("agent", "model", "issue_type"))
+        check_errors(store, rows, flt)
         if start is not None and end is not None:
             check_series(store, rows, flt, Bucket(HOUR), "agent")
             check_series(store, rows, flt, Bucket(DAY), "status")
@@ -367,3 +380,57 @@ def test_the_retention_thread_deletes_old_runs_while_ingest_goes_on(store: Store
 def count_runs(target: Store) -> int:
     with target.engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM runs")).scalar_one())
+
+
+def test_migrations_0007_and_0008_make_weeks_and_error_types_and_keep_the_history(store: Store) -> None:
+    # a store of migration 0006: runs of the last three days, and the cells of the runs of an older
+    # day that retention deleted (the cells are all that is left of them)
+    runs = [
+        make_run(
+            f"e-{i}",
+            MIDNIGHT - 3 * DAY + i * 3000.0,
+            agent=AGENTS[i % 3],
+            status="failure" if i % 2 else "success",
+            error_type=("timeout" if i % 4 == 1 else "tests_failed") if i % 2 else None,
+            error_summary=f"run {i}" if i % 2 else None,
+        )
+        for i in range(80)
+    ]
+    gone = [make_run(f"gone-{i}", MIDNIGHT - 10 * DAY + i * 600.0, status="failure") for i in range(5)]
+    store.insert_runs(runs)
+    command.downgrade(migrations._config(store), "0006")  # no public downgrade: tests only
+    with store.engine.begin() as conn:
+        for grain, table in ((HOUR, "rollup_hour"), (DAY, "rollup_day")):
+            names = [
+                "bucket",
+                *schema.ROLLUP_DIMENSIONS[:-1],
+                *(f.name for f in schema.ROLLUP_FACTS),
+                "sketch",
+            ]
+            insert = text(f"INSERT INTO {table} ({', '.join(names)}) VALUES (:{', :'.join(names)})")
+            for key, cell in rollups.accumulate(gone, grain, runs=True).items():
+                values = [*key[:-1], *cell[:-1], encode(cell[-1])]  # the key without error_type
+                conn.execute(insert, dict(zip(names, values, strict=True)))
+        conn.execute(
+            text("INSERT INTO rollup_state (name, value) VALUES ('raw_horizon', :h)"),
+            {"h": MIDNIGHT - 9 * DAY},
+        )
+    said: list[str] = []
+    migrations.upgrade(store, progress=said.append)
+    assert [m.split(" (")[0] for m in said] == [
+        # 0008: the days of the stored runs (Sunday to Tuesday), rebuilt with their error types
+        "rollups: 1 of 3 days built",
+        "rollups: 2 of 3 days built",
+        "rollups: 3 of 3 days built",
+        # 0007 marked the old day's week, the rebuild the two weeks of the stored runs
+        "rollups: 3 of 3 weeks made",
+    ]
+    rows = [as_row(r) for r in runs]
+    check_summary(store, rows, RunFilter(MIDNIGHT - 5 * DAY, None), ("agent",))
+    check_errors(store, rows, RunFilter(MIDNIGHT - 5 * DAY, None))
+    with store.engine.connect() as conn:
+        everything = aggregates.summary(conn, RunFilter(), ("status",))
+        old = aggregates.error_groups(conn, RunFilter(MIDNIGHT - 11 * DAY, MIDNIGHT - 9 * DAY), limit=5)
+    assert {a.key[0]: a.runs for a in everything} == {"success": 40, "failure": 45}
+    # the deleted runs' failures are still counted, their error type unknown, with no example left
+    assert [(g.error_type, g.runs, g.latest_run_id) for g in old] == [(None, 5, None)]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent_exporter import aggregates
+from agent_exporter import aggregates, sketch
 from agent_exporter.analytics import interpolate
 from agent_exporter.demo import swebench
 from agent_exporter.queries import RunFilter
@@ -137,3 +137,25 @@ def test_a_group_without_values_has_no_percentiles_and_a_ceiling_caps_the_estima
     found = tally.percentiles([0.5], 2, [None, 10.0])
     assert found[0] == {0.5: None}
     assert found[1][0.5] == 10.0  # the bucket stands for a little more than 10 s: capped at the maximum
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 4), st.floats(0, 7 * 86400), st.integers(1, 3)),
+        min_size=1,
+        max_size=80,
+    )
+)
+def test_the_buckets_add_up_the_same_in_slots_and_by_sorting(entries: list[tuple[int, float, int]]) -> None:
+    # each entry: a group, a duration, and how often it was stored (as appended blobs)
+    def percentiles(dense_limit: int) -> list[dict[float, float | None]]:
+        tally = Tally()
+        for group, duration, times in entries:
+            for _ in range(times):
+                tally.add_blob(group, encode({bucket_of(duration): (1, duration)}))
+        tally.add_blob(0, encode({bucket_of(1.0): (1, 1.0), bucket_of(2.0): (-1, -2.0)}))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(sketch, "DENSE_LIMIT", dense_limit)
+            return tally.percentiles([0.0, 0.5, 0.95, 1.0], 6)
+
+    assert percentiles(0) == percentiles(sketch.DENSE_LIMIT)

@@ -14,7 +14,7 @@ Each read has its own entry point: `summary`, `series`, `report_cells` and `dail
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
@@ -24,7 +24,7 @@ from sqlalchemy.types import LargeBinary
 
 from . import schema
 from .analytics import PERCENTILES
-from .queries import R, RunFilter
+from .queries import FAILED, ErrorGroup, R, RunFilter, latest_failed_of_type
 from .record import Status
 from .rollups import first_day_of, week_of
 from .schema import DAY_SECONDS, HOUR_SECONDS, ROLLUP_FACTS, WEEK_ORIGIN, WEEK_SECONDS, Kind
@@ -457,11 +457,51 @@ def summary(conn: Connection, flt: RunFilter, by: Sequence[str] = ()) -> list[Ag
     return _figures(conn, flt, [by], None, sketches=True)[0]
 
 
-def summaries(conn: Connection, flt: RunFilter, *groupings: Sequence[str]) -> list[list[Aggregate]]:
+def summaries(
+    conn: Connection, flt: RunFilter, *groupings: Sequence[str], percentiles: bool = True
+) -> list[list[Aggregate]]:
     """`summary` by each of `groupings`, from one read of the cells (a read that shows a total and
     its groups reads once, not twice): `summaries(conn, flt, (), ("model",))` is
-    `[summary(conn, flt), summary(conn, flt, ("model",))]`."""
-    return _figures(conn, flt, groupings, None, sketches=True)
+    `[summary(conn, flt), summary(conn, flt, ("model",))]`. Without `percentiles`, `facts` by each."""
+    return _figures(conn, flt, groupings, None, sketches=percentiles)
+
+
+def error_groups(conn: Connection, flt: RunFilter, *, limit: int) -> list[ErrorGroup]:
+    """The failed runs (failure, error, timeout) of `flt` grouped by `error_type`, the most first
+    (then by name, the runs without a type last), each with its newest example. The counts come
+    from the cells; only the `limit` examples are read from the runs."""
+    asked = flt.values("status")
+    failed = tuple(s for s in asked if s in FAILED) if asked else FAILED
+    if not failed:
+        return []
+    only_failed = RunFilter.of(flt.start, flt.end, **{**dict(flt.dimensions), "status": failed})
+    by_type, by_agent = summaries(
+        conn, only_failed, ("error_type",), ("error_type", "agent"), percentiles=False
+    )
+    agents: dict[str | None, int] = {}
+    for agg in by_agent:
+        agents[agg.key[0]] = agents.get(agg.key[0], 0) + 1
+    ranked = sorted(by_type, key=lambda a: (-a.runs, a.key[0] is None, a.key[0] or ""))[:limit]
+    groups = []
+    for agg in ranked:
+        error_type = agg.key[0]
+        example: Mapping[Any, Any] = latest_failed_of_type(conn, only_failed, error_type) or {}  # retention
+        assert agg.first_ended_at is not None
+        assert agg.last_ended_at is not None
+        groups.append(
+            ErrorGroup(
+                error_type=error_type,
+                runs=agg.runs,
+                agents=agents[error_type],
+                first_seen=agg.first_ended_at,
+                last_seen=agg.last_ended_at,
+                statuses={s: agg.statuses[s] for s in FAILED if agg.statuses.get(s)},
+                latest_run_id=example.get("run_id"),
+                latest_agent=example.get("agent"),
+                latest_summary=example.get("error_summary"),
+            )
+        )
+    return groups
 
 
 def series(conn: Connection, flt: RunFilter, bucket: Bucket, by: Sequence[str] = ()) -> list[Aggregate]:

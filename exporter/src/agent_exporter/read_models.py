@@ -559,8 +559,10 @@ class ErrorGroupOut(_Out):
     statuses: dict[str, int]
     first_seen: datetime
     last_seen: datetime
-    latest_run_id: str
-    latest_agent: str
+    latest_run_id: str | None = Field(
+        description="the newest failed run of the group; null when retention deleted the window's runs"
+    )
+    latest_agent: str | None
     latest_summary: str | None = None
 
 

@@ -9,7 +9,7 @@ up, extremes keep the extreme, the sketch is appended to. A late run of a closed
 hour like any other. The days written to are marked dirty; `compact` makes their day cells
 (`rollup_day`) from the hours, and until it has, reads take those days from the hours. Making a
 day's cells marks its week; `compact` then makes the week's cells (`rollup_week`) from its days,
-once none of them is dirty, and until then reads take that week from its days.
+once the week is over and none of its days is dirty, and until then reads take it from its days.
 
 Repricing and deleting runs take their old contribution back out (`remove`): sums subtract, the
 sketch gets negative counts appended, and the minima and maxima of the cells touched are looked up
@@ -23,6 +23,7 @@ PostgreSQL a transaction-level advisory lock orders the rollup step of concurren
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Final
@@ -326,16 +327,23 @@ def mark_weeks(cursor: Any, dialect: str, weeks: Iterable[int]) -> None:
         )
 
 
-def compact_weeks(cursor: Any, dialect: str, *, limit: int = 10) -> int:
-    """Make the week cells of up to `limit` weeks marked for it whose days all have their cells
-    (no day of theirs dirty), from those days' cells; the weeks made."""
+def current_week(now: float | None = None) -> int:
+    """The week that `now` (default: the clock) is in."""
+    return week_of(int((time.time() if now is None else now) // DAY_SECONDS))
+
+
+def compact_weeks(cursor: Any, dialect: str, *, limit: int = 10, now: float | None = None) -> int:
+    """Make the week cells of up to `limit` weeks marked for it that are over (before the week of
+    `now`) and whose days all have their cells (no day of theirs dirty), from those days' cells;
+    the weeks made. The current week is read from its days: its cells would be made again at
+    every compaction while runs arrive."""
     mark = "?" if dialect == "sqlite" else "%s"
     _lock(cursor, dialect)
     monday = f"w.week * {_WEEK_DAYS} + {_FIRST_MONDAY}"
     cursor.execute(
         "SELECT w.week, w.writes FROM rollup_dirty_weeks AS w WHERE NOT EXISTS "  # noqa: S608
         f"(SELECT 1 FROM rollup_dirty_days AS d WHERE d.day >= {monday} AND d.day < {monday} + {_WEEK_DAYS}) "
-        f"ORDER BY w.week DESC LIMIT {int(limit)}"
+        f"AND w.week < {int(current_week(now))} ORDER BY w.week DESC LIMIT {int(limit)}"
     )
     ready = cursor.fetchall()
     keys = ", ".join(_KEY)

@@ -201,7 +201,8 @@ run_scores = Table(
 # --- rollups (migration 0004) ----------------------------------------------------------------------
 
 #: the run fields a rollup cell is keyed on, besides its time bucket: every filter and grouping of
-#: the read API, and cost_source. A missing value is '' (names are never empty).
+#: the read API, cost_source, and error_type (migration 0008: the health digest's failed runs by
+#: error type). A missing value is '' (names are never empty).
 ROLLUP_DIMENSIONS: Final = (
     "agent",
     "model",
@@ -212,6 +213,7 @@ ROLLUP_DIMENSIONS: Final = (
     "team",
     "environment",
     "cost_source",
+    "error_type",
 )
 
 

@@ -35,6 +35,9 @@ GAMMA: Final = 1 + RELATIVE_ACCURACY
 _LOG_GAMMA: Final = math.log(GAMMA)
 #: durations at or below a microsecond count as 0 (an absolute error under a microsecond)
 MIN_VALUE: Final = 1e-6
+#: `Tally.percentiles` adds buckets up in an array of a slot per (group, bucket) up to this many
+#: slots (8 bytes each, twice), and by sorting the entries beyond
+DENSE_LIMIT: Final = 4_000_000
 ZERO_BUCKET: Final = math.ceil(math.log(MIN_VALUE) / _LOG_GAMMA) - 1
 #: past about 31 years, values share the last bucket (the record's own limits stop far below)
 MAX_BUCKET: Final = math.ceil(math.log(1e9) / _LOG_GAMMA)
@@ -153,11 +156,20 @@ class Tally:
         # appended sketches repeat buckets and may take runs back out: add each bucket up first
         lowest = int(bucket.min())
         span = int(bucket.max()) - lowest + 1
-        unique, inverse = np.unique(group * span + (bucket - lowest), return_inverse=True)
-        summed = np.bincount(inverse, weights=count).astype(np.int64)
-        bucket_sums: Floats = np.bincount(inverse, weights=total).astype(np.float64)
+        flat = group * span + (bucket - lowest)
+        slots: Ints
+        if groups * span <= DENSE_LIMIT:
+            # a slot per (group, bucket): two linear passes, where sorting the entries is n log n
+            # (a week of hourly sketches at ten million runs: 660,000 entries)
+            slots = np.arange(groups * span, dtype=np.int64)
+            summed = np.bincount(flat, weights=count, minlength=groups * span).astype(np.int64)
+            bucket_sums: Floats = np.bincount(flat, weights=total, minlength=groups * span).astype(np.float64)
+        else:
+            slots, inverse = np.unique(flat, return_inverse=True)
+            summed = np.bincount(inverse, weights=count).astype(np.int64)
+            bucket_sums = np.bincount(inverse, weights=total).astype(np.float64)
         kept = summed > 0
-        group, bucket, count = unique[kept] // span, unique[kept] % span + lowest, summed[kept]
+        group, bucket, count = slots[kept] // span, slots[kept] % span + lowest, summed[kept]
         sums: Floats = bucket_sums[kept]
         cumulative = np.cumsum(count)
         totals = np.bincount(group, weights=count, minlength=groups).astype(np.int64)

@@ -558,7 +558,7 @@ def health(
         last_failed = queries.latest_run(conn, upto_flt, failed=True)
         agents = sorted({a.key[0] for a in (*w_agents, *b_agents) if a.key[0] is not None})
         streaks = queries.failure_streaks(conn, lookback_flt, agents=agents, min_failures=min_streak)
-        groups = queries.error_groups(conn, window_flt, limit=errors)
+        groups = aggregates.error_groups(conn, window_flt, limit=errors)
     w_all = w_total[0] if w_total else aggregates.Aggregate()
     b_all = b_total[0] if b_total else aggregates.Aggregate()
     found = reports.anomalies(

@@ -496,7 +496,7 @@ def health(body: dict[str, Any]) -> None:
                 str(e["runs"]),
                 str(e["agents"]),
                 fmt_time(e["last_seen"]),
-                e["latest_run_id"]
+                (e["latest_run_id"] or "(deleted by retention)")
                 + (f": {first_line(e['latest_summary'], 80)}" if e.get("latest_summary") else ""),
             )
         out.print(table)

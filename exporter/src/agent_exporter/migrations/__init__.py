@@ -115,12 +115,13 @@ WEEKS_PER_TRANSACTION = 4
 
 
 def build_weeks(store: Store, progress: Progress | None = None) -> int:
-    """Make the week cells of every week marked for it (migration 0007, or days made since), a few
-    weeks per transaction; the weeks made. Interrupted, the weeks not made yet stay marked (reads
-    take them from their days meanwhile) and the next call, or the service's compaction, makes them."""
+    """Make the week cells of every week that is over and marked for it (migration 0007, or days
+    made since), a few weeks per transaction; the weeks made. Interrupted, the weeks not made yet
+    stay marked (reads take them from their days meanwhile) and the next call, or the service's
+    compaction, makes them."""
     say = progress or (lambda _message: None)
     with store.write_cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM rollup_dirty_weeks")
+        cursor.execute(f"SELECT count(*) FROM rollup_dirty_weeks WHERE week < {rollups.current_week()}")  # noqa: S608
         marked = int(cursor.fetchone()[0])
     made = 0
     started = time.monotonic()
