@@ -516,3 +516,21 @@ def test_cost_and_token_anomalies_need_the_minimum_of_priced_runs_on_both_sides(
         spending(20, p95=300.0, usd=20.0, tokens=100_000),
         spending(20, p95=100.0, usd=1.0, tokens=4_000, priced=4),
     ) == ["duration_p95_seconds"]
+
+
+def test_without_any_cost_there_is_no_cost_per_success() -> None:
+    free = Aggregate(runs=2, successes=2)
+    assert (figures(free).cost_per_success_usd, rated(free, 1.96)["cost_per_success_usd"]) == (None, None)
+
+
+def test_a_failure_rate_anomaly_without_cancelled_runs_says_nothing_of_them() -> None:
+    out = anomalies(
+        {"fixer": Aggregate(runs=20, successes=2)},
+        {"fixer": Aggregate(runs=20, successes=18)},
+        rules=AnomalyRules(),
+        window_seconds=DAY,
+        baseline_seconds=DAY,
+    )
+    assert [a.message for a in out] == [
+        "fixer: failure rate 90% (18 of 20 runs) in the last 24h against 10% in the 24h before"
+    ]
