@@ -46,7 +46,7 @@ def reads(urls: list[str], requests: int) -> None:
         cells = [" / ".join(f"{v:.1f}" for v in f[name]) for f in found]
         first, last = found[0][name][2], found[-1][name][2]
         table.add_row(name, *cells, f"{last / first:.1f}×" if first else "-")
-    Console().print(table)
+    Console(width=200).print(table)
 
 
 def main() -> None:
