@@ -28,33 +28,56 @@ if TYPE_CHECKING:
     from .doc_stack import DocsStack
 
 
-#: under `make mutate`, a test that runs this long is taken as hung (a writer loop made endless, a future
-#: never settled) and fails: the tests mutmut runs take under a second each, and mutmut's own wall-clock
-#: limit, 15 times the tests' estimated time, would hold a worker for a minute or more per such mutant
-MUTANT_TEST_SECONDS = 10
+#: under `make mutate`, a test that runs this long (set-up and tear-down included) is taken as hung (a
+#: writer loop made endless, a future never settled) and fails: 2 s plus 10 times the time mutmut measured
+#: for it (its call alone; the selected tests take half a second at most), 5 s for a test it did not
+#: measure. mutmut's own wall-clock limit, 15 times the estimated time of all the mutant's tests, would
+#: hold a worker for a minute or more per such mutant.
+MUTANT_TEST_BASE_SECONDS = 2.0
+MUTANT_TEST_FACTOR = 10
+MUTANT_TEST_UNMEASURED_SECONDS = 5.0
+#: then each tear-down that hangs too (a thread joined that will never end) is cut after this long
+MUTANT_TEARDOWN_SECONDS = 1.0
+#: the call times mutmut measured, by test id (read from its stats under mutmut only)
+_measured: dict[str, float] = {}
 
 
 class MutantHungError(Exception):
-    """A test ran over MUTANT_TEST_SECONDS under a mutant."""
+    """A test ran over its time under a mutant."""
+
+
+def _mutant() -> str:
+    """The mutant under test (mutmut sets MUTANT_UNDER_TEST in each of its workers), or ''."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    return mutant if "__mutmut_" in mutant else ""
 
 
 @pytest.fixture(autouse=True)
-def _a_hung_mutant_fails_fast() -> Iterator[None]:
-    """Under mutmut (a mutant's name in MUTANT_UNDER_TEST), an alarm fails the test, its fixtures'
-    set-up and tear-down included, after MUTANT_TEST_SECONDS; elsewhere nothing."""
-    if "__mutmut_" not in os.environ.get("MUTANT_UNDER_TEST", ""):
+def _a_hung_mutant_fails_fast(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under mutmut, a timer fails the test, its fixtures' set-up and tear-down included, once it runs
+    over its time (above), and whatever hangs after that every MUTANT_TEARDOWN_SECONDS; elsewhere
+    nothing."""
+    mutant = _mutant()
+    if not mutant:
         yield
         return
+    measured = _measured.get(request.node.nodeid)
+    seconds = (
+        MUTANT_TEST_UNMEASURED_SECONDS
+        if measured is None
+        else MUTANT_TEST_BASE_SECONDS + MUTANT_TEST_FACTOR * measured
+    )
 
     def hung(signum: int, frame: object) -> None:
-        raise MutantHungError(f"over {MUTANT_TEST_SECONDS} s under {os.environ['MUTANT_UNDER_TEST']}")
+        signal.setitimer(signal.ITIMER_REAL, MUTANT_TEARDOWN_SECONDS)
+        raise MutantHungError(f"over {seconds:.1f} s under {mutant}")
 
     previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(MUTANT_TEST_SECONDS)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
-        signal.alarm(0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
 
@@ -62,16 +85,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under mutmut, the tests of the mutated module first (test_metrics*.py for a mutant of
     metrics.py), then the rest, each group fastest first by the times mutmut measured: mutmut stops
     at the first failure, so a mutant only one test kills costs that test, not the hundred before it."""
-    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
-    if "__mutmut_" not in mutant:
+    mutant = _mutant()
+    if not mutant:
         return
     module = mutant.split(".")[1].removesuffix("s")
     try:  # mutmut runs the tests from its mutants/ directory, where it keeps its stats
         with open("mutmut-stats.json", encoding="utf-8") as stats:
-            seconds: dict[str, float] = json.load(stats)["duration_by_test"]
+            _measured.update(json.load(stats)["duration_by_test"])
     except (OSError, ValueError, KeyError):
-        seconds = {}
-    items.sort(key=lambda item: (module not in item.path.name, seconds.get(item.nodeid, 0.0)))
+        pass
+    items.sort(key=lambda item: (module not in item.path.name, _measured.get(item.nodeid, 0.0)))
 
 
 @pytest.fixture(scope="session")
