@@ -239,7 +239,7 @@ def _reads(report: Report, runs: int, requests: int, pg_admin_url: str) -> None:
     span = (now - 90 * 86400, now - 60)
     sizes = (runs // 10, runs)
     rows: list[list[str]] = []
-    latencies: dict[tuple[str, int], dict[str, tuple[float, float]]] = {}
+    latencies: dict[tuple[str, int], dict[str, tuple[float, float, float]]] = {}
     for backend in ("SQLite", "PostgreSQL"):
         for size in sizes:
             with contextlib.ExitStack() as stack:
@@ -254,7 +254,7 @@ def _reads(report: Report, runs: int, requests: int, pg_admin_url: str) -> None:
                 after = srv.rss_mb()
                 console.log(f"{backend}: {size:,} runs at {rate:,.0f}/s; RSS {idle:.0f} → {after:.0f} MB")
                 suite.analyze(url or f"sqlite:///{srv.workdir / 'bench.db'}")
-                latencies[(backend, size)] = suite.read_latencies(srv, requests)
+                latencies[(backend, size)] = suite.read_latencies(srv, requests, url)
                 rows.append([backend, f"{size:,}", f"{rate:,.0f}", f"{idle:.0f}", f"{after:.0f}"])
                 if backend == "SQLite" and size == runs:
                     report.verdict(
@@ -278,9 +278,12 @@ def _reads(report: Report, runs: int, requests: int, pg_admin_url: str) -> None:
     for name, _, _ in suite.READS:
         cells = [name]
         for backend in ("SQLite", "PostgreSQL"):
-            (_, p95_small), (p50, p95) = latencies[(backend, small)][name], latencies[(backend, large)][name]
-            ratio = p95 / p95_small if p95_small else 1.0
-            cells += [f"{p50:.1f}", f"{p95:.1f}", f"{ratio:.1f}×"]
+            (_, _, cpu_small), (p50, p95, cpu) = (
+                latencies[(backend, small)][name],
+                latencies[(backend, large)][name],
+            )
+            ratio = cpu / cpu_small if cpu_small else 1.0
+            cells += [f"{p50:.1f}", f"{p95:.1f}", f"{cpu:.1f}", f"{ratio:.1f}×"]
             if p95 > worst.get(backend, (0.0, ""))[0]:
                 worst[backend] = (p95, name)
             if ratio > growth.get(backend, (0.0, ""))[0]:
@@ -291,15 +294,18 @@ def _reads(report: Report, runs: int, requests: int, pg_admin_url: str) -> None:
         f"Milliseconds per request, client side, {requests} requests each after one warm-up; ANALYZE run "
         "after the load, as the database's own maintenance would. Figures over time ranges are read from the "
         "rollups (whole days, the hours at the range's ends, and only the partial hours at its very ends "
-        f"from the runs); run lists are keyset pages. *10×*: the p95 at {large:,} runs over the p95 at "
-        f"{small:,} runs.",
+        f"from the runs); run lists are keyset pages. *CPU*: the server's CPU milliseconds per request. "
+        f"*10×*: the CPU per request at {large:,} runs over that at {small:,} runs (the cost of a read; "
+        "unlike the wall-clock time, other load on a shared machine does not inflate it).",
         [
             "request",
             "SQLite p50",
             "SQLite p95",
+            "SQLite CPU",
             "SQLite 10×",
             "PostgreSQL p50",
             "PostgreSQL p95",
+            "PostgreSQL CPU",
             "PostgreSQL 10×",
         ],
         table,

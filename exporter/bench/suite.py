@@ -22,7 +22,17 @@ from agent_exporter import migrations, schema, store
 from agent_exporter.pricing import PriceBook
 from agent_exporter.record import Run, RunRecord, parse_record
 
-from .harness import Server, WrkResult, free_port, median, percentile, post_concurrently, server, wrk
+from .harness import (
+    Server,
+    WrkResult,
+    cpu_seconds,
+    free_port,
+    median,
+    percentile,
+    post_concurrently,
+    server,
+    wrk,
+)
 from .workloads import lua_pushgateway, lua_single_post, realistic
 
 Progress = Callable[[str], None]
@@ -321,19 +331,49 @@ READS: tuple[tuple[str, str, dict[str, str]], ...] = (
 )
 
 
-def read_latencies(srv: Server, requests: int) -> dict[str, tuple[float, float]]:
-    """(p50, p95) milliseconds of each read of READS, `requests` times each, after one warm-up."""
+def read_latencies(
+    srv: Server, requests: int, database_url: str | None = None
+) -> dict[str, tuple[float, float, float]]:
+    """(p50, p95, server CPU) milliseconds of each read of READS, `requests` times each, after one
+    warm-up; the CPU is per request, of the server process and, with a PostgreSQL `database_url`,
+    of the database's backends serving it: other load on the machine does not inflate it as it
+    does the wall-clock time."""
+
+    def used() -> dict[int, float]:
+        found = {srv.process.pid: srv.cpu_seconds()}
+        if database_url is not None:
+            found.update({pid: cpu_seconds(pid) for pid in _backends(database_url)})
+        return found
+
     out = {}
     with httpx.Client(base_url=srv.url, timeout=120) as client:
         for name, path, params in READS:
             client.get(path, params=params).raise_for_status()
             times = []
+            before = used()
             for _ in range(requests):
                 started = time.perf_counter()
                 client.get(path, params=params).raise_for_status()
                 times.append((time.perf_counter() - started) * 1000)
-            out[name] = (median(times), percentile(times, 0.95))
+            cpu_ms = sum(v - before.get(pid, 0.0) for pid, v in used().items()) * 1000 / requests
+            out[name] = (median(times), percentile(times, 0.95), cpu_ms)
     return out
+
+
+def _backends(database_url: str) -> list[int]:
+    """The process ids of the PostgreSQL backends connected to `database_url`'s database, but the
+    one asking (the server runs on this machine: its backends' CPU is read from /proc)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    with psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True
+    ) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(pid) for (pid,) in rows]
 
 
 #: the web pages timed, as a browser asks for them (the HTML holds every figure the page shows)

@@ -35,7 +35,14 @@ from .support import wait_until
 
 #: a UTC midnight: ranges are drawn around it, its hours and its neighbours
 MIDNIGHT = 1_794_960_000.0  # 2026-11-18T00:00:00Z, a Wednesday
-ROLLUP_TABLES = ("rollup_hour", "rollup_day", "rollup_week", "rollup_dirty_days", "rollup_dirty_weeks")
+ROLLUP_TABLES = (
+    "rollup_hour",
+    "rollup_hour_coarse",
+    "rollup_day",
+    "rollup_week",
+    "rollup_dirty_days",
+    "rollup_dirty_weeks",
+)
 AGENTS = ("fixer", "reviewer", "planner")
 MODELS = (None, "gpt-5", "claude-sonnet-4-5")
 ISSUE_TYPES = (None, "security", "complexity")
@@ -261,6 +268,7 @@ def test_deleted_runs_leave_the_rollups_and_their_extremes(store: Store) -> None
     assert store.delete_runs([r.run_id for r in runs]) == 8
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM rollup_hour")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM rollup_hour_coarse")).scalar() == 0
         assert conn.execute(text("SELECT count(*) FROM rollup_day")).scalar() == 0
 
 

@@ -444,8 +444,11 @@ def _figures(
             if start is None or end is None or start < end:
                 collector.rollup(conn, schema.rollup_day, DAY, (start, end), flt)
         cut.hours += [(d * (DAY // HOUR), (d + 1) * (DAY // HOUR)) for d in dirty]
+    # hours read from the coarse cells when every dimension the read names is one of theirs
+    named = {*collector.by, *(name for name, _ in flt.dimensions)}
+    hours = schema.rollup_hour_coarse if named <= set(schema.COARSE_DIMENSIONS) else schema.rollup_hour
     for span in cut.hours:
-        collector.rollup(conn, schema.rollup_hour, HOUR, span, flt)
+        collector.rollup(conn, hours, HOUR, span, flt)
     for start, end in cut.raw:
         collector.raw(conn, start, end, flt)
     return collector.result()

@@ -31,6 +31,7 @@ from typing import Any, Final
 from . import schema
 from .record import Run
 from .schema import (
+    COARSE_DIMENSIONS,
     DAY_SECONDS,
     HOUR_SECONDS,
     ROLLUP_DIMENSIONS,
@@ -56,6 +57,9 @@ _DURATION: Final = _AT["duration_seconds"]
 _KEY: Final = ("bucket", *ROLLUP_DIMENSIONS)
 _FACT_NAMES: Final = tuple(f.name for f in ROLLUP_FACTS)
 _COLUMNS: Final = (*_KEY, *_FACT_NAMES, "sketch")
+#: the key of the coarse hour cells, and where each of its columns is in a full cell's key
+_COARSE_KEY: Final = ("bucket", *COARSE_DIMENSIONS)
+_COARSE_AT: Final = tuple(_KEY.index(k) for k in _COARSE_KEY)
 #: keys of the cells touched by one statement: SQLite allows 32,766 parameters
 _CHUNK: Final = 500
 #: any constant: the PostgreSQL advisory lock the rollup step takes
@@ -144,11 +148,13 @@ def _marks(dialect: str, count: int) -> str:
 
 
 @lru_cache(maxsize=256)
-def _upsert(dialect: str, rows: int, *, removing: bool) -> str:
+def _upsert(dialect: str, rows: int, *, removing: bool, coarse: bool = False) -> str:
     """One statement that adds `rows` hour cells (or takes them out), reading nothing: sums add up,
     minima and maxima keep the extreme (a removal leaves them to `_drop_empty_and_refresh`), the
-    sketch is appended to."""
-    table = schema.rollup_hour.name
+    sketch is appended to. With `coarse`, coarse hour cells."""
+    table = (schema.rollup_hour_coarse if coarse else schema.rollup_hour).name
+    key = _COARSE_KEY if coarse else _KEY
+    columns = (*key, *_FACT_NAMES, "sketch")
     least, greatest = ("min", "max") if dialect == "sqlite" else ("LEAST", "GREATEST")
     sets = []
     for f in ROLLUP_FACTS:
@@ -160,10 +166,10 @@ def _upsert(dialect: str, rows: int, *, removing: bool) -> str:
     # SQLite's || makes text of two blobs: the cast takes the bytes back as they are
     concat = f"{table}.sketch || excluded.sketch"
     sets.append(f"sketch = CAST({concat} AS BLOB)" if dialect == "sqlite" else f"sketch = {concat}")
-    row = f"({_marks(dialect, len(_COLUMNS))})"
+    row = f"({_marks(dialect, len(columns))})"
     return (
-        f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES {', '.join([row] * rows)} "  # noqa: S608
-        f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {', '.join(sets)}"
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)} "  # noqa: S608
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(sets)}"
     )
 
 
@@ -206,38 +212,48 @@ def add_rows(cursor: Any, dialect: str, rows: Iterable[Mapping[Any, Any]]) -> No
     _write(cursor, dialect, accumulate(inputs_of(r) for r in rows), removing=False)
 
 
+def coarsen(cells: Mapping[Key, Cell]) -> dict[Key, Cell]:
+    """The coarse hour cells that hour cells fold into (`schema.COARSE_DIMENSIONS`)."""
+    out: dict[Key, Cell] = {}
+    for key, cell in cells.items():
+        _fold_cell(out, tuple(key[i] for i in _COARSE_AT), list(cell[:-1]), cell[-1])
+    return out
+
+
 def _write(cursor: Any, dialect: str, cells: Mapping[Key, Cell], *, removing: bool) -> None:
-    """Write hour cells, and mark their days for compaction."""
+    """Write hour cells and their coarse hour cells, and mark their days for compaction."""
     if not cells:
         return
     _lock(cursor, dialect)
-    keys = sorted(cells)  # the same order in every writer: no deadlock between replicas
-    rows = []
-    for key in keys:
-        cell = cells[key]
-        bins, facts = cell[-1], cell[:-1]
+    for coarse, written in ((False, cells), (True, coarsen(cells))):
+        keys = sorted(written)  # the same order in every writer: no deadlock between replicas
+        rows = []
+        for key in keys:
+            cell = written[key]
+            bins, facts = cell[-1], cell[:-1]
+            if removing:
+                bins = {b: (-n, -t) for b, (n, t) in bins.items()}
+                facts = [-v if f.additive else v for f, v in zip(ROLLUP_FACTS, facts, strict=True)]
+            rows.append((*key, *facts, encode(bins)))
+        for chunk in _chunks(rows):
+            cursor.execute(_upsert(dialect, len(chunk), removing=removing, coarse=coarse), _flat(chunk))
         if removing:
-            bins = {b: (-n, -t) for b, (n, t) in bins.items()}
-            facts = [-v if f.additive else v for f, v in zip(ROLLUP_FACTS, facts, strict=True)]
-        rows.append((*key, *facts, encode(bins)))
-    for chunk in _chunks(rows):
-        cursor.execute(_upsert(dialect, len(chunk), removing=removing), _flat(chunk))
-    days = sorted({key[0] // _DAY_HOURS for key in keys})
+            _drop_empty_and_refresh(cursor, dialect, keys, coarse=coarse)
+    days = sorted({key[0] // _DAY_HOURS for key in cells})
     cursor.execute(_dirty(dialect, len(days)), days)
-    if removing:
-        _drop_empty_and_refresh(cursor, dialect, keys)
 
 
-def _drop_empty_and_refresh(cursor: Any, dialect: str, keys: Sequence[Key]) -> None:
-    """Delete the hour cells among `keys` left without runs; look the others' minima and maxima up
-    again from the runs (all of a cell's runs are there: retention deletes whole days)."""
-    table, grain = schema.rollup_hour.name, HOUR_SECONDS
+def _drop_empty_and_refresh(cursor: Any, dialect: str, keys: Sequence[Key], *, coarse: bool) -> None:
+    """Delete the hour cells (with `coarse`, coarse hour cells) among `keys` left without runs; look
+    the others' minima and maxima up again from the runs (all of a cell's runs are there:
+    retention deletes whole days)."""
+    table, grain = (schema.rollup_hour_coarse if coarse else schema.rollup_hour).name, HOUR_SECONDS
     mark = "?" if dialect == "sqlite" else "%s"
-    match = " AND ".join(f"{k} = {mark}" for k in _KEY)
+    match = " AND ".join(f"{k} = {mark}" for k in (_COARSE_KEY if coarse else _KEY))
     extremes = [f for f in ROLLUP_FACTS if not f.additive]
     runs_match = " AND ".join(
         f"coalesce(r.{d}, '') = t.{d}" if d not in ("agent", "status", "cost_source") else f"r.{d} = t.{d}"
-        for d in ROLLUP_DIMENSIONS
+        for d in (COARSE_DIMENSIONS if coarse else ROLLUP_DIMENSIONS)
     )
     lookups = ", ".join(
         f"{f.name} = (SELECT {f.kind.value}(r.{f.source[0]}) FROM runs AS r WHERE "  # noqa: S608
@@ -307,6 +323,7 @@ def _compact_days(cursor: Any, dialect: str, *, limit: int, days: Sequence[int])
                 cursor.execute(update, (normal, *row[: len(_KEY)]))
             key = (day, *row[1 : len(_KEY)])
             _fold_cell(cells, key, list(row[len(_KEY) : -1]), counts)
+        _normalise_coarse(cursor, dialect, first, last)
         _insert(cursor, dialect, schema.rollup_day.name, cells)
         cursor.execute(
             f"DELETE FROM rollup_dirty_days WHERE day = {mark} AND writes = {mark}",  # noqa: S608
@@ -314,6 +331,22 @@ def _compact_days(cursor: Any, dialect: str, *, limit: int, days: Sequence[int])
         )
     mark_weeks(cursor, dialect, {week_of(int(day)) for day, _ in dirty})
     return len(dirty)
+
+
+def _normalise_coarse(cursor: Any, dialect: str, first: int, last: int) -> None:
+    """Fold the appended sketches of the coarse hour cells of hours [first, last) into one each."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    table = schema.rollup_hour_coarse.name
+    cursor.execute(
+        f"SELECT {', '.join(_COARSE_KEY)}, sketch FROM {table} WHERE bucket >= {mark} AND bucket < {mark}",  # noqa: S608
+        (first, last),
+    )
+    match = " AND ".join(f"{k} = {mark}" for k in _COARSE_KEY)
+    update = f"UPDATE {table} SET sketch = {mark} WHERE {match}"  # noqa: S608
+    for row in cursor.fetchall():
+        normal = encode(decode(bytes(row[-1])))
+        if len(normal) != len(row[-1]):
+            cursor.execute(update, (normal, *row[:-1]))
 
 
 def mark_weeks(cursor: Any, dialect: str, weeks: Iterable[int]) -> None:
@@ -398,7 +431,7 @@ def rebuild_days(cursor: Any, dialect: str, first_day: int, last_day: int) -> in
     start, end = first_day * DAY_SECONDS, (last_day + 1) * DAY_SECONDS
     mark = "?" if dialect == "sqlite" else "%s"
     _lock(cursor, dialect)
-    for grain, table in schema.ROLLUPS.items():
+    for grain, table in (*schema.ROLLUPS.items(), (HOUR_SECONDS, schema.rollup_hour_coarse)):
         cursor.execute(
             f"DELETE FROM {table.name} WHERE bucket >= {mark} AND bucket < {mark}",  # noqa: S608
             (start // grain, end // grain),

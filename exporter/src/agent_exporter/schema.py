@@ -283,12 +283,12 @@ WEEK_SECONDS: Final = 7 * DAY_SECONDS
 WEEK_ORIGIN: Final = 4 * DAY_SECONDS
 
 
-def _rollup(name: str) -> Table:
+def _rollup(name: str, dimensions: tuple[str, ...] = ROLLUP_DIMENSIONS) -> Table:
     return Table(
         name,
         metadata,
         Column("bucket", Integer, primary_key=True),
-        *(Column(d, String(128), primary_key=True) for d in ROLLUP_DIMENSIONS),
+        *(Column(d, String(128), primary_key=True) for d in dimensions),
         *(Column(f.name, BigInteger if f.integer else Float, nullable=False) for f in ROLLUP_FACTS),
         # the durations' sketch (sketch.py): (int32 bucket, int32 count, float64 sum) entries
         Column("sketch", LargeBinary, nullable=False),
@@ -299,6 +299,13 @@ def _rollup(name: str) -> Table:
 #: An hour cell is written by the commit that stores its runs: sums add up, its sketch is appended to
 #: (`sketch || new`: nothing read, nothing merged in the writer).
 rollup_hour = _rollup("rollup_hour")
+#: the dimensions of the coarse hour cells: those the hourly charts filter and group by
+COARSE_DIMENSIONS: Final = ("agent", "model", "status")
+#: A coarse hour cell (migration 0009) is the fold of an hour's cells that share agent, model and
+#: status, written with them by the same commit: an hour holds a dozen where it holds a hundred
+#: cells of every dimension, however many runs it has, so a read by hour whose filters and groups
+#: name only these dimensions folds a tenth of the rows, and no more as the runs grow.
+rollup_hour_coarse = _rollup("rollup_hour_coarse", COARSE_DIMENSIONS)
 #: A day cell is the fold of its hours' cells, made by compaction (`rollups.compact`) once the day
 #: has been written to; until then the day is in `rollup_dirty_days` and reads take its hours.
 rollup_day = _rollup("rollup_day")
