@@ -74,7 +74,7 @@ screenshots: install
 	cd exporter && ../$(BIN)/python -m tests.web_screenshots
 
 # mutation testing (docs/quality.md): mutmut mutates the core modules and runs the fast unit tests that
-# reach each mutant; not part of make test (40 minutes and more for all seven on 2 cores: MODULES splits
+# reach each mutant; not part of make test (26.5 minutes for all seven on 2 cores at load 2-4: MODULES splits
 # it). mutants/ is made afresh: mutmut does not refresh the copies of modules it does not mutate.
 MODULES     ?= record fields pricing metrics ingest analytics reports
 MUTATE_JOBS ?= 2

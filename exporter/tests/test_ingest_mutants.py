@@ -466,3 +466,9 @@ def test_a_request_that_raced_the_shutdown_is_answered_with_the_shutdown(tmp_pat
             blocker.close()
     assert isinstance(answer, StoreError)
     assert str(answer) == "the exporter is shutting down"
+
+
+def test_a_new_writer_is_alive_with_no_error_to_report(tmp_path: Path) -> None:
+    with writer_on(tmp_path / "w.db") as (writer, _):
+        assert (writer.alive, writer.last_error) == (True, None)
+    assert not writer.alive

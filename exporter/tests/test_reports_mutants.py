@@ -19,6 +19,7 @@ from agent_exporter.reports import (
     anomalies,
     build_report,
     build_trends,
+    error_group_out,
     figures,
     findings,
     human_duration,
@@ -534,3 +535,18 @@ def test_a_failure_rate_anomaly_without_cancelled_runs_says_nothing_of_them() ->
     assert [a.message for a in out] == [
         "fixer: failure rate 90% (18 of 20 runs) in the last 24h against 10% in the 24h before"
     ]
+
+
+def test_an_error_group_as_the_digest_shows_it_field_by_field() -> None:
+    group = ErrorGroup("oom", 3, 2, DAY, 2 * DAY, {"failure": 2, "error": 1}, "r-9", "fixer", "killed")
+    assert error_group_out(group).model_dump() == {
+        "error_type": "oom",
+        "runs": 3,
+        "agents": 2,
+        "statuses": {"failure": 2, "error": 1},
+        "first_seen": datetime(1970, 1, 2, tzinfo=UTC),
+        "last_seen": datetime(1970, 1, 3, tzinfo=UTC),
+        "latest_run_id": "r-9",
+        "latest_agent": "fixer",
+        "latest_summary": "killed",
+    }
