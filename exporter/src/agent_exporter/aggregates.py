@@ -26,9 +26,17 @@ from . import schema
 from .analytics import PERCENTILES
 from .queries import FAILED, ErrorGroup, R, RunFilter, latest_failed_of_type
 from .record import Status
-from .rollups import first_day_of, week_of
-from .schema import DAY_SECONDS, HOUR_SECONDS, ROLLUP_FACTS, WEEK_ORIGIN, WEEK_SECONDS, Kind
-from .sketch import Tally
+from .rollups import INPUTS, accumulate, first_day_of, week_of
+from .schema import (
+    DAY_SECONDS,
+    HOUR_SECONDS,
+    ROLLUP_DIMENSIONS,
+    ROLLUP_FACTS,
+    WEEK_ORIGIN,
+    WEEK_SECONDS,
+    Kind,
+)
+from .sketch import Tally, encode
 
 HOUR: Final = HOUR_SECONDS
 DAY: Final = DAY_SECONDS
@@ -359,22 +367,15 @@ class _Collector:
             self.fold(row, int(row[-1]) if index is not None else None)
 
     def raw(self, conn: Connection, start: float, end: float, flt: RunFilter) -> None:
-        """A partial hour [start, end) from the runs: its facts and its durations."""
+        """A partial hour [start, end) from the runs: each run read once, folded into cells as the
+        writer folds them (`rollups.accumulate`), and the cells into the groups."""
         piece = flt.narrowed(start, end)
         index = self.bucket.index(start) if self.bucket is not None else None  # one hour, one bucket
-        columns = [R.c[name] for name in self.by]
-        query = select(*columns, R.c.status, *_fact_columns(R, raw=True))
-        for row in conn.execute(query.where(*piece.conditions()).group_by(*columns, R.c.status)):
-            self.fold((*row, None), index)
-        if not self.sketches:
-            return
-        groups, durations = [], []
-        for row in conn.execute(select(*columns, R.c.duration_seconds).where(*piece.conditions())):
-            duration = float(row[len(columns)])
-            for key in self._keys(row, index):
-                groups.append(self.groups[key])
-                durations.append(duration)
-        self.tally.add_values(groups, durations)
+        runs = conn.execute(select(*(R.c[name] for name in INPUTS)).where(*piece.conditions()))
+        at = [1 + ROLLUP_DIMENSIONS.index(name) for name in (*self.by, "status")]
+        for key, cell in accumulate(runs).items():
+            sketch = [encode(cell[-1])] if self.sketches else []
+            self.fold((*(key[i] for i in at), *cell[:-1], *sketch), index)
 
     def result(self) -> list[list[Aggregate]]:
         """The aggregates of each grouping, the largest groups first (by bucket, in a series)."""
