@@ -265,22 +265,12 @@ def raw_horizon(conn: Connection) -> float | None:
 
 
 @lru_cache(maxsize=8)
-def _fact_columns(table: Table, *, raw: bool) -> tuple[ColumnElement[Any], ...]:
-    """The aggregates of every fact over `table` (a rollup, or with `raw` the runs), built once."""
-    return tuple(_fact_column(table, f, raw=raw) for f in ROLLUP_FACTS)
+def _fact_columns(table: Table) -> tuple[ColumnElement[Any], ...]:
+    """The aggregates of every fact over the cells of the rollup `table`, built once."""
+    return tuple(_fact_column(table.c[f.name], f.kind) for f in ROLLUP_FACTS)
 
 
-def _fact_column(table: Table, fact: schema.Fact, *, raw: bool) -> ColumnElement[Any]:
-    kind = fact.kind
-    if raw and kind is Kind.COUNT:
-        return func.count()
-    if not raw:
-        column = table.c[fact.name]
-    else:
-        sources = [table.c[name] for name in fact.source]
-        if kind is Kind.PRESENT:
-            return func.count(sources[0] if len(sources) == 1 else func.coalesce(*sources))
-        column = sources[0]
+def _fact_column(column: ColumnElement[Any], kind: Kind) -> ColumnElement[Any]:
     if kind is Kind.MIN:
         return func.min(column)
     if kind is Kind.MAX:
@@ -353,7 +343,7 @@ class _Collector:
         query = select(
             *columns,
             table.c.status,
-            *_fact_columns(table, raw=False),
+            *_fact_columns(table),
             *([_concat_sketches(conn.dialect.name, f"{table.name}.sketch")] if self.sketches else []),
             *([index.label("bucket_index")] if index is not None else []),
         )

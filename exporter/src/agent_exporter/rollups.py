@@ -303,28 +303,11 @@ def _compact_days(cursor: Any, dialect: str, *, limit: int, days: Sequence[int])
     else:
         cursor.execute(f"SELECT day, writes FROM rollup_dirty_days ORDER BY day DESC LIMIT {int(limit)}")  # noqa: S608
     dirty = cursor.fetchall()
-    keys = ", ".join(_KEY)
     for day, writes in dirty:
         first, last = day * _DAY_HOURS, (day + 1) * _DAY_HOURS
-        cursor.execute(f"DELETE FROM rollup_day WHERE bucket = {mark}", (day,))  # noqa: S608
-        cursor.execute(
-            f"SELECT {keys}, {', '.join(_FACT_NAMES)}, sketch FROM rollup_hour "  # noqa: S608
-            f"WHERE bucket >= {mark} AND bucket < {mark}",
-            (first, last),
-        )
-        hours = cursor.fetchall()
-        cells: dict[Key, Cell] = {}
-        for row in hours:
-            counts = decode(bytes(row[-1]))
-            normal = encode(counts)
-            if len(normal) != len(row[-1]):
-                match = " AND ".join(f"{k} = {mark}" for k in _KEY)
-                update = f"UPDATE rollup_hour SET sketch = {mark} WHERE {match}"  # noqa: S608
-                cursor.execute(update, (normal, *row[: len(_KEY)]))
-            key = (day, *row[1 : len(_KEY)])
-            _fold_cell(cells, key, list(row[len(_KEY) : -1]), counts)
+        source, target = schema.rollup_hour.name, schema.rollup_day.name
+        _remake(cursor, dialect, source=source, target=target, bucket=day, span=(first, last), merge=True)
         _normalise_coarse(cursor, dialect, first, last)
-        _insert(cursor, dialect, schema.rollup_day.name, cells)
         cursor.execute(
             f"DELETE FROM rollup_dirty_days WHERE day = {mark} AND writes = {mark}",  # noqa: S608
             (day, writes),
@@ -333,20 +316,54 @@ def _compact_days(cursor: Any, dialect: str, *, limit: int, days: Sequence[int])
     return len(dirty)
 
 
+def _remake(
+    cursor: Any, dialect: str, *, source: str, target: str, bucket: int, span: tuple[int, int], merge: bool
+) -> None:
+    """Replace the cells of the table `target` at `bucket` with the fold of the cells of the table
+    `source` in the buckets [span); with `merge`, store back each source cell's appended sketch
+    merged."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    cursor.execute(f"DELETE FROM {target} WHERE bucket = {mark}", (bucket,))  # noqa: S608
+    cursor.execute(
+        f"SELECT {', '.join(_KEY)}, {', '.join(_FACT_NAMES)}, sketch FROM {source} "  # noqa: S608
+        f"WHERE bucket >= {mark} AND bucket < {mark}",
+        span,
+    )
+    update = _sketch_update(dialect, source, _KEY)
+    cells: dict[Key, Cell] = {}
+    for row in cursor.fetchall():
+        key = row[: len(_KEY)]
+        counts = _merged(cursor, update, key, row[-1]) if merge else decode(bytes(row[-1]))
+        _fold_cell(cells, (bucket, *key[1:]), list(row[len(_KEY) : -1]), counts)
+    _insert(cursor, dialect, target, cells)
+
+
+def _sketch_update(dialect: str, table: str, key: Sequence[str]) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    match = " AND ".join(f"{k} = {mark}" for k in key)
+    return f"UPDATE {table} SET sketch = {mark} WHERE {match}"  # noqa: S608
+
+
+def _merged(cursor: Any, update: str, key: Sequence[Any], blob: Any) -> dict[int, Bin]:
+    """A cell's sketch decoded, and stored back merged (an entry per bucket) if it had appended parts."""
+    counts = decode(bytes(blob))
+    normal = encode(counts)
+    if len(normal) != len(blob):
+        cursor.execute(update, (normal, *key))
+    return counts
+
+
 def _normalise_coarse(cursor: Any, dialect: str, first: int, last: int) -> None:
-    """Fold the appended sketches of the coarse hour cells of hours [first, last) into one each."""
+    """Merge the appended sketches of the coarse hour cells of hours [first, last)."""
     mark = "?" if dialect == "sqlite" else "%s"
     table = schema.rollup_hour_coarse.name
     cursor.execute(
         f"SELECT {', '.join(_COARSE_KEY)}, sketch FROM {table} WHERE bucket >= {mark} AND bucket < {mark}",  # noqa: S608
         (first, last),
     )
-    match = " AND ".join(f"{k} = {mark}" for k in _COARSE_KEY)
-    update = f"UPDATE {table} SET sketch = {mark} WHERE {match}"  # noqa: S608
+    update = _sketch_update(dialect, table, _COARSE_KEY)
     for row in cursor.fetchall():
-        normal = encode(decode(bytes(row[-1])))
-        if len(normal) != len(row[-1]):
-            cursor.execute(update, (normal, *row[:-1]))
+        _merged(cursor, update, row[:-1], row[-1])
 
 
 def mark_weeks(cursor: Any, dialect: str, weeks: Iterable[int]) -> None:
@@ -379,19 +396,11 @@ def compact_weeks(cursor: Any, dialect: str, *, limit: int = 10, now: float | No
         f"AND w.week < {int(current_week(now))} ORDER BY w.week DESC LIMIT {int(limit)}"
     )
     ready = cursor.fetchall()
-    keys = ", ".join(_KEY)
     for week, writes in ready:
         first = first_day_of(int(week))
-        cursor.execute(f"DELETE FROM rollup_week WHERE bucket = {mark}", (week,))  # noqa: S608
-        cursor.execute(
-            f"SELECT {keys}, {', '.join(_FACT_NAMES)}, sketch FROM rollup_day "  # noqa: S608
-            f"WHERE bucket >= {mark} AND bucket < {mark}",
-            (first, first + _WEEK_DAYS),
-        )
-        cells: dict[Key, Cell] = {}
-        for row in cursor.fetchall():
-            _fold_cell(cells, (week, *row[1 : len(_KEY)]), list(row[len(_KEY) : -1]), decode(bytes(row[-1])))
-        _insert(cursor, dialect, schema.rollup_week.name, cells)
+        source, target = schema.rollup_day.name, schema.rollup_week.name
+        span = (first, first + _WEEK_DAYS)
+        _remake(cursor, dialect, source=source, target=target, bucket=week, span=span, merge=False)
         cursor.execute(
             f"DELETE FROM rollup_dirty_weeks WHERE week = {mark} AND writes = {mark}",  # noqa: S608
             (week, writes),
