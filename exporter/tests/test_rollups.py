@@ -26,7 +26,7 @@ from agent_exporter.pricing import PriceBook
 from agent_exporter.queries import RunFilter
 from agent_exporter.record import CostSource, Run, Status
 from agent_exporter.reprice import reprice
-from agent_exporter.sketch import encode
+from agent_exporter.sketch import decode, encode
 from agent_exporter.store import Store
 from agent_exporter.store import rows as store_rows
 
@@ -38,6 +38,7 @@ MIDNIGHT = 1_794_960_000.0  # 2026-11-18T00:00:00Z, a Wednesday
 ROLLUP_TABLES = (
     "rollup_hour",
     "rollup_hour_coarse",
+    "rollup_edge",
     "rollup_day",
     "rollup_week",
     "rollup_dirty_days",
@@ -101,10 +102,10 @@ def check_errors(target: Store, rows: Sequence[dict[str, Any]], flt: RunFilter, 
     assert got == error_groups(rows, flt, limit), flt
 
 
-# moments at and around the edges of hours, days and weeks (the days from Friday 2026-11-06 to
-# Friday 2026-11-27 hold two whole weeks, Monday to Sunday)
+# moments at and around the edges of five minutes, hours, days and weeks (the days from Friday
+# 2026-11-06 to Friday 2026-11-27 hold two whole weeks, Monday to Sunday)
 EDGES = st.sampled_from(
-    [-DAY, -HOUR, -1.0, -0.001, 0.0, 0.001, 1.0, 1800.0, HOUR, HOUR + 0.5, DAY, DAY + 7.25]
+    [-DAY, -HOUR, -1.0, -0.001, 0.0, 0.001, 1.0, 299.5, 300.0, 1800.0, 1801.0, 3299.0, HOUR, DAY, DAY + 7.25]
 )
 MOMENTS = st.builds(lambda day, edge: MIDNIGHT + day * DAY + edge, st.integers(-12, 9), EDGES)
 
@@ -269,6 +270,7 @@ def test_deleted_runs_leave_the_rollups_and_their_extremes(store: Store) -> None
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM rollup_hour")).scalar() == 0
         assert conn.execute(text("SELECT count(*) FROM rollup_hour_coarse")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM rollup_edge")).scalar() == 0
         assert conn.execute(text("SELECT count(*) FROM rollup_day")).scalar() == 0
 
 
@@ -285,6 +287,10 @@ def test_retention_deletes_runs_and_keeps_their_history(store: Store) -> None:
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT min(ended_at) FROM runs")).scalar_one() >= cutoff
         assert aggregates.raw_horizon(conn) == cutoff
+        # the edge cells before the horizon went with the runs; those after it are all there
+        edge_buckets = conn.execute(text("SELECT bucket FROM rollup_edge")).scalars().all()
+    kept = [r for r in runs if r.ended_at >= cutoff]
+    assert sorted(edge_buckets) == sorted(key[0] for key in rollups.edges(kept, runs=True))
     # every figure over whole hours is still the runs' (read from the rollups: the runs are gone)
     check_summary(store, rows, RunFilter())
     check_summary(store, rows, RunFilter(MIDNIGHT - 5 * DAY, MIDNIGHT - DAY + 0.5), ("agent",))
@@ -442,3 +448,65 @@ def test_migrations_0007_and_0008_make_weeks_and_error_types_and_keep_the_histor
     assert {a.key[0]: a.runs for a in everything} == {"success": 40, "failure": 45}
     # the deleted runs' failures are still counted, their error type unknown, with no example left
     assert [(g.error_type, g.runs, g.latest_run_id) for g in old] == [(None, 5, None)]
+
+
+def test_a_partial_hour_is_read_from_its_edge_cells_and_under_five_minutes_from_the_runs(
+    store: Store,
+) -> None:
+    hour = MIDNIGHT - 5 * HOUR
+    runs = [
+        make_run(f"p-{i}", hour + 5.0 + i * 10.0, issue_type=ISSUE_TYPES[i % 3], project="alpha")
+        for i in range(360)
+    ]
+    store.insert_runs(runs)
+    # the runs of [hour + 10 min, hour + 50 min) leave the runs table behind the rollups' back: a read
+    # that still counts them took them from the edge cells
+    with store.engine.begin() as conn:
+        conn.execute(
+            text("DELETE FROM runs WHERE ended_at >= :a AND ended_at < :b"),
+            {"a": hour + 600, "b": hour + 3000},
+        )
+    start, end = hour + 301.0, hour + 3300.0  # edge cells [5 min, 55 min), runs [301 s, 5 min)
+    flt = RunFilter(start, end)
+    every = [r for r in runs if start <= r.ended_at < end]
+    with store.engine.connect() as conn:
+        by_issue = aggregates.summary(conn, flt, ("issue_type",))
+        by_project = aggregates.summary(conn, flt, ("project",))  # not an edge dimension: the runs
+    assert {a.key[0]: a.runs for a in by_issue} == {
+        t: sum(1 for r in every if r.issue_type == t) for t in ISSUE_TYPES
+    }
+    assert sum(a.runs for a in by_issue) == 300  # those that ended at 305 s, 315 s, ..., 3,295 s
+    left = [r for r in every if not hour + 600 <= r.ended_at < hour + 3000]
+    assert [(a.key, a.runs) for a in by_project] == [(("alpha",), len(left))]
+
+
+def test_migration_0010_builds_the_edge_cells_of_stored_runs(store: Store) -> None:
+    runs = [
+        make_run(
+            f"m-{i}",
+            MIDNIGHT - DAY - HOUR + i * 61.0,
+            agent=AGENTS[i // 4 % 3],
+            issue_type=ISSUE_TYPES[i // 8 % 2],
+        )
+        for i in range(150)
+    ]
+    store.insert_runs(runs)
+    query = text("SELECT * FROM rollup_edge ORDER BY bucket, agent, model, status, issue_type, error_type")
+
+    def cells() -> list[tuple[Any, ...]]:
+        with store.engine.connect() as conn:
+            return [(*row[:-1], sorted(decode(bytes(row[-1])).items())) for row in conn.execute(query)]
+
+    written = cells()
+    assert len(written) == len(rollups.edges(runs, runs=True)) == 60  # 150 runs in 30 five minutes
+    command.downgrade(migrations._config(store), "0009")  # no public downgrade: tests only
+    said: list[str] = []
+    migrations.upgrade(store, progress=said.append)
+    assert [m.split(" (")[0] for m in said] == [
+        "rollups: 1 of 2 days built",  # the runs' two days, their edge cells built from the runs
+        "rollups: 2 of 2 days built",
+        "rollups: 1 of 1 weeks made",
+    ]
+    assert cells() == written
+    rows = [as_row(r) for r in runs]
+    check_summary(store, rows, RunFilter(MIDNIGHT - DAY - 1799.0, MIDNIGHT + 1000.0), ("issue_type",))

@@ -2,11 +2,12 @@
 
 A range [from, to) is cut into whole weeks (Monday to Sunday, UTC), whole UTC days and whole hours
 at its ends, and the partial hours at its very ends (`plan`): weeks are read from `rollup_week`,
-days from `rollup_day`, hours from `rollup_hour`, and only the partial hours from the runs
-themselves, so a read costs what its cells cost, not what its runs
-cost. Counts and sums are exact; duration percentiles come from the cells' sketches, within
-`sketch.RELATIVE_ACCURACY` of the exact ones. Before the raw horizon (runs deleted by retention),
-a partial hour is read as its whole hour from the rollup.
+days from `rollup_day`, hours from `rollup_hour` (or `rollup_hour_coarse`), the partial hours from
+the five-minute cells of `rollup_edge` when the read names only their dimensions, and only what is
+left, under five minutes at either end, from the runs themselves; so a read costs what its cells
+cost, not what its runs cost. Counts and sums are exact; duration percentiles come from the cells'
+sketches, within `sketch.RELATIVE_ACCURACY` of the exact ones. Before the raw horizon (runs deleted
+by retention), a partial hour is read as its whole hour from the rollup.
 
 Each read has its own entry point: `summary`, `series`, `report_cells` and `daily`.
 """
@@ -29,6 +30,8 @@ from .record import Status
 from .rollups import INPUTS, accumulate, first_day_of, week_of
 from .schema import (
     DAY_SECONDS,
+    EDGE_DIMENSIONS,
+    EDGE_SECONDS,
     HOUR_SECONDS,
     ROLLUP_DIMENSIONS,
     ROLLUP_FACTS,
@@ -209,6 +212,20 @@ def plan(
     else:
         out.days.append((day_first, day_last))
     return out
+
+
+def edge_cut(start: float, end: float) -> tuple[list[tuple[float, float]], Span | None]:
+    """A partial hour [start, end) cut into the five-minute edge cells it holds whole (a span of
+    `rollup_edge` buckets, or None) and the pieces at its ends left to read from the runs."""
+    first, last = _up(start, EDGE_SECONDS), _down(end, EDGE_SECONDS)
+    if first >= last:
+        return [(start, end)], None
+    raw = []
+    if start < first * EDGE_SECONDS:
+        raw.append((start, float(first * EDGE_SECONDS)))
+    if last * EDGE_SECONDS < end:
+        raw.append((float(last * EDGE_SECONDS), end))
+    return raw, (first, last)
 
 
 def _weeks_of(days: Span) -> tuple[list[Span], list[Span]]:
@@ -440,8 +457,14 @@ def _figures(
     hours = schema.rollup_hour_coarse if named <= set(schema.COARSE_DIMENSIONS) else schema.rollup_hour
     for span in cut.hours:
         collector.rollup(conn, hours, HOUR, span, flt)
+    # the partial hours from the edge cells (to the five minutes) when they have every dimension named
+    edges = named <= set(EDGE_DIMENSIONS)
     for start, end in cut.raw:
-        collector.raw(conn, start, end, flt)
+        raw, cells = edge_cut(start, end) if edges else ([(start, end)], None)
+        if cells is not None:
+            collector.rollup(conn, schema.rollup_edge, EDGE_SECONDS, cells, flt)
+        for piece in raw:
+            collector.raw(conn, *piece, flt)
     return collector.result()
 
 

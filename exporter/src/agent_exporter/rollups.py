@@ -5,15 +5,18 @@ An hour cell (`rollup_hour`) holds, for one hour and one combination of the dime
 (`schema.ROLLUP_DIMENSIONS`), the facts of `schema.ROLLUP_FACTS` and a duration sketch
 (`sketch.py`). The store folds each committed group of new runs into hour cells in Python (`add`,
 a loop written out from the facts) and writes them with one upsert that reads nothing: sums add
-up, extremes keep the extreme, the sketch is appended to. A late run of a closed hour lands in its
-hour like any other. The days written to are marked dirty; `compact` makes their day cells
-(`rollup_day`) from the hours, and until it has, reads take those days from the hours. Making a
-day's cells marks its week; `compact` then makes the week's cells (`rollup_week`) from its days,
-once the week is over and none of its days is dirty, and until then reads take it from its days.
+up, extremes keep the extreme, the sketch is appended to; the same commit writes the coarse hour
+cells (`rollup_hour_coarse`) and the five-minute edge cells (`rollup_edge`, `edges`) of the same
+runs. A late run of a closed hour lands in its hour like any other. The days written to are marked
+dirty; `compact` makes their day cells (`rollup_day`) from the hours, and until it has, reads take
+those days from the hours. Making a day's cells marks its week; `compact` then makes the week's
+cells (`rollup_week`) from its days, once the week is over and none of its days is dirty, and until
+then reads take it from its days.
 
 Repricing and deleting runs take their old contribution back out (`remove`): sums subtract, the
 sketch gets negative counts appended, and the minima and maxima of the cells touched are looked up
-again from the runs. Retention deletes runs without touching the rollups: the history stays.
+again from the runs. Retention deletes runs without touching the rollups, the history, but for the
+edge cells before its cut (`Store.delete_ended_before`).
 
 The statements go to the DB-API cursor of the caller's transaction (sqlite3 or psycopg). On
 PostgreSQL a transaction-level advisory lock orders the rollup step of concurrent writers
@@ -33,6 +36,8 @@ from .record import Run
 from .schema import (
     COARSE_DIMENSIONS,
     DAY_SECONDS,
+    EDGE_DIMENSIONS,
+    EDGE_SECONDS,
     HOUR_SECONDS,
     ROLLUP_DIMENSIONS,
     ROLLUP_FACTS,
@@ -60,6 +65,12 @@ _COLUMNS: Final = (*_KEY, *_FACT_NAMES, "sketch")
 #: the key of the coarse hour cells, and where each of its columns is in a full cell's key
 _COARSE_KEY: Final = ("bucket", *COARSE_DIMENSIONS)
 _COARSE_AT: Final = tuple(_KEY.index(k) for k in _COARSE_KEY)
+#: table -> (its key, its grain in seconds, its dimensions) of the cells the writer upserts
+_WRITTEN: Final = {
+    schema.rollup_hour.name: (_KEY, HOUR_SECONDS, ROLLUP_DIMENSIONS),
+    schema.rollup_hour_coarse.name: (_COARSE_KEY, HOUR_SECONDS, COARSE_DIMENSIONS),
+    schema.rollup_edge.name: (("bucket", *EDGE_DIMENSIONS), EDGE_SECONDS, EDGE_DIMENSIONS),
+}
 #: keys of the cells touched by one statement: SQLite allows 32,766 parameters
 _CHUNK: Final = 500
 #: any constant: the PostgreSQL advisory lock the rollup step takes
@@ -74,9 +85,12 @@ def inputs_of(row: Mapping[Any, Any]) -> tuple[Any, ...]:
     return tuple(row[name] for name in INPUTS)
 
 
-def _compile(attributes: bool) -> Callable[[Iterable[Any], dict[Key, Cell], int], None]:
-    """The loop that folds runs into cells, written out from `ROLLUP_FACTS`: a statement per fact
-    instead of a loop over them (this runs for every run stored, in the writer's thread).
+def _compile(
+    attributes: bool, dimensions: tuple[str, ...] = ROLLUP_DIMENSIONS
+) -> Callable[[Iterable[Any], dict[Key, Cell], int], None]:
+    """The loop that folds runs into cells keyed on `dimensions`, written out from `ROLLUP_FACTS`:
+    a statement per fact instead of a loop over them (this runs for every run stored, in the
+    writer's thread).
 
     With `attributes` it reads `record.Run` objects, otherwise rows in `INPUTS` order.
     """
@@ -89,7 +103,7 @@ def _compile(attributes: bool) -> Callable[[Iterable[Any], dict[Key, Cell], int]
 
     # a missing dimension is '' in the key; a run always has an agent, a status and a cost_source
     dims = ", ".join(
-        read(d) if attributes and d in ("agent", *enums) else f"{read(d)} or ''" for d in ROLLUP_DIMENSIONS
+        read(d) if attributes and d in ("agent", *enums) else f"{read(d)} or ''" for d in dimensions
     )
     empty = ", ".join("None" if kind in (Kind.MIN, Kind.MAX) else "0" for kind, _ in _PLAN)
     lines = [
@@ -129,6 +143,8 @@ def _compile(attributes: bool) -> Callable[[Iterable[Any], dict[Key, Cell], int]
 
 _FOLD_RUNS: Final = _compile(attributes=True)
 _FOLD_ROWS: Final = _compile(attributes=False)
+_FOLD_EDGE_RUNS: Final = _compile(attributes=True, dimensions=EDGE_DIMENSIONS)
+_FOLD_EDGE_ROWS: Final = _compile(attributes=False, dimensions=EDGE_DIMENSIONS)
 
 
 def accumulate(items: Iterable[Any], grain: int = HOUR_SECONDS, *, runs: bool = False) -> dict[Key, Cell]:
@@ -136,6 +152,13 @@ def accumulate(items: Iterable[Any], grain: int = HOUR_SECONDS, *, runs: bool = 
     rows in `INPUTS` order."""
     cells: dict[Key, Cell] = {}
     (_FOLD_RUNS if runs else _FOLD_ROWS)(items, cells, grain)
+    return cells
+
+
+def edges(items: Iterable[Any], *, runs: bool = False) -> dict[Key, Cell]:
+    """The edge cells (`schema.rollup_edge`: five minutes, `EDGE_DIMENSIONS`) that `items` make."""
+    cells: dict[Key, Cell] = {}
+    (_FOLD_EDGE_RUNS if runs else _FOLD_EDGE_ROWS)(items, cells, EDGE_SECONDS)
     return cells
 
 
@@ -148,12 +171,11 @@ def _marks(dialect: str, count: int) -> str:
 
 
 @lru_cache(maxsize=256)
-def _upsert(dialect: str, rows: int, *, removing: bool, coarse: bool = False) -> str:
-    """One statement that adds `rows` hour cells (or takes them out), reading nothing: sums add up,
-    minima and maxima keep the extreme (a removal leaves them to `_drop_empty_and_refresh`), the
-    sketch is appended to. With `coarse`, coarse hour cells."""
-    table = (schema.rollup_hour_coarse if coarse else schema.rollup_hour).name
-    key = _COARSE_KEY if coarse else _KEY
+def _upsert(dialect: str, rows: int, *, removing: bool, table: str) -> str:
+    """One statement that adds `rows` cells to `table` (or takes them out), reading nothing: sums
+    add up, minima and maxima keep the extreme (a removal leaves them to `_drop_empty_and_refresh`),
+    the sketch is appended to."""
+    key = _WRITTEN[table][0]
     columns = (*key, *_FACT_NAMES, "sketch")
     least, greatest = ("min", "max") if dialect == "sqlite" else ("LEAST", "GREATEST")
     sets = []
@@ -196,20 +218,22 @@ def _lock(cursor: Any, dialect: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK,))
 
 
-def add(cursor: Any, dialect: str, runs: Iterable[Run]) -> None:
+def add(cursor: Any, dialect: str, runs: Sequence[Run]) -> None:
     """Fold newly stored runs into the rollups, in the caller's transaction."""
-    _write(cursor, dialect, accumulate(runs, runs=True), removing=False)
+    _write(cursor, dialect, accumulate(runs, runs=True), edges(runs, runs=True), removing=False)
 
 
 def remove(cursor: Any, dialect: str, rows: Iterable[Mapping[Any, Any]]) -> None:
     """Take runs out of the rollups, given their rows as they were stored, after the runs table
     changed (the runs deleted or updated) in the caller's transaction."""
-    _write(cursor, dialect, accumulate(inputs_of(r) for r in rows), removing=True)
+    inputs = [inputs_of(r) for r in rows]
+    _write(cursor, dialect, accumulate(inputs), edges(inputs), removing=True)
 
 
 def add_rows(cursor: Any, dialect: str, rows: Iterable[Mapping[Any, Any]]) -> None:
     """`add` for runs given as row mappings of the runs table (a repriced run's new row)."""
-    _write(cursor, dialect, accumulate(inputs_of(r) for r in rows), removing=False)
+    inputs = [inputs_of(r) for r in rows]
+    _write(cursor, dialect, accumulate(inputs), edges(inputs), removing=False)
 
 
 def coarsen(cells: Mapping[Key, Cell]) -> dict[Key, Cell]:
@@ -220,12 +244,16 @@ def coarsen(cells: Mapping[Key, Cell]) -> dict[Key, Cell]:
     return out
 
 
-def _write(cursor: Any, dialect: str, cells: Mapping[Key, Cell], *, removing: bool) -> None:
-    """Write hour cells and their coarse hour cells, and mark their days for compaction."""
+def _write(
+    cursor: Any, dialect: str, cells: Mapping[Key, Cell], edge_cells: Mapping[Key, Cell], *, removing: bool
+) -> None:
+    """Write hour cells, their coarse hour cells and the same runs' edge cells, and mark their days
+    for compaction."""
     if not cells:
         return
     _lock(cursor, dialect)
-    for coarse, written in ((False, cells), (True, coarsen(cells))):
+    tables = (schema.rollup_hour, schema.rollup_hour_coarse, schema.rollup_edge)
+    for table, written in zip(tables, (cells, coarsen(cells), edge_cells), strict=True):
         keys = sorted(written)  # the same order in every writer: no deadlock between replicas
         rows = []
         for key in keys:
@@ -236,24 +264,23 @@ def _write(cursor: Any, dialect: str, cells: Mapping[Key, Cell], *, removing: bo
                 facts = [-v if f.additive else v for f, v in zip(ROLLUP_FACTS, facts, strict=True)]
             rows.append((*key, *facts, encode(bins)))
         for chunk in _chunks(rows):
-            cursor.execute(_upsert(dialect, len(chunk), removing=removing, coarse=coarse), _flat(chunk))
+            cursor.execute(_upsert(dialect, len(chunk), removing=removing, table=table.name), _flat(chunk))
         if removing:
-            _drop_empty_and_refresh(cursor, dialect, keys, coarse=coarse)
+            _drop_empty_and_refresh(cursor, dialect, keys, table.name)
     days = sorted({key[0] // _DAY_HOURS for key in cells})
     cursor.execute(_dirty(dialect, len(days)), days)
 
 
-def _drop_empty_and_refresh(cursor: Any, dialect: str, keys: Sequence[Key], *, coarse: bool) -> None:
-    """Delete the hour cells (with `coarse`, coarse hour cells) among `keys` left without runs; look
-    the others' minima and maxima up again from the runs (all of a cell's runs are there:
-    retention deletes whole days)."""
-    table, grain = (schema.rollup_hour_coarse if coarse else schema.rollup_hour).name, HOUR_SECONDS
+def _drop_empty_and_refresh(cursor: Any, dialect: str, keys: Sequence[Key], table: str) -> None:
+    """Delete the cells of `table` among `keys` left without runs; look the others' minima and
+    maxima up again from the runs (all of a cell's runs are there: retention deletes whole days)."""
+    key, grain, dimensions = _WRITTEN[table]
     mark = "?" if dialect == "sqlite" else "%s"
-    match = " AND ".join(f"{k} = {mark}" for k in (_COARSE_KEY if coarse else _KEY))
+    match = " AND ".join(f"{k} = {mark}" for k in key)
     extremes = [f for f in ROLLUP_FACTS if not f.additive]
     runs_match = " AND ".join(
         f"coalesce(r.{d}, '') = t.{d}" if d not in ("agent", "status", "cost_source") else f"r.{d} = t.{d}"
-        for d in (COARSE_DIMENSIONS if coarse else ROLLUP_DIMENSIONS)
+        for d in dimensions
     )
     lookups = ", ".join(
         f"{f.name} = (SELECT {f.kind.value}(r.{f.source[0]}) FROM runs AS r WHERE "  # noqa: S608
@@ -440,9 +467,13 @@ def rebuild_days(cursor: Any, dialect: str, first_day: int, last_day: int) -> in
     start, end = first_day * DAY_SECONDS, (last_day + 1) * DAY_SECONDS
     mark = "?" if dialect == "sqlite" else "%s"
     _lock(cursor, dialect)
-    for grain, table in (*schema.ROLLUPS.items(), (HOUR_SECONDS, schema.rollup_hour_coarse)):
+    grains = {
+        schema.rollup_day.name: DAY_SECONDS,
+        **{name: grain for name, (_, grain, _) in _WRITTEN.items()},
+    }
+    for table, grain in grains.items():
         cursor.execute(
-            f"DELETE FROM {table.name} WHERE bucket >= {mark} AND bucket < {mark}",  # noqa: S608
+            f"DELETE FROM {table} WHERE bucket >= {mark} AND bucket < {mark}",  # noqa: S608
             (start // grain, end // grain),
         )
     cursor.execute(
@@ -450,7 +481,7 @@ def rebuild_days(cursor: Any, dialect: str, first_day: int, last_day: int) -> in
         (float(start), float(end)),
     )
     rows = cursor.fetchall()
-    _write(cursor, dialect, accumulate(rows), removing=False)
+    _write(cursor, dialect, accumulate(rows), edges(rows), removing=False)
     compact(cursor, dialect, days=range(first_day, last_day + 1))
     # a day left without runs made no cells and was not compacted: its week is stale all the same
     mark_weeks(cursor, dialect, {week_of(day) for day in range(first_day, last_day + 1)})

@@ -306,6 +306,16 @@ COARSE_DIMENSIONS: Final = ("agent", "model", "status")
 #: cells of every dimension, however many runs it has, so a read by hour whose filters and groups
 #: name only these dimensions folds a tenth of the rows, and no more as the runs grow.
 rollup_hour_coarse = _rollup("rollup_hour_coarse", COARSE_DIMENSIONS)
+#: the grain and dimensions of the edge cells: those of the coarse hour cells, and those the report
+#: (issue_type) and the health digest (error_type) group by
+EDGE_SECONDS: Final = 300
+EDGE_DIMENSIONS: Final = ("agent", "model", "status", "issue_type", "error_type")
+#: An edge cell (migration 0010) holds five minutes of runs of one combination of `EDGE_DIMENSIONS`,
+#: written by the commit that stores them, like the hour cells. Reads take the whole hours of a range
+#: from the hour cells and its partial hours at either end, to the five minutes, from these: what is
+#: left to read from the runs is under five minutes at each end, not up to an hour. Retention deletes
+#: them with the runs: before the raw horizon a range's ends widen to whole hours anyway.
+rollup_edge = _rollup("rollup_edge", EDGE_DIMENSIONS)
 #: A day cell is the fold of its hours' cells, made by compaction (`rollups.compact`) once the day
 #: has been written to; until then the day is in `rollup_dirty_days` and reads take its hours.
 rollup_day = _rollup("rollup_day")

@@ -402,7 +402,8 @@ class Store:
 
     def delete_ended_before(self, cutoff: float, *, batch: int = 500) -> int:
         """Retention: delete up to `batch` of the runs that ended before `cutoff` (oldest first), in
-        one short transaction, leaving the rollups as they are; the number deleted.
+        one short transaction, leaving the rollups as they are but for about as many of the edge
+        cells before it, which only ranges after the horizon read; the number of runs deleted.
 
         Records `cutoff` as the raw horizon: reads know that runs before it are in the rollups only.
         """
@@ -414,6 +415,14 @@ class Store:
                 (cutoff,),
             )
             deleted = int(cursor.rowcount)
+            # the edge cells before it too, as many (they serve only ranges after the raw horizon)
+            edge = schema.rollup_edge.name
+            cut = int(cutoff // schema.EDGE_SECONDS)
+            cursor.execute(
+                f"DELETE FROM {edge} WHERE bucket < {m} AND bucket <= coalesce((SELECT bucket FROM {edge} "  # noqa: S608
+                f"WHERE bucket < {m} ORDER BY bucket LIMIT 1 OFFSET {max(int(batch) - 1, 0)}), {m})",
+                (cut, cut, cut),
+            )
             upsert = (
                 f"INSERT INTO rollup_state (name, value) VALUES ('raw_horizon', {m}) "  # noqa: S608
                 "ON CONFLICT (name) DO UPDATE SET value = "
