@@ -293,8 +293,9 @@ def _reads(report: Report, runs: int, requests: int, pg_admin_url: str) -> None:
         f"Read API with {large:,} runs",
         f"Milliseconds per request, client side, {requests} requests each after one warm-up; ANALYZE run "
         "after the load, as the database's own maintenance would. Figures over time ranges are read from the "
-        "rollups (whole days, the hours at the range's ends, and only the partial hours at its very ends "
-        f"from the runs); run lists are keyset pages. *CPU*: the server's CPU milliseconds per request. "
+        "rollups (whole weeks and days, the hours at the range's ends, its partial hours from five-minute "
+        "edge cells, and under five minutes at each end from the runs); run lists are keyset pages. "
+        "*CPU*: the server's CPU milliseconds per request. "
         f"*10×*: the CPU per request at {large:,} runs over that at {small:,} runs (the cost of a read; "
         "unlike the wall-clock time, other load on a shared machine does not inflate it).",
         [
