@@ -510,3 +510,24 @@ def test_migration_0010_builds_the_edge_cells_of_stored_runs(store: Store) -> No
     assert cells() == written
     rows = [as_row(r) for r in runs]
     check_summary(store, rows, RunFilter(MIDNIGHT - DAY - 1799.0, MIDNIGHT + 1000.0), ("issue_type",))
+
+
+def test_compaction_merges_the_edge_sketches_that_many_commits_appended_to(store: Store) -> None:
+    # five minutes that runs arrive in, a commit at a time: each commit appends to the edge cell's sketch
+    start = MIDNIGHT + 600.0
+    busy = [make_run(f"busy-{i}", start + i * 0.5, duration_seconds=10.0) for i in range(300)]
+    # a quieter agent: its sketch stays as appended, under the bound
+    calm = [
+        make_run(f"calm-{i}", start + i * 0.5, agent="planner", duration_seconds=10.0) for i in range(100)
+    ]
+    for run in (*busy, *calm):
+        store.insert_runs([run])
+    query = text("SELECT agent, length(sketch) FROM rollup_edge ORDER BY agent")
+    with store.engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(query)] == [("fixer", 300 * 16), ("planner", 100 * 16)]
+    while store.compact_rollups():
+        pass
+    with store.engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(query)] == [("fixer", 16), ("planner", 100 * 16)]
+    rows = [as_row(r) for r in (*busy, *calm)]
+    check_summary(store, rows, RunFilter(start - 1.0, start + 1000.0), ("agent",))

@@ -334,7 +334,10 @@ def _compact_days(cursor: Any, dialect: str, *, limit: int, days: Sequence[int])
         first, last = day * _DAY_HOURS, (day + 1) * _DAY_HOURS
         source, target = schema.rollup_hour.name, schema.rollup_day.name
         _remake(cursor, dialect, source=source, target=target, bucket=day, span=(first, last), merge=True)
-        _normalise_coarse(cursor, dialect, first, last)
+        _normalise(cursor, dialect, schema.rollup_hour_coarse.name, (first, last))
+        per_hour = HOUR_SECONDS // EDGE_SECONDS
+        span = (first * per_hour, last * per_hour)
+        _normalise(cursor, dialect, schema.rollup_edge.name, span, longer_than=EDGE_SKETCH_BYTES)
         cursor.execute(
             f"DELETE FROM rollup_dirty_days WHERE day = {mark} AND writes = {mark}",  # noqa: S608
             (day, writes),
@@ -380,15 +383,23 @@ def _merged(cursor: Any, update: str, key: Sequence[Any], blob: Any) -> dict[int
     return counts
 
 
-def _normalise_coarse(cursor: Any, dialect: str, first: int, last: int) -> None:
-    """Merge the appended sketches of the coarse hour cells of hours [first, last)."""
+#: an edge cell's sketch is merged by compaction once it is longer than this: the five minutes that
+#: runs are arriving in get an append per commit (at a thousand runs a commit, a few hundred bytes
+#: each), and an edge cell is read far less often than the day's cells are remade
+EDGE_SKETCH_BYTES: Final = 4096
+
+
+def _normalise(cursor: Any, dialect: str, table: str, span: tuple[int, int], *, longer_than: int = 0) -> None:
+    """Merge the appended sketches of the cells of `table` in the buckets [span) (those longer than
+    `longer_than` bytes)."""
     mark = "?" if dialect == "sqlite" else "%s"
-    table = schema.rollup_hour_coarse.name
+    key = _WRITTEN[table][0]
     cursor.execute(
-        f"SELECT {', '.join(_COARSE_KEY)}, sketch FROM {table} WHERE bucket >= {mark} AND bucket < {mark}",  # noqa: S608
-        (first, last),
+        f"SELECT {', '.join(key)}, sketch FROM {table} "  # noqa: S608
+        f"WHERE bucket >= {mark} AND bucket < {mark} AND length(sketch) > {int(longer_than)}",
+        span,
     )
-    update = _sketch_update(dialect, table, _COARSE_KEY)
+    update = _sketch_update(dialect, table, key)
     for row in cursor.fetchall():
         _merged(cursor, update, row[:-1], row[-1])
 
