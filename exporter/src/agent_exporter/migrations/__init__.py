@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -63,6 +64,24 @@ def upgrade(store: Store, revision: str = "head", progress: Progress | None = No
     if revision == "head":
         build_rollups(store, progress)
         build_weeks(store, progress)
+
+
+def note_stored_days(bind: Any) -> None:
+    """For a migration (`bind` its connection): note the UTC days of the stored runs, for `upgrade`
+    to rebuild all their cells from the runs (`build_rollups`), as migration 0004 does."""
+    # probes of the ended_at index (min and max together would scan it)
+    first = bind.execute(sa.text("SELECT ended_at FROM runs ORDER BY ended_at LIMIT 1")).scalar()
+    last = bind.execute(sa.text("SELECT ended_at FROM runs ORDER BY ended_at DESC LIMIT 1")).scalar()
+    if first is None or last is None:
+        return
+    bind.execute(sa.text("DELETE FROM rollup_state WHERE name LIKE 'backfill_%'"))
+    bind.execute(
+        sa.text(
+            "INSERT INTO rollup_state (name, value) VALUES "
+            "('backfill_next_day', :first), ('backfill_last_day', :last)"
+        ),
+        {"first": float(first // 86400), "last": float(last // 86400)},
+    )
 
 
 def rollups_pending(store: Store) -> bool:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from agent_exporter.migrations import note_stored_days
+
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
@@ -49,20 +51,7 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("error_type", sa.String(128), nullable=False, server_default=""))
         _key(table, (*DIMENSIONS, "error_type"))
-    # the days to rebuild: probes of the ended_at index (min and max together would scan it)
-    bind = op.get_bind()
-    first = bind.execute(sa.text("SELECT ended_at FROM runs ORDER BY ended_at LIMIT 1")).scalar()
-    last = bind.execute(sa.text("SELECT ended_at FROM runs ORDER BY ended_at DESC LIMIT 1")).scalar()
-    if first is None or last is None:
-        return
-    bind.execute(sa.text("DELETE FROM rollup_state WHERE name LIKE 'backfill_%'"))
-    bind.execute(
-        sa.text(
-            "INSERT INTO rollup_state (name, value) VALUES "
-            "('backfill_next_day', :first), ('backfill_last_day', :last)"
-        ),
-        {"first": float(first // 86400), "last": float(last // 86400)},
-    )
+    note_stored_days(op.get_bind())
 
 
 def downgrade() -> None:

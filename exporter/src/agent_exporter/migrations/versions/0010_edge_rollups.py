@@ -18,6 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from agent_exporter.migrations import note_stored_days
+
 revision = "0010"
 down_revision = "0009"
 branch_labels = None
@@ -65,20 +67,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("bucket", *DIMENSIONS, name="pk_rollup_edge"),
         sqlite_with_rowid=False,
     )
-    # the days to build: probes of the ended_at index (min and max together would scan it)
-    bind = op.get_bind()
-    first = bind.execute(sa.text("SELECT ended_at FROM runs ORDER BY ended_at LIMIT 1")).scalar()
-    last = bind.execute(sa.text("SELECT ended_at FROM runs ORDER BY ended_at DESC LIMIT 1")).scalar()
-    if first is None or last is None:
-        return
-    bind.execute(sa.text("DELETE FROM rollup_state WHERE name LIKE 'backfill_%'"))
-    bind.execute(
-        sa.text(
-            "INSERT INTO rollup_state (name, value) VALUES "
-            "('backfill_next_day', :first), ('backfill_last_day', :last)"
-        ),
-        {"first": float(first // 86400), "last": float(last // 86400)},
-    )
+    note_stored_days(op.get_bind())
 
 
 def downgrade() -> None:
