@@ -467,6 +467,21 @@ def test_a_chart_escapes_its_names_and_says_when_it_has_nothing() -> None:
     assert "no data in this range" in str(charts.render(empty))
 
 
+def test_a_line_at_zero_is_drawn_not_called_empty() -> None:
+    # every run of the day failed: a success rate of 0 % is the figure that matters most
+    zero = charts.Series("successes / attempts", [None, 0.0], "ok")
+    svg = str(charts.render(charts.Chart("Success rate", "ratio", "lines", [0.0, 86400.0], [zero], 86400.0)))
+    assert "no data in this range" not in svg
+    assert re.findall(r'<circle class="dot ok" cx="[\d.]+" cy="([\d.]+)"', svg) == [
+        str(charts.TOP + charts.PLOT_H)
+    ]
+    nothing = charts.Series("successes / attempts", [None, None], "ok")
+    svg = str(
+        charts.render(charts.Chart("Success rate", "ratio", "lines", [0.0, 86400.0], [nothing], 86400.0))
+    )
+    assert "no data in this range" in svg
+
+
 def test_time_ticks_fall_on_round_utc_times() -> None:
     day = 86400.0
     assert charts.time_ticks(20 * day + 5, 27 * day) == [22 * day, 24 * day, 26 * day]

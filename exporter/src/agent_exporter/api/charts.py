@@ -380,7 +380,11 @@ def render(chart: Chart) -> Markup:
         highest = max((v for s in chart.series for v in s.values if v is not None), default=0.0)
     top, ticks = y_ticks(highest, chart.unit)
     frame = _Frame(chart, top)
-    empty = not any(v for s in chart.series for v in s.values if v)
+    # bars of nothing but zeros are no runs; a line at zero is a figure (every run failed, nothing spent)
+    if chart.kind == "bars":
+        empty = not any(v for s in chart.series for v in s.values if v)
+    else:
+        empty = all(v is None for s in chart.series for v in s.values)
     body = _axes(chart, frame, ticks)
     if empty:
         body.append(
