@@ -339,6 +339,33 @@ def test_a_window_of_cancelled_runs_only_says_so_with_its_cost() -> None:
     assert said == ["Last 24h: 2 runs, all cancelled, USD 1.50."]
 
 
+def test_the_digest_says_one_run_not_one_runs() -> None:
+    one = [ErrorGroup("oom", 1, 1, 0.0, 1.0, {"failure": 1}, "r-1", "fixer", None)]
+    said = findings(
+        window_label="24h",
+        window_totals=Aggregate(runs=1, statuses={"failure": 1}),
+        streaks=[],
+        anomalies_found=[],
+        last_failure=None,
+        errors=one,
+        as_of=0.0,
+    )
+    assert said == [
+        "Last 24h: 1 run, 0% succeeded (0 of 1), 1 failed.",
+        "Most frequent error in the last 24h: oom (1 run, 1 agent).",
+    ]
+    cancelled = findings(
+        window_label="24h",
+        window_totals=Aggregate(runs=1, cancelled=1),
+        streaks=[],
+        anomalies_found=[],
+        last_failure=None,
+        errors=[],
+        as_of=0.0,
+    )
+    assert cancelled == ["Last 24h: 1 run, all cancelled."]
+
+
 @pytest.mark.parametrize(
     ("seconds", "said"),
     [

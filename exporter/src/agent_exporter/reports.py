@@ -586,11 +586,12 @@ def findings(
     if w.attempts:
         cancelled = f" ({w.cancelled} cancelled, left out of the rate)" if w.cancelled else ""
         out.append(
-            f"Last {window_label}: {w.runs} runs{cancelled}, {w.successes / w.attempts:.0%} succeeded "
-            f"({w.successes} of {w.attempts}), {w.failures} failed{cost}."
+            f"Last {window_label}: {_plural(w.runs, 'run')}{cancelled}, "
+            f"{w.successes / w.attempts:.0%} succeeded ({w.successes} of {w.attempts}), "
+            f"{w.failures} failed{cost}."
         )
     elif w.runs:
-        out.append(f"Last {window_label}: {w.runs} runs, all cancelled{cost}.")
+        out.append(f"Last {window_label}: {_plural(w.runs, 'run')}, all cancelled{cost}.")
     else:
         out.append(f"Last {window_label}: no runs.")
     for s in streaks:
@@ -614,7 +615,7 @@ def findings(
         top = errors[0]
         out.append(
             f"Most frequent error in the last {window_label}: {top.error_type or 'unspecified'} "
-            f"({top.runs} runs, {top.agents} agent{'s' if top.agents != 1 else ''})."
+            f"({_plural(top.runs, 'run')}, {_plural(top.agents, 'agent')})."
         )
     return out
 
