@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from agent_exporter.api import charts
 from agent_exporter.api.pages import GRAFANA_RUN_DASHBOARD
 from agent_exporter.mixin.rules import RUN_UID
 
-from .readfixtures import post, ten_runs
+from .readfixtures import MONDAY, post, ten_runs
 from .support import make_client, record
 
 HTML = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -500,3 +501,18 @@ def test_a_store_that_does_not_answer_is_a_503_page(tmp_path: Path, registry: Co
             html = page(client, path, 503)
             assert "The store did not answer" in html, path
             assert "the store did not answer (no such table: runs)" in html, path
+
+
+def test_the_health_page_says_when_retention_deleted_the_failed_runs_it_counts(web: TestClient) -> None:
+    store = web.app.state.service.store  # type: ignore[attr-defined]
+    while store.delete_ended_before(time.time(), batch=100):
+        pass
+    start, end = (
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) for t in (MONDAY - 3600, MONDAY + 5 * 86400)
+    )
+    html = page(web, f"/health?from={start}&to={end}")
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert "None stored: retention deleted the failed runs counted below." in text
+    assert "No failed run." not in text
+    # the four failed runs still counted by error type, each group without an example
+    assert text.count("(deleted by retention)") == 3  # crash, tests_failed and (none): r09 timed out
