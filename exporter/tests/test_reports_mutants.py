@@ -4,6 +4,7 @@ timeseries' groups, and the edges of a trend window."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -326,43 +327,32 @@ def test_candidates_with_exactly_the_minimum_attempts_count_and_the_model_pick_s
     assert (bug.model.name, bug.model.runner_up) == ("m1", None)
 
 
-def test_a_window_of_cancelled_runs_only_says_so_with_its_cost() -> None:
-    said = findings(
+def window_only(totals: Aggregate, errors: Sequence[ErrorGroup] = ()) -> list[str]:
+    """The digest of a 24-hour window with these totals and error groups, and nothing else."""
+    return findings(
         window_label="24h",
-        window_totals=Aggregate(runs=2, cancelled=2, cost_sum=1.5, cost_runs=2),
+        window_totals=totals,
         streaks=[],
         anomalies_found=[],
         last_failure=None,
-        errors=[],
+        errors=list(errors),
         as_of=0.0,
     )
+
+
+def test_a_window_of_cancelled_runs_only_says_so_with_its_cost() -> None:
+    said = window_only(Aggregate(runs=2, cancelled=2, cost_sum=1.5, cost_runs=2))
     assert said == ["Last 24h: 2 runs, all cancelled, USD 1.50."]
 
 
 def test_the_digest_says_one_run_not_one_runs() -> None:
     one = [ErrorGroup("oom", 1, 1, 0.0, 1.0, {"failure": 1}, "r-1", "fixer", None)]
-    said = findings(
-        window_label="24h",
-        window_totals=Aggregate(runs=1, statuses={"failure": 1}),
-        streaks=[],
-        anomalies_found=[],
-        last_failure=None,
-        errors=one,
-        as_of=0.0,
-    )
+    said = window_only(Aggregate(runs=1, statuses={"failure": 1}), one)
     assert said == [
         "Last 24h: 1 run, 0% succeeded (0 of 1), 1 failed.",
         "Most frequent error in the last 24h: oom (1 run, 1 agent).",
     ]
-    cancelled = findings(
-        window_label="24h",
-        window_totals=Aggregate(runs=1, cancelled=1),
-        streaks=[],
-        anomalies_found=[],
-        last_failure=None,
-        errors=[],
-        as_of=0.0,
-    )
+    cancelled = window_only(Aggregate(runs=1, cancelled=1))
     assert cancelled == ["Last 24h: 1 run, all cancelled."]
 
 
