@@ -516,3 +516,26 @@ def test_the_health_page_says_when_retention_deleted_the_failed_runs_it_counts(w
     assert "No failed run." not in text
     # the four failed runs still counted by error type, each group without an example
     assert text.count("(deleted by retention)") == 3  # crash, tests_failed and (none): r09 timed out
+
+
+def figure(html: str, title: str) -> str:
+    """The `<figure>` of the chart titled `title`."""
+    found = re.search(
+        rf'<figure class="chart-box"><figcaption><span class="chart-title">{title}</span>.*?</figure>',
+        html,
+        re.S,
+    )
+    assert found, f"no chart {title}"
+    return found[0]
+
+
+def test_calls_nobody_reported_are_no_data_and_reported_ones_are_drawn(
+    web: TestClient, tmp_path: Path
+) -> None:
+    # the ten fixture runs report their LLM and tool calls: the lines are drawn
+    assert "no data in this range" not in figure(page(web, "/?from=60d"), "LLM and tool calls")
+    with make_client(f"sqlite:///{tmp_path / 'silent.db'}", CollectorRegistry()) as client:  # its own metrics
+        post(client, [record("quiet-1", status="failure")])  # no llm_calls, no tool_calls
+        html = page(client, "/")
+    assert "no data in this range" in figure(html, "LLM and tool calls")  # unknown, not a line at zero
+    assert "no data in this range" not in figure(html, "Success rate")  # 0 % is drawn

@@ -247,9 +247,16 @@ def bucket_charts(series: m.TimeseriesOut, by_model: m.TimeseriesOut) -> list[An
             "count",
             "lines",
             xs,
-            [
-                line("LLM calls", lambda p: float(p.llm_calls), "c1"),
-                line("tool calls", lambda p: float(p.tool_calls), "c4", dashed=True),
+            [  # a gap where no run reported the calls: unknown, not none made
+                line(
+                    "LLM calls", lambda p: None if p.llm_calls_per_run is None else float(p.llm_calls), "c1"
+                ),
+                line(
+                    "tool calls",
+                    lambda p: None if p.tool_calls_per_run is None else float(p.tool_calls),
+                    "c4",
+                    dashed=True,
+                ),
             ],
             step,
             (note,),
